@@ -1,0 +1,72 @@
+/**
+ * The shape every CLI verb implements, and the shared flag parsing built on `node:util`'s
+ * `parseArgs` (strict: unknown flags and missing values are errors).
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** One CLI verb (or a verb with a sub-verb, such as `cgroup resolve`). */
+export interface Command {
+  /** Words that select it, e.g. `["cgroup", "resolve"]`. */
+  readonly path: readonly string[];
+  /** One line for the top-level help. */
+  readonly summary: string;
+  /** Full `--help` text. */
+  readonly usage: string;
+  /** Runs the verb; resolves to the process exit status. */
+  run(argv: string[]): Promise<number>;
+}
+
+/** An error in the command line: printed as one line, exit status 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** Options accepted by {@link parseFlags}. */
+export type FlagOptions = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * Parses `argv` strictly against `options`; turns node's errors into a {@link UsageError} that
+ * names the verb.
+ *
+ * @example
+ * ```ts
+ * const { values } = parseFlags("probe", ["--json"], { json: { type: "boolean" } });
+ * ```
+ */
+export function parseFlags<T extends FlagOptions>(
+  verb: string,
+  argv: string[],
+  options: T,
+  allowPositionals = false,
+): {
+  values: Record<string, string | boolean | string[] | boolean[] | undefined>;
+  positionals: string[];
+} {
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals,
+    });
+    return {
+      values: parsed.values as Record<string, string | boolean | undefined>,
+      positionals: parsed.positionals,
+    };
+  } catch (err) {
+    const message = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    throw new UsageError(`vigil ${verb}: ${message} (see 'vigil ${verb} --help')`);
+  }
+}
+
+/** Writes text to stdout (the CLI's product output, as opposed to logs). */
+export function printOut(text: string): void {
+  Deno.stdout.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
+}
+
+/** Writes one error line to stderr. */
+export function printErr(text: string): void {
+  Deno.stderr.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
+}

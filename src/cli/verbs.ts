@@ -1,0 +1,12 @@
+/**
+ * The table of CLI verbs. `main.ts` dispatches on it; each verb lives in its own file.
+ *
+ * @module
+ */
+import type { Command } from "./command.ts";
+import { versionCommand } from "./version.ts";
+
+/** Every verb, in the order the top-level help lists them. */
+export const COMMANDS: readonly Command[] = [
+  versionCommand,
+];
