@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Process lifecycle: exec, fork (new processes only, not threads) and exit, from tp_btf tracepoints
+ * (sched_* tracepoints cost nothing measurable on unrelated syscalls, unlike syscall tracepoints),
+ * plus a task iterator that reports the processes that already run when the agent starts.
+ */
+#include "lib/common.h"
+#include "lib/counters.h"
+#include "lib/task.h"
+#include "lib/cwd.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* All events; user space maps it and walks the records itself. Size set before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+#define TAIL_SIZE (VIGIL_FILENAME_MAX + VIGIL_ARGS_MAX + VIGIL_CWD_MAX + VIGIL_NAME_MAX)
+
+/* An exec record is built here (it is too large for the stack) and sent with its real size. */
+struct exec_scratch {
+	struct vigil_exec ev;
+	char tail[TAIL_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_scratch);
+} exec_scratch_map SEC(".maps");
+
+static __always_inline void output(void *data, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, data, size, 0))
+		count(VIGIL_CTR_RINGBUF_DROPS);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 zero = 0, fn_len = 0, args_len = 0, cwd_len = 0, base;
+	struct exec_scratch *s = bpf_map_lookup_elem(&exec_scratch_map, &zero);
+	struct task_struct *parent;
+	struct vigil_exec *e;
+	unsigned long arg_start, arg_end;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	long n;
+
+	count(VIGIL_CTR_EXEC);
+	if (!s) {
+		count(VIGIL_CTR_SCRATCH_MISS);
+		return 0;
+	}
+	e = &s->ev;
+	e->flags = 0;
+	e->pad0 = 0;
+
+	n = bpf_probe_read_kernel_str(s->tail, VIGIL_FILENAME_MAX, BPF_CORE_READ(bprm, filename));
+	if (n > 0)
+		fn_len = (n - 1) & (VIGIL_FILENAME_MAX - 1);
+	if (n == VIGIL_FILENAME_MAX)
+		e->flags |= VIGIL_F_TRUNC_FILENAME;
+
+	/* The new image's argument pages: reading execve's pointers at syscall entry races the fork. */
+	arg_start = BPF_CORE_READ(task, mm, arg_start);
+	arg_end = BPF_CORE_READ(task, mm, arg_end);
+	e->args_size = arg_end > arg_start ? arg_end - arg_start : 0;
+	args_len = e->args_size;
+	if (args_len > VIGIL_ARGS_MAX - 1) {
+		args_len = VIGIL_ARGS_MAX - 1;
+		e->flags |= VIGIL_F_TRUNC_ARGS;
+	}
+	args_len &= VIGIL_ARGS_MAX - 1;
+	if (bpf_probe_read_user(s->tail + fn_len, args_len, (void *)arg_start)) {
+		args_len = 0;
+		e->flags |= VIGIL_F_ERROR_ARGS;
+	}
+
+	base = (fn_len + args_len) & (VIGIL_FILENAME_MAX + VIGIL_ARGS_MAX - 1);
+	cwd_len = read_cwd(task, s->tail + base, &e->flags);
+
+	parent = BPF_CORE_READ(task, real_parent);
+	e->parent_pid = BPF_CORE_READ(parent, tgid);
+	e->parent_ktime = task_key(parent, e->parent_pid, &e->flags);
+	e->cgroup_id = task_cgroup_id(task);
+	e->uid = BPF_CORE_READ(task, cred, uid.val);
+	e->euid = BPF_CORE_READ(task, cred, euid.val);
+	e->auid = task_auid(task);
+	e->filename_len = fn_len;
+	e->args_len = args_len;
+	e->cwd_len = cwd_len;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+
+	__u32 size = sizeof(*e) + base + cwd_len;
+	fill_header(&e->hdr, VIGIL_OP_EXEC, size, tgid, (__u32)pid_tgid);
+	e->ktime_key = e->hdr.ktime;
+	bpf_map_update_elem(&exec_keys, &tgid, &e->ktime_key, BPF_ANY);
+	/* Always true; tells the verifier the size stays inside the scratch buffer. */
+	if (size <= sizeof(*s))
+		output(e, size);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(vigil_fork, struct task_struct *parent_task, struct task_struct *child)
+{
+	struct vigil_clone c = {};
+	struct task_struct *parent;
+	__u32 pid = BPF_CORE_READ(child, pid);
+	__u32 tgid = BPF_CORE_READ(child, tgid);
+
+	if (pid != tgid)
+		return 0; /* a new thread, not a new process */
+	count(VIGIL_CTR_CLONE);
+	/* A stale key of a reused pid must not stick to the new process. */
+	bpf_map_delete_elem(&exec_keys, &tgid);
+	parent = BPF_CORE_READ(child, real_parent);
+	c.parent_pid = BPF_CORE_READ(parent, tgid);
+	c.parent_ktime = task_key(parent, c.parent_pid, &c.flags);
+	c.ktime_key = BPF_CORE_READ(child, start_boottime);
+	c.cgroup_id = task_cgroup_id(child);
+	c.uid = BPF_CORE_READ(child, cred, uid.val);
+	c.auid = task_auid(child);
+	if (BPF_CORE_READ(child, flags) & PF_KTHREAD)
+		c.flags |= VIGIL_F_KTHREAD;
+	BPF_CORE_READ_STR_INTO(&c.comm, child, comm);
+	fill_header(&c.hdr, VIGIL_OP_CLONE, sizeof(c), tgid, pid);
+	output(&c, sizeof(c));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(vigil_exit, struct task_struct *task)
+{
+	struct vigil_exit x = {};
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct signal_struct *signal = BPF_CORE_READ(task, signal);
+
+	/* Only the last thread of the group: do_exit decrements signal->live before this point. */
+	if (BPF_CORE_READ(signal, live.counter) != 0)
+		return 0;
+	count(VIGIL_CTR_EXIT);
+	x.ktime_key = task_key(task, tgid, 0);
+	/* A group exit (exit_group, fatal signal) records its code in the signal struct. */
+	if (BPF_CORE_READ(signal, flags) & 0x00000004 /* SIGNAL_GROUP_EXIT */)
+		x.exit_code = BPF_CORE_READ(signal, group_exit_code);
+	else
+		x.exit_code = BPF_CORE_READ(task, exit_code);
+	bpf_map_delete_elem(&exec_keys, &tgid);
+	fill_header(&x.hdr, VIGIL_OP_EXIT, sizeof(x), tgid, BPF_CORE_READ(task, pid));
+	output(&x, sizeof(x));
+	return 0;
+}
+
+SEC("iter/task")
+int vigil_seed(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct vigil_process_seed s = {};
+	struct task_struct *parent;
+
+	if (!task || task->pid != task->tgid)
+		return 0;
+	s.pid = task->tgid;
+	s.ktime_key = task_key(task, s.pid, 0);
+	parent = task->real_parent;
+	if (parent) {
+		s.parent_pid = BPF_CORE_READ(parent, tgid);
+		s.parent_ktime = task_key(parent, s.parent_pid, 0);
+	}
+	s.cgroup_id = task_cgroup_id(task);
+	s.uid = BPF_CORE_READ(task, cred, uid.val);
+	s.auid = task_auid(task);
+	if (task->flags & PF_KTHREAD)
+		s.flags |= VIGIL_F_KTHREAD;
+	if (!task->mm)
+		s.flags |= VIGIL_F_NO_MM;
+	BPF_CORE_READ_STR_INTO(&s.comm, task, comm);
+	bpf_seq_write(ctx->meta->seq, &s, sizeof(s));
+	return 0;
+}

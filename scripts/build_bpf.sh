@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Compiles bpf/*.bpf.c into bpf/out/*.bpf.o (CO-RE, against the pinned vmlinux.h).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CLANG=${CLANG:-clang}
+ARCH=$(uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+command -v "$CLANG" >/dev/null || { echo "build_bpf: $CLANG not found (apt-get install clang llvm)" >&2; exit 1; }
+[ -f /usr/include/bpf/bpf_helpers.h ] || { echo "build_bpf: libbpf headers missing (apt-get install libbpf-dev)" >&2; exit 1; }
+mkdir -p bpf/out
+for src in bpf/*.bpf.c; do
+  obj="bpf/out/$(basename "${src%.c}").o"
+  "$CLANG" -g -O2 -target bpf -D__TARGET_ARCH_"$ARCH" -Wall -Werror \
+    -I bpf/include -I bpf/include/vmlinux/"$ARCH" -I bpf \
+    -c "$src" -o "$obj"
+  # Strip DWARF (keep BTF): smaller embedded objects.
+  llvm-strip -g "$obj" 2>/dev/null || true
+done
+echo "build_bpf: built $(ls bpf/out/*.o | wc -l) objects in bpf/out/"

@@ -1,0 +1,230 @@
+/**
+ * A loaded BPF object: open from embedded bytes, patch knobs and map sizes, load, attach. The
+ * object owns its programs, maps and links; {@link BpfObject.close} releases them all, and a failed
+ * load releases everything it had created before throwing.
+ *
+ * @module
+ */
+import { cString, readCString } from "../ffi/libbpf.ts";
+import { readErrno } from "../ffi/libc.ts";
+import { BpfError, logTail } from "./errors.ts";
+import { BpfLink } from "./link.ts";
+import { MapHandle } from "./map.ts";
+import type { BpfRuntime } from "./runtime.ts";
+
+/** How to prepare an object before it is loaded. */
+export interface LoadOptions {
+  /** Name for messages, e.g. "process.bpf.o". */
+  readonly name: string;
+  /** Patches the `.rodata` knobs in place (offsets come from the generated ABI module). */
+  readonly rodata?: (view: DataView) => void;
+  /** Map name → max_entries (ring buffer sizes, table sizes). */
+  readonly maxEntries?: Readonly<Record<string, number>>;
+  /** Program name → whether to load it (default: as the object says). */
+  readonly autoload?: Readonly<Record<string, boolean>>;
+  /** Map name → fd of an existing map to share instead of creating one. */
+  readonly reuseMaps?: Readonly<Record<string, number>>;
+}
+
+// Verifier logs can be large; only the tail is quoted, but the kernel needs room to write it.
+const LOG_BUFFER_BYTES = 1 << 20;
+
+/** An open, loaded BPF object. */
+export class BpfObject implements Disposable {
+  readonly name: string;
+  readonly #rt: BpfRuntime;
+  #obj: Deno.PointerObject | null;
+  readonly #links = new Set<BpfLink>();
+
+  private constructor(rt: BpfRuntime, name: string, obj: Deno.PointerObject) {
+    this.#rt = rt;
+    this.name = name;
+    this.#obj = obj;
+  }
+
+  /** Opens `bytes`, applies `options`, loads into the kernel. Throws {@link BpfError}. */
+  static load(rt: BpfRuntime, bytes: Uint8Array, options: LoadOptions): BpfObject {
+    const { libbpf, libc } = rt;
+    rt.takeMessages();
+    // libbpf keeps a pointer to the buffer until close; copy so the caller's bytes stay theirs.
+    const image = new Uint8Array(bytes);
+    const obj = libbpf.bpf_object__open_mem(image, BigInt(image.length), null);
+    if (obj === null) {
+      throw new BpfError({
+        op: "open",
+        object: options.name,
+        errno: readErrno(libc),
+        logTail: logTail(rt.takeMessages().join("\n")),
+      });
+    }
+    const loaded = new BpfObject(rt, options.name, obj);
+    try {
+      loaded.#configure(options);
+      loaded.#load();
+      return loaded;
+    } catch (err) {
+      loaded.close();
+      throw err;
+    }
+  }
+
+  #ptr(): Deno.PointerObject {
+    if (this.#obj === null) throw new Error(`${this.name} is closed`);
+    return this.#obj;
+  }
+
+  #program(name: string): Deno.PointerObject {
+    const prog = this.#rt.libbpf.bpf_object__find_program_by_name(this.#ptr(), cString(name));
+    if (prog === null) {
+      throw new BpfError({ op: "find program", object: this.name, program: name, errno: 2 });
+    }
+    return prog;
+  }
+
+  #map(name: string): Deno.PointerObject {
+    const map = this.#rt.libbpf.bpf_object__find_map_by_name(this.#ptr(), cString(name));
+    if (map === null) {
+      throw new BpfError({ op: `find map ${name} in`, object: this.name, errno: 2 });
+    }
+    return map;
+  }
+
+  #configure(options: LoadOptions): void {
+    const { libbpf } = this.#rt;
+    if (options.rodata) {
+      const map = this.#map(".rodata");
+      const sizeOut = new BigUint64Array(1);
+      const data = libbpf.bpf_map__initial_value(map, new Uint8Array(sizeOut.buffer));
+      if (data === null) {
+        throw new BpfError({ op: "read .rodata of", object: this.name, errno: 22 });
+      }
+      const buffer = Deno.UnsafePointerView.getArrayBuffer(data, Number(sizeOut[0]));
+      options.rodata(new DataView(buffer));
+    }
+    for (const [name, entries] of Object.entries(options.maxEntries ?? {})) {
+      const rc = libbpf.bpf_map__set_max_entries(this.#map(name), entries);
+      if (rc < 0) throw new BpfError({ op: `size map ${name} of`, object: this.name, errno: -rc });
+    }
+    for (const [name, fd] of Object.entries(options.reuseMaps ?? {})) {
+      const rc = libbpf.bpf_map__reuse_fd(this.#map(name), fd);
+      if (rc < 0) throw new BpfError({ op: `reuse map ${name} in`, object: this.name, errno: -rc });
+    }
+    for (const [name, enabled] of Object.entries(options.autoload ?? {})) {
+      libbpf.bpf_program__set_autoload(this.#program(name), enabled);
+    }
+  }
+
+  #load(): void {
+    const { libbpf } = this.#rt;
+    const logs = new Map<string, Uint8Array<ArrayBuffer>>();
+    for (const prog of this.#programs()) {
+      const buffer = new Uint8Array(LOG_BUFFER_BYTES);
+      logs.set(readCString(libbpf.bpf_program__name(prog)), buffer);
+      libbpf.bpf_program__set_log_buf(prog, buffer, BigInt(buffer.length));
+    }
+    const rc = libbpf.bpf_object__load(this.#ptr());
+    const messages = this.#rt.takeMessages();
+    // Unhook the buffers: they are garbage after this function.
+    for (const prog of this.#programs()) libbpf.bpf_program__set_log_buf(prog, null, 0n);
+    if (rc === 0) return;
+    const failed = findFailedProgram(messages, logs);
+    const verifier = failed ? decodeLog(logs.get(failed)) : "";
+    throw new BpfError({
+      op: "load",
+      object: this.name,
+      ...(failed ? { program: failed } : {}),
+      errno: -rc,
+      logTail: logTail(verifier || messages.join("\n")),
+    });
+  }
+
+  *#programs(): Generator<Deno.PointerObject> {
+    let prog = this.#rt.libbpf.bpf_object__next_program(this.#ptr(), null);
+    while (prog !== null) {
+      yield prog;
+      prog = this.#rt.libbpf.bpf_object__next_program(this.#ptr(), prog);
+    }
+  }
+
+  /** Names of the programs in the object. */
+  programNames(): string[] {
+    return [...this.#programs()].map((p) => readCString(this.#rt.libbpf.bpf_program__name(p)));
+  }
+
+  /** The fd of a loaded program (valid until close). */
+  programFd(name: string): number {
+    return this.#rt.libbpf.bpf_program__fd(this.#program(name));
+  }
+
+  /** A handle on one of the object's maps (valid until close). */
+  map(name: string): MapHandle {
+    const map = this.#map(name);
+    const { libbpf } = this.#rt;
+    return new MapHandle(this.#rt, {
+      name,
+      fd: libbpf.bpf_map__fd(map),
+      maxEntries: libbpf.bpf_map__max_entries(map),
+      valueSize: libbpf.bpf_map__value_size(map),
+    });
+  }
+
+  /** Attaches a program where its section says (tp_btf, tracepoint, iter needs attachIter). */
+  attach(programName: string): BpfLink {
+    const { libbpf, libc } = this.#rt;
+    this.#rt.takeMessages();
+    const link = libbpf.bpf_program__attach(this.#program(programName));
+    return this.#adopt(link, programName, readErrno(libc));
+  }
+
+  /** Attaches an iterator program; read it with {@link BpfLink.readIterator}. */
+  attachIter(programName: string): BpfLink {
+    const { libbpf, libc } = this.#rt;
+    this.#rt.takeMessages();
+    const link = libbpf.bpf_program__attach_iter(this.#program(programName), null);
+    return this.#adopt(link, programName, readErrno(libc));
+  }
+
+  #adopt(link: Deno.PointerValue, program: string, errno: number): BpfLink {
+    if (link === null) {
+      throw new BpfError({
+        op: "attach",
+        object: this.name,
+        program,
+        errno,
+        logTail: logTail(this.#rt.takeMessages().join("\n")),
+      });
+    }
+    const owned = new BpfLink(this.#rt, link, program, () => this.#links.delete(owned));
+    this.#links.add(owned);
+    return owned;
+  }
+
+  /** Detaches every link, then frees programs and maps. Idempotent. */
+  close(): void {
+    for (const link of [...this.#links]) link.close();
+    if (this.#obj !== null) {
+      this.#rt.libbpf.bpf_object__close(this.#obj);
+      this.#obj = null;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function decodeLog(buffer: Uint8Array | undefined): string {
+  if (!buffer) return "";
+  const end = buffer.indexOf(0);
+  return new TextDecoder().decode(buffer.subarray(0, end < 0 ? buffer.length : end));
+}
+
+/** libbpf names the failing program in its warning: "prog 'NAME': failed to load: -13". */
+function findFailedProgram(messages: string[], logs: Map<string, Uint8Array>): string | undefined {
+  for (const message of messages) {
+    const match = /prog '([^']+)': failed to load/.exec(message);
+    if (match?.[1]) return match[1];
+  }
+  for (const [name, buffer] of logs) if (buffer[0] !== 0) return name;
+  return undefined;
+}

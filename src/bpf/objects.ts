@@ -1,0 +1,10 @@
+/**
+ * The compiled BPF objects, imported as bytes: `deno compile` embeds them and `deno run` reads
+ * the same imports, so both run one code path. Built by `scripts/build_bpf.sh` into bpf/out/.
+ *
+ * @module
+ */
+import processObject from "../../bpf/out/process.bpf.o" with { type: "bytes" };
+
+/** process.bpf.o: exec/fork/exit tracking, the events ring buffer, the task iterator. */
+export const PROCESS_OBJECT: Uint8Array = processObject;

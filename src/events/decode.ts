@@ -1,0 +1,181 @@
+/**
+ * Stateless decoders from ring-buffer bytes to records, at the offsets of the generated ABI
+ * module (never hand-written offsets). One decoder per op, chosen from an explicit table.
+ *
+ * @module
+ */
+import { ENUMS, STRUCTS } from "../bpf/abi.gen.ts";
+import type {
+  BenchRecord,
+  CloneRecord,
+  ExecRecord,
+  ExitRecord,
+  KernelRecord,
+  SeedRecord,
+} from "./records.ts";
+
+const H = STRUCTS.vigil_header.fields;
+const E = STRUCTS.vigil_exec.fields;
+const C = STRUCTS.vigil_clone.fields;
+const X = STRUCTS.vigil_exit.fields;
+const B = STRUCTS.vigil_bench.fields;
+const S = STRUCTS.vigil_process_seed.fields;
+const OP = ENUMS.vigil_op;
+
+const utf8 = new TextDecoder();
+
+/** Reads a NUL-padded char array. */
+function readFixedString(view: DataView, offset: number, size: number): string {
+  const bytes = new Uint8Array(view.buffer, view.byteOffset + offset, size);
+  const end = bytes.indexOf(0);
+  return utf8.decode(end < 0 ? bytes : bytes.subarray(0, end));
+}
+
+function u64(view: DataView, offset: number): bigint {
+  return view.getBigUint64(offset, true);
+}
+
+/** Splits NUL-separated strings (a trailing NUL does not add an empty string). */
+export function splitNul(bytes: Uint8Array): string[] {
+  const out: string[] = [];
+  let start = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] === 0) {
+      out.push(utf8.decode(bytes.subarray(start, i)));
+      start = i + 1;
+    }
+  }
+  if (start < bytes.length) out.push(utf8.decode(bytes.subarray(start)));
+  return out;
+}
+
+/** Rebuilds the cwd from components written leaf first (see bpf/lib/cwd.h). */
+export function joinCwd(bytes: Uint8Array, rootCwd: boolean): string {
+  const parts = splitNul(bytes);
+  if (parts.length === 0) return rootCwd ? "/" : "";
+  return "/" + parts.reverse().join("/");
+}
+
+function decodeExec(view: DataView, at: number, length: number): ExecRecord {
+  const fnLen = view.getUint16(at + E.filename_len.offset, true);
+  const argsLen = view.getUint16(at + E.args_len.offset, true);
+  const cwdLen = view.getUint16(at + E.cwd_len.offset, true);
+  const flags = view.getUint32(at + E.flags.offset, true);
+  const tail = at + STRUCTS.vigil_exec.size;
+  if (STRUCTS.vigil_exec.size + fnLen + argsLen + cwdLen > length) {
+    throw new RangeError(`exec record of ${length} bytes is shorter than its tail`);
+  }
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  return {
+    kind: "exec",
+    ktime: u64(view, at + H.ktime.offset),
+    pid: view.getUint32(at + H.pid.offset, true),
+    tid: view.getUint32(at + H.tid.offset, true),
+    ktimeKey: u64(view, at + E.ktime_key.offset),
+    parentPid: view.getUint32(at + E.parent_pid.offset, true),
+    parentKtime: u64(view, at + E.parent_ktime.offset),
+    cgroupId: u64(view, at + E.cgroup_id.offset),
+    uid: view.getUint32(at + E.uid.offset, true),
+    euid: view.getUint32(at + E.euid.offset, true),
+    auid: view.getUint32(at + E.auid.offset, true),
+    flags,
+    filename: utf8.decode(bytes.subarray(tail, tail + fnLen)),
+    argv: splitNul(bytes.subarray(tail + fnLen, tail + fnLen + argsLen)),
+    cwd: joinCwd(
+      bytes.subarray(tail + fnLen + argsLen, tail + fnLen + argsLen + cwdLen),
+      (flags & ENUMS.vigil_exec_flags.VIGIL_F_ROOT_CWD) !== 0,
+    ),
+    comm: readFixedString(view, at + E.comm.offset, E.comm.size),
+  };
+}
+
+function decodeClone(view: DataView, at: number): CloneRecord {
+  return {
+    kind: "clone",
+    ktime: u64(view, at + H.ktime.offset),
+    pid: view.getUint32(at + H.pid.offset, true),
+    tid: view.getUint32(at + H.tid.offset, true),
+    ktimeKey: u64(view, at + C.ktime_key.offset),
+    parentPid: view.getUint32(at + C.parent_pid.offset, true),
+    parentKtime: u64(view, at + C.parent_ktime.offset),
+    cgroupId: u64(view, at + C.cgroup_id.offset),
+    uid: view.getUint32(at + C.uid.offset, true),
+    auid: view.getUint32(at + C.auid.offset, true),
+    flags: view.getUint32(at + C.flags.offset, true),
+    comm: readFixedString(view, at + C.comm.offset, C.comm.size),
+  };
+}
+
+function decodeExit(view: DataView, at: number): ExitRecord {
+  return {
+    kind: "exit",
+    ktime: u64(view, at + H.ktime.offset),
+    pid: view.getUint32(at + H.pid.offset, true),
+    tid: view.getUint32(at + H.tid.offset, true),
+    ktimeKey: u64(view, at + X.ktime_key.offset),
+    exitCode: view.getUint32(at + X.exit_code.offset, true),
+  };
+}
+
+function decodeBench(view: DataView, at: number): BenchRecord {
+  // Numbers, not bigint: this decoder measures the ring path, where BigInt costs show.
+  return {
+    kind: "bench",
+    ktime: 0n,
+    pid: view.getUint32(at + H.pid.offset, true),
+    tid: view.getUint32(at + H.tid.offset, true),
+    seq: view.getUint32(at + B.seq.offset, true) +
+      view.getUint32(at + B.seq.offset + 4, true) * 2 ** 32,
+    value: view.getUint32(at + B.value.offset, true),
+  };
+}
+
+type Decoder = (view: DataView, at: number, length: number) => KernelRecord;
+
+/** op → decoder. */
+const DECODERS: ReadonlyMap<number, Decoder> = new Map<number, Decoder>([
+  [OP.VIGIL_OP_EXEC, decodeExec],
+  [OP.VIGIL_OP_CLONE, decodeClone],
+  [OP.VIGIL_OP_EXIT, decodeExit],
+  [OP.VIGIL_OP_BENCH, decodeBench],
+]);
+
+/** Thrown for a record this build cannot decode (unknown op, short record). */
+export class DecodeError extends Error {
+  override name = "DecodeError";
+}
+
+/** Decodes one ring-buffer record at `at` (its first byte) of `length` bytes. */
+export function decodeRecord(view: DataView, at: number, length: number): KernelRecord {
+  if (length < STRUCTS.vigil_header.size) {
+    throw new DecodeError(`record of ${length} bytes has no header`);
+  }
+  const op = view.getUint16(at + H.op.offset, true);
+  const decoder = DECODERS.get(op);
+  if (!decoder) throw new DecodeError(`unknown record op ${op}`);
+  return decoder(view, at, length);
+}
+
+/** Decodes the task iterator's output: a packed array of struct vigil_process_seed. */
+export function decodeSeeds(bytes: Uint8Array): SeedRecord[] {
+  const size = STRUCTS.vigil_process_seed.size;
+  if (bytes.length % size !== 0) {
+    throw new DecodeError(`task iterator wrote ${bytes.length} bytes, not a multiple of ${size}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const seeds: SeedRecord[] = [];
+  for (let at = 0; at < bytes.length; at += size) {
+    seeds.push({
+      ktimeKey: u64(view, at + S.ktime_key.offset),
+      parentKtime: u64(view, at + S.parent_ktime.offset),
+      cgroupId: u64(view, at + S.cgroup_id.offset),
+      pid: view.getUint32(at + S.pid.offset, true),
+      parentPid: view.getUint32(at + S.parent_pid.offset, true),
+      uid: view.getUint32(at + S.uid.offset, true),
+      auid: view.getUint32(at + S.auid.offset, true),
+      flags: view.getUint32(at + S.flags.offset, true),
+      comm: readFixedString(view, at + S.comm.offset, S.comm.size),
+    });
+  }
+  return seeds;
+}
