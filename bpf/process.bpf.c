@@ -32,6 +32,44 @@ struct {
 	__type(value, struct exec_scratch);
 } exec_scratch_map SEC(".maps");
 
+#ifndef VIGIL_NO_BPF_LOOP
+#define VIGIL_NO_BPF_LOOP 0
+#endif
+
+#define TAIL_CWD_BASE_MASK (VIGIL_FILENAME_MAX + VIGIL_ARGS_MAX - 1)
+
+static long cwd_loop_step(__u32 index, void *ctx)
+{
+	struct cwd_walk *w = ctx;
+	__u32 zero = 0;
+	struct exec_scratch *s = bpf_map_lookup_elem(&exec_scratch_map, &zero);
+
+	if (!s)
+		return 1;
+	return cwd_step(w, s->tail + (w->base & TAIL_CWD_BASE_MASK));
+}
+
+/* Walks the cwd into s->tail + base; bpf_loop where the kernel has it (fast to verify). */
+static __always_inline __u32 read_cwd(struct task_struct *task, struct exec_scratch *s, __u32 base,
+				      __u32 *flags)
+{
+	struct cwd_walk w;
+
+	cwd_walk_init(&w, task, base);
+	/* VIGIL_NO_BPF_LOOP builds the pre-5.17 path so a test can load it on this kernel too. */
+	if (!VIGIL_NO_BPF_LOOP && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop)) {
+		bpf_loop(VIGIL_CWD_DEPTH, cwd_loop_step, &w, 0);
+	} else {
+		for (int i = 0; i < VIGIL_CWD_DEPTH; i++) {
+			/* Re-masking keeps the offset's range equal on all paths, so states prune. */
+			w.off &= VIGIL_CWD_MAX - 1;
+			if (cwd_step(&w, s->tail + (base & TAIL_CWD_BASE_MASK)))
+				break;
+		}
+	}
+	return cwd_walk_finish(&w, flags);
+}
+
 static __always_inline void output(void *data, __u64 size)
 {
 	if (bpf_ringbuf_output(&events, data, size, 0))
@@ -80,8 +118,8 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		e->flags |= VIGIL_F_ERROR_ARGS;
 	}
 
-	base = (fn_len + args_len) & (VIGIL_FILENAME_MAX + VIGIL_ARGS_MAX - 1);
-	cwd_len = read_cwd(task, s->tail + base, &e->flags);
+	base = (fn_len + args_len) & TAIL_CWD_BASE_MASK;
+	cwd_len = read_cwd(task, s, base, &e->flags);
 
 	parent = BPF_CORE_READ(task, real_parent);
 	e->parent_pid = BPF_CORE_READ(parent, tgid);

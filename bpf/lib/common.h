@@ -13,7 +13,4 @@
 #define PF_KTHREAD 0x00200000
 #endif
 
-#define container_of_core(ptr, type, member) \
-	((type *)((void *)(ptr) - __builtin_offsetof(type, member)))
-
 #endif /* VIGIL_COMMON_H */

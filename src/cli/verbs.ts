@@ -4,9 +4,11 @@
  * @module
  */
 import type { Command } from "./command.ts";
+import { runCommand } from "./run.ts";
 import { versionCommand } from "./version.ts";
 
 /** Every verb, in the order the top-level help lists them. */
 export const COMMANDS: readonly Command[] = [
+  runCommand,
   versionCommand,
 ];

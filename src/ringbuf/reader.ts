@@ -42,6 +42,8 @@ export interface RingReaderOptions {
   readonly catchUpSleepMs?: number;
   /** Upper bound of one epoll wait, in ms. Default 1000. */
   readonly idleWaitMs?: number;
+  /** Called after a slice that consumed records, e.g. to flush batched output. */
+  readonly afterDrain?: (records: number) => void;
 }
 
 /** Consumer counters. */
@@ -182,11 +184,13 @@ export class RingReader implements Disposable {
     const slice = options.sliceRecords ?? 16384;
     const sleepMs = options.catchUpSleepMs ?? 5;
     const idleMs = options.idleWaitMs ?? 1000;
+    const afterDrain = options.afterDrain;
     const events = new Uint8Array(12 * 2);
     let sleptEmpty = false;
     while (!this.#stopped) {
       const n = this.drain(handler, slice);
       this.stats.slices++;
+      if (n > 0 && afterDrain) afterDrain(n);
       if (n === slice) {
         sleptEmpty = false;
         await yieldToEventLoop();
@@ -200,7 +204,9 @@ export class RingReader implements Disposable {
       }
     }
     // Final drain so nothing committed before stop is lost.
-    while (this.drain(handler, slice) > 0) { /* keep draining */ }
+    for (let n = this.drain(handler, slice); n > 0; n = this.drain(handler, slice)) {
+      afterDrain?.(n);
+    }
   }
 
   /** Ends {@link RingReader.run} after a final drain; wakes a pending epoll wait. */

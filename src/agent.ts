@@ -1,0 +1,184 @@
+/**
+ * The composition root: wires the BPF runtime, the process object, the ring reader, the process
+ * tracker and the exporter, in start order, and tears them down in reverse. No module-level state:
+ * everything the agent owns hangs off the returned {@link Agent}.
+ *
+ * @module
+ */
+import { RODATA, STRUCTS } from "./bpf/abi.gen.ts";
+import { BpfObject } from "./bpf/object.ts";
+import { PROCESS_OBJECT } from "./bpf/objects.ts";
+import { openBpfRuntime } from "./bpf/runtime.ts";
+import type { BpfLink } from "./bpf/link.ts";
+import { decodeRecord, decodeSeeds } from "./events/decode.ts";
+import { createJsonLinesExporter } from "./export/json_lines.ts";
+import type { Logger } from "./log/logger.ts";
+import { ProcessTracker } from "./pipeline/process_tracker.ts";
+import { createProcfsReader } from "./pipeline/procfs.ts";
+import { ProcessCache } from "./process/cache.ts";
+import { BootTimeFormatter, measureBootEpochNs } from "./process/format.ts";
+import { RingReader } from "./ringbuf/reader.ts";
+
+/** Everything `vigil run` decides before starting. */
+export interface AgentConfig {
+  readonly nodeName: string;
+  /** Export target: a file path or "-" for stdout. */
+  readonly exportPath: string;
+  readonly exportMaxBytes: number;
+  readonly exportMaxBackups: number;
+  /** Ring buffer data size in bytes (power of two). */
+  readonly ringBytes: number;
+  readonly useHostLibbpf: boolean;
+  /** v1 controller subsystem id to read cgroup ids from; -1 for the v2 hierarchy. */
+  readonly cgroupV1Ssid: number;
+  readonly processCacheSize: number;
+  readonly logger: Logger;
+}
+
+/** Live counters of a running agent. */
+export interface AgentStats {
+  readonly eventsByType: Readonly<Record<string, number>>;
+  readonly decodeErrors: number;
+  readonly ringRecords: number;
+  /** Records the kernel could not reserve (ring full), from the per-CPU counter. */
+  readonly kernelDrops: bigint;
+  readonly processCacheSize: number;
+  readonly processCacheEvictions: number;
+}
+
+/** A running agent. */
+export interface Agent {
+  /** Milliseconds from start call to ready. */
+  readonly startupMs: number;
+  stats(): AgentStats;
+  /** Stops cleanly: drains the ring, flushes output, detaches everything. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const PROCESS_PROGRAMS = ["vigil_exec", "vigil_fork", "vigil_exit"] as const;
+const DROPS_INDEX = 0;
+
+/** Starts the agent; everything created is released again if a step fails. */
+export async function startAgent(config: AgentConfig): Promise<Agent> {
+  const started = performance.now();
+  const { logger } = config;
+  const cleanups: (() => void | Promise<void>)[] = [];
+  async function unwind(): Promise<void> {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (err) {
+        logger.warn("cleanup failed", { error: String(err) });
+      }
+    }
+    cleanups.length = 0;
+  }
+
+  try {
+    const exporter = createJsonLinesExporter({
+      path: config.exportPath,
+      maxBytes: config.exportMaxBytes,
+      maxBackups: config.exportMaxBackups,
+    });
+    cleanups.push(() => exporter.close());
+
+    const rt = openBpfRuntime({ useHostLibbpf: config.useHostLibbpf, logger });
+    cleanups.push(() => rt.close());
+    logger.info("libbpf loaded", { version: rt.libbpfVersion, source: rt.libbpfSource });
+
+    const object = BpfObject.load(rt, PROCESS_OBJECT, {
+      name: "process.bpf.o",
+      maxEntries: { events: config.ringBytes },
+      rodata: (view) => {
+        const cfg = RODATA["process.bpf.o"].cfg.offset;
+        const ssid = STRUCTS.vigil_process_config.fields.cgroup_v1_ssid.offset;
+        view.setInt32(cfg + ssid, config.cgroupV1Ssid, true);
+      },
+    });
+    cleanups.push(() => object.close());
+
+    const counters = object.map("counters");
+    const ring = object.map("events");
+    const reader = new RingReader(rt.libc, ring.fd, ring.maxEntries);
+    cleanups.push(() => reader.close());
+
+    const cache = new ProcessCache({ maxEntries: config.processCacheSize });
+    const clock = new BootTimeFormatter(measureBootEpochNs());
+    const eventsByType: Record<string, number> = { process_exec: 0, process_exit: 0 };
+    const tracker = new ProcessTracker({
+      cache,
+      clock,
+      nodeName: config.nodeName,
+      emit: (type, line) => {
+        eventsByType[type] = (eventsByType[type] ?? 0) + 1;
+        exporter.writeLine(line);
+      },
+    });
+
+    // Attach before seeding: a process that starts in between is then seen by both, never by none.
+    const links: BpfLink[] = PROCESS_PROGRAMS.map((name) => object.attach(name));
+    const iterator = object.attachIter("vigil_seed");
+    const seeds = decodeSeeds(iterator.readIterator());
+    iterator.close();
+    const seeded = tracker.seed(seeds, createProcfsReader());
+
+    let decodeErrors = 0;
+    const running = reader.run((view, at, length) => {
+      try {
+        const record = decodeRecord(view, at, length);
+        if (record.kind === "exec") tracker.onExec(record);
+        else if (record.kind === "clone") tracker.onClone(record);
+        else if (record.kind === "exit") tracker.onExit(record);
+      } catch (err) {
+        if (decodeErrors++ < 10) logger.warn("cannot decode record", { error: String(err) });
+      }
+    }, { afterDrain: () => exporter.flush() });
+    cleanups.push(async () => {
+      await reader.stop();
+      await running;
+      exporter.flush();
+    });
+
+    const gc = setInterval(() => cache.tick(Date.now()), cache.gcIntervalMs);
+    cleanups.push(() => clearInterval(gc));
+
+    const startupMs = Math.round(performance.now() - started);
+    logger.info("ready", {
+      programs: links.map((l) => l.program),
+      seeded_processes: seeded,
+      export: config.exportPath,
+      startup_ms: startupMs,
+    });
+
+    let stopping: Promise<void> | null = null;
+    return {
+      startupMs,
+      stats: () => {
+        const cacheStats = cache.stats();
+        return {
+          eventsByType: { ...eventsByType },
+          decodeErrors,
+          ringRecords: reader.stats.records,
+          kernelDrops: counters.sumPerCpuCounters()[DROPS_INDEX] ?? 0n,
+          processCacheSize: cacheStats.size,
+          processCacheEvictions: cacheStats.evictions,
+        };
+      },
+      stop: () => {
+        stopping ??= (async () => {
+          const drops = counters.sumPerCpuCounters()[DROPS_INDEX] ?? 0n;
+          await unwind();
+          logger.info("stopped", {
+            events: eventsByType,
+            kernel_drops: drops.toString(),
+            decode_errors: decodeErrors,
+          });
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * `vigil run`: starts the agent in the foreground and runs until SIGTERM/SIGINT.
+ *
+ * @module
+ */
+import { type AgentConfig, startAgent } from "../agent.ts";
+import { createLogger, type LogLevel } from "../log/logger.ts";
+import { type Command, parseFlags, printOut, UsageError } from "./command.ts";
+
+const USAGE = `Usage: vigil run [options]
+
+Loads the BPF programs, then writes one JSON event per line (Tetragon's export format) for every
+process that starts or ends on this host. Logs JSON lines on stderr; the line with "msg":"ready"
+says everything is attached. SIGTERM/SIGINT stop cleanly (drain, flush, detach, exit 0).
+
+Options:
+  --export FILE|-             where events go (default: - for stdout)
+  --export-max-size MB        rotate the export file at this size (default 100; 0 = never)
+  --export-max-backups N      rotated files kept as FILE.1 ... FILE.N (default 5)
+  --ring-buffer-size MB       kernel ring buffer size, a power of two (default 16)
+  --process-cache-size N      processes kept in memory (default 65536)
+  --node-name NAME            node name in events and exec ids (default: the hostname)
+  --host-libbpf               use the host's libbpf.so.1 instead of the embedded copy
+                              (also VIGIL_LIBBPF=host)
+  --log-level LEVEL           debug|info|warn|error (default info)
+  -h, --help                  show this help`;
+
+const LOG_LEVELS = new Set(["debug", "info", "warn", "error"]);
+
+function positiveInt(flag: string, value: string | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    throw new UsageError(`vigil run: --${flag} must be an integer ≥ ${min}, got '${value}'`);
+  }
+  return n;
+}
+
+/** Builds the agent config from flags; throws {@link UsageError} naming the bad flag. */
+export function configFromFlags(argv: string[]): AgentConfig | "help" {
+  const { values } = parseFlags("run", argv, {
+    export: { type: "string" },
+    "export-max-size": { type: "string" },
+    "export-max-backups": { type: "string" },
+    "ring-buffer-size": { type: "string" },
+    "process-cache-size": { type: "string" },
+    "node-name": { type: "string" },
+    "host-libbpf": { type: "boolean" },
+    "log-level": { type: "string" },
+  });
+  if (values.help) return "help";
+  const level = (values["log-level"] as string | undefined) ?? "info";
+  if (!LOG_LEVELS.has(level)) {
+    throw new UsageError(`vigil run: --log-level must be one of debug, info, warn, error`);
+  }
+  const ringMb = positiveInt(
+    "ring-buffer-size",
+    values["ring-buffer-size"] as string | undefined,
+    16,
+  );
+  if ((ringMb & (ringMb - 1)) !== 0) {
+    throw new UsageError(
+      `vigil run: --ring-buffer-size must be a power of two (MB), got ${ringMb}`,
+    );
+  }
+  const nodeName = (values["node-name"] as string | undefined) ?? Deno.hostname();
+  return {
+    nodeName,
+    exportPath: (values.export as string | undefined) ?? "-",
+    exportMaxBytes:
+      positiveInt("export-max-size", values["export-max-size"] as string | undefined, 100, 0) *
+      1024 * 1024,
+    exportMaxBackups: positiveInt(
+      "export-max-backups",
+      values["export-max-backups"] as string | undefined,
+      5,
+      0,
+    ),
+    ringBytes: ringMb * 1024 * 1024,
+    processCacheSize: positiveInt(
+      "process-cache-size",
+      values["process-cache-size"] as string | undefined,
+      65536,
+    ),
+    useHostLibbpf: values["host-libbpf"] === true || Deno.env.get("VIGIL_LIBBPF") === "host",
+    cgroupV1Ssid: -1,
+    logger: createLogger({ level: level as LogLevel }),
+  };
+}
+
+/** Resolves when SIGTERM or SIGINT arrives. */
+function untilSignal(): Promise<Deno.Signal> {
+  return new Promise((resolve) => {
+    const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+    const handlers = signals.map((signal) => {
+      const handler = () => {
+        for (const [i, s] of signals.entries()) Deno.removeSignalListener(s, handlers[i]!);
+        resolve(signal);
+      };
+      Deno.addSignalListener(signal, handler);
+      return handler;
+    });
+  });
+}
+
+/** The `run` verb. */
+export const runCommand: Command = {
+  path: ["run"],
+  summary: "run the agent in the foreground",
+  usage: USAGE,
+  async run(argv) {
+    const config = configFromFlags(argv);
+    if (config === "help") {
+      printOut(USAGE);
+      return 0;
+    }
+    const signal = untilSignal();
+    let agent;
+    try {
+      agent = await startAgent(config);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      // One line: the JSON log line carries the whole message (with a verifier tail if any).
+      config.logger.error("start failed", { error: message });
+      return 1;
+    }
+    const received = await signal;
+    config.logger.info("stopping", { signal: received });
+    await agent.stop();
+    return 0;
+  },
+};

@@ -1,0 +1,175 @@
+/**
+ * Applies process lifecycle records to the process cache and emits `process_exec` /
+ * `process_exit` events. Clone records only update the cache (as in Tetragon): a forked process
+ * runs its parent's image until it execs, so it inherits binary, arguments and cwd.
+ *
+ * @module
+ */
+import { ENUMS } from "../bpf/abi.gen.ts";
+import type { CloneRecord, ExecRecord, ExitRecord, SeedRecord } from "../events/records.ts";
+import { decodeWaitStatus, execEventLine, exitEventLine } from "../events/process_json.ts";
+import type { ProcessCache } from "../process/cache.ts";
+import { execId } from "../process/exec_id.ts";
+import { type BootTimeFormatter, shellQuoteArgs } from "../process/format.ts";
+import type { ProcessInfo } from "../process/types.ts";
+import { resolveBinary } from "./binary_path.ts";
+import type { ProcfsReader } from "./procfs.ts";
+
+const F = ENUMS.vigil_exec_flags;
+
+/** Receives one JSON line per exported event. */
+export type EventSink = (type: "process_exec" | "process_exit", line: string) => void;
+
+/** Collaborators of a {@link ProcessTracker}. */
+export interface ProcessTrackerDeps {
+  readonly cache: ProcessCache;
+  readonly clock: BootTimeFormatter;
+  readonly nodeName: string;
+  readonly emit: EventSink;
+}
+
+/** Exec-record flag bits → Tetragon flag words. */
+function execFlags(bits: number, cwd: string): string[] {
+  const words = ["execve"];
+  if (bits & F.VIGIL_F_TRUNC_ARGS) words.push("truncArgs");
+  if (bits & F.VIGIL_F_ERROR_ARGS) words.push("errorArgs");
+  if (bits & F.VIGIL_F_ROOT_CWD) words.push("rootcwd");
+  if (cwd === "" || (bits & F.VIGIL_F_ERROR_CWD)) words.push("nocwd");
+  return words;
+}
+
+/** Tracks processes from kernel records; owns nothing but its counters. */
+export class ProcessTracker {
+  readonly #deps: ProcessTrackerDeps;
+  /** Exports that found no cached record of the process (e.g. an exit of an unknown pid). */
+  unknownExits = 0;
+
+  constructor(deps: ProcessTrackerDeps) {
+    this.#deps = deps;
+  }
+
+  #parentExecId(pid: number, ktime: bigint): string {
+    return pid === 0 ? "" : execId(this.#deps.nodeName, ktime, pid);
+  }
+
+  /** Adds the processes that ran before the agent, parents first, flagged `procFS`. */
+  seed(seeds: readonly SeedRecord[], procfs: ProcfsReader): number {
+    const { cache, clock, nodeName } = this.#deps;
+    const ordered = [...seeds].sort((
+      a,
+      b,
+    ) => (a.ktimeKey < b.ktimeKey ? -1 : a.ktimeKey > b.ktimeKey ? 1 : 0));
+    for (const s of ordered) {
+      const proc = procfs.read(s.pid);
+      const flags = ["procFS"];
+      if (proc.cwd === "/") flags.push("rootcwd");
+      if (proc.cwd === "") flags.push("nocwd");
+      cache.upsert({
+        pid: s.pid,
+        tid: s.pid,
+        ktime: s.ktimeKey,
+        execId: execId(nodeName, s.ktimeKey, s.pid),
+        parentPid: s.parentPid,
+        parentKtime: s.parentKtime,
+        parentExecId: this.#parentExecId(s.parentPid, s.parentKtime),
+        // Kernel threads have no executable; Tetragon-style consumers still want a name.
+        binary: proc.binary || (s.flags & F.VIGIL_F_KTHREAD ? `[${s.comm}]` : ""),
+        arguments: shellQuoteArgs(proc.argv.slice(1)),
+        cwd: proc.cwd,
+        uid: s.uid,
+        auid: s.auid,
+        flags,
+        startTime: clock.format(s.ktimeKey),
+        cgroupId: s.cgroupId,
+      });
+    }
+    return ordered.length;
+  }
+
+  /** A process exec'd: a new instance, exported as `process_exec`. */
+  onExec(r: ExecRecord): void {
+    const { cache, clock, nodeName, emit } = this.#deps;
+    const process = cache.upsert({
+      pid: r.pid,
+      tid: r.tid,
+      ktime: r.ktimeKey,
+      execId: execId(nodeName, r.ktimeKey, r.pid),
+      parentPid: r.parentPid,
+      parentKtime: r.parentKtime,
+      parentExecId: this.#parentExecId(r.parentPid, r.parentKtime),
+      binary: resolveBinary(r.filename, r.cwd),
+      arguments: shellQuoteArgs(r.argv.slice(1)),
+      cwd: r.cwd,
+      uid: r.uid,
+      auid: r.auid,
+      flags: execFlags(r.flags, r.cwd),
+      startTime: clock.format(r.ktimeKey),
+      cgroupId: r.cgroupId,
+    });
+    const parent = cache.peek(r.parentPid, r.parentKtime);
+    emit("process_exec", execEventLine(process, parent, nodeName, clock.format(r.ktime)));
+  }
+
+  /** A process forked: cached with its parent's image, not exported. */
+  onClone(r: CloneRecord): void {
+    const { cache, clock, nodeName } = this.#deps;
+    const parent: ProcessInfo | undefined = cache.peek(r.parentPid, r.parentKtime);
+    cache.upsert({
+      pid: r.pid,
+      tid: r.tid,
+      ktime: r.ktimeKey,
+      execId: execId(nodeName, r.ktimeKey, r.pid),
+      parentPid: r.parentPid,
+      parentKtime: r.parentKtime,
+      parentExecId: this.#parentExecId(r.parentPid, r.parentKtime),
+      binary: parent?.binary ?? "",
+      arguments: parent?.arguments ?? "",
+      cwd: parent?.cwd ?? "",
+      uid: r.uid,
+      auid: r.auid,
+      flags: parent ? ["clone"] : ["clone", "miss"],
+      startTime: clock.format(r.ktimeKey),
+      cgroupId: r.cgroupId,
+      ...(parent?.extra ? { extra: parent.extra } : {}),
+    });
+  }
+
+  /** The last thread of a process exited: exported as `process_exit`. */
+  onExit(r: ExitRecord): void {
+    const { cache, clock, nodeName, emit } = this.#deps;
+    let process = cache.onExit(r.pid, r.ktimeKey, r.ktime);
+    if (!process) {
+      this.unknownExits++;
+      process = this.#unknownProcess(r);
+    }
+    const parent = process.parentPid
+      ? cache.peek(process.parentPid, process.parentKtime)
+      : undefined;
+    const time = clock.format(r.ktime);
+    emit(
+      "process_exit",
+      exitEventLine(process, parent, decodeWaitStatus(r.exitCode), nodeName, time),
+    );
+  }
+
+  #unknownProcess(r: ExitRecord): ProcessInfo {
+    return {
+      pid: r.pid,
+      tid: r.tid,
+      ktime: r.ktimeKey,
+      execId: execId(this.#deps.nodeName, r.ktimeKey, r.pid),
+      parentPid: 0,
+      parentKtime: 0n,
+      parentExecId: "",
+      binary: "",
+      arguments: "",
+      cwd: "",
+      uid: 0,
+      auid: 0xffffffff,
+      flags: ["miss"],
+      startTime: this.#deps.clock.format(r.ktimeKey),
+      cgroupId: 0n,
+      refcnt: 0,
+    };
+  }
+}
