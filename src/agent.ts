@@ -58,6 +58,19 @@ export interface Agent {
 const PROCESS_PROGRAMS = ["vigil_exec", "vigil_fork", "vigil_exit"] as const;
 const DROPS_INDEX = 0;
 
+const VMLINUX_BTF = "/sys/kernel/btf/vmlinux";
+
+/** CO-RE needs the kernel's own BTF; say so plainly instead of failing deep inside libbpf. */
+function requireKernelBtf(): void {
+  try {
+    Deno.statSync(VMLINUX_BTF);
+  } catch {
+    throw new Error(
+      `kernel has no BTF at ${VMLINUX_BTF}; vigil needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
+    );
+  }
+}
+
 /** Starts the agent; everything created is released again if a step fails. */
 export async function startAgent(config: AgentConfig): Promise<Agent> {
   const started = performance.now();
@@ -75,6 +88,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   }
 
   try {
+    requireKernelBtf();
     const exporter = createJsonLinesExporter({
       path: config.exportPath,
       maxBytes: config.exportMaxBytes,

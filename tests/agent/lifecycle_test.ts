@@ -1,0 +1,92 @@
+/**
+ * Real-kernel lifecycle tests: clean stop on SIGTERM/SIGINT, and nothing left attached after a
+ * SIGKILL (links are not pinned, so the kernel drops them with the process's fds).
+ */
+import assert from "node:assert/strict";
+import { privileged } from "../_helpers/privileges.ts";
+import { marker, runProcess, startAgentProcess } from "../_helpers/agent_process.ts";
+
+interface OwnedIds {
+  progs: number[];
+  links: number[];
+}
+
+/** BPF program and link ids held by `pid`, from its fds' fdinfo (no bpftool features needed). */
+function ownedBy(pid: number): OwnedIds {
+  const ids: OwnedIds = { progs: [], links: [] };
+  for (const entry of Deno.readDirSync(`/proc/${pid}/fdinfo`)) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${entry.name}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    const link = /^link_id:\s+(\d+)/m.exec(text);
+    const prog = /^prog_id:\s+(\d+)/m.exec(text);
+    if (link) ids.links.push(Number(link[1]));
+    else if (prog) ids.progs.push(Number(prog[1]));
+  }
+  return ids;
+}
+
+async function bpftoolIds(kind: "prog" | "link"): Promise<Set<number>> {
+  const out = await new Deno.Command("bpftool", { args: ["-j", kind, "show"] }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return new Set(
+    (JSON.parse(new TextDecoder().decode(out.stdout)) as { id: number }[]).map((o) => o.id),
+  );
+}
+
+/** Which of `ids` the kernel still has. */
+async function stillThere(ids: OwnedIds): Promise<number[]> {
+  const progs = await bpftoolIds("prog");
+  const links = await bpftoolIds("link");
+  return [...ids.progs.filter((id) => progs.has(id)), ...ids.links.filter((id) => links.has(id))];
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
+}
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test({
+    ...privileged(`vigil run stops on ${signal}: exit 0, events flushed, everything detached`),
+    async fn() {
+      const agent = await startAgentProcess();
+      const ids = ownedBy(agent.pid);
+      assert.ok(ids.progs.length >= 3, `agent owns programs: ${JSON.stringify(ids)}`);
+      assert.ok(ids.links.length >= 3, `agent owns links: ${JSON.stringify(ids)}`);
+      const tag = marker();
+      await runProcess("/bin/true", [tag]);
+      // Stop at once: the final drain and flush must still export the event.
+      assert.equal(await agent.stop(signal), 0);
+      const exported = agent.events().filter((e) => e.process_exec?.process?.arguments === tag);
+      assert.equal(exported.length, 1);
+      assert.ok(agent.logs().some((l) => l.includes('"msg":"stopped"')), agent.logs().join("\n"));
+      // The kernel frees programs asynchronously (RCU) after the last reference goes.
+      assert.ok(
+        await eventually(async () => (await stillThere(ids)).length === 0),
+        "programs or links leaked",
+      );
+    },
+  });
+}
+
+Deno.test({
+  ...privileged("after SIGKILL nothing of the agent stays attached"),
+  async fn() {
+    const agent = await startAgentProcess();
+    const ids = ownedBy(agent.pid);
+    assert.ok(ids.progs.length >= 3);
+    await agent.stop("SIGKILL");
+    assert.ok(
+      await eventually(async () => (await stillThere(ids)).length === 0),
+      "programs or links leaked",
+    );
+  },
+});
