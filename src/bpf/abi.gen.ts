@@ -123,5 +123,6 @@ export const ENUMS = {
 
 /** Load-time knobs: `.rodata` variables of each program object, set before load. */
 export const RODATA = {
+  "probe.bpf.o": {},
   "process.bpf.o": { cfg: { offset: 0, size: 8, type: "vigil_process_config" } },
 } as const;
