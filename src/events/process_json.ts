@@ -7,10 +7,10 @@
  *   bigints in {@link ProcessInfo.extra} print as strings);
  * - timestamps are RFC3339 strings with 9 fractional digits.
  *
- * Everything is built by string concatenation, not `JSON.stringify` of objects. The serialized
- * `process` object of an instance is computed once ({@link cachedProcessJson}, stored in
- * {@link ProcessInfo.json}) and spliced into every event line of that process, so a line costs a few
- * concatenations. `refcnt` is therefore not printed (it changes between events).
+ * The serialized `process` object of an instance is computed once ({@link cachedProcessJson},
+ * stored in {@link ProcessInfo.json}) and spliced into every event line of that process, so a line
+ * costs a few string concatenations, not a `JSON.stringify` of nested objects. `refcnt` is
+ * therefore not printed (it changes between events).
  *
  * @module
  */
@@ -49,34 +49,58 @@ export function jsonString(s: string): string {
  * `exec_id, pid, uid, cwd, binary, arguments, flags, start_time, auid, <extra…>, parent_exec_id,
  * tid`, with empty strings omitted, `flags` space-joined, and `pid`/`uid`/`auid`/`tid` always
  * present. `extra` (default `p.extra`) adds fields after `auid`, where Tetragon prints `pod` and
- * `docker`; its undefined, null, "", 0, 0n, false and empty-array values are omitted.
+ * `docker`; its undefined, null, "", 0, 0n, false and empty-array values are omitted, and bigints
+ * (also nested ones) print as decimal strings.
  *
- * Per-event code should use {@link cachedProcessJson}.
+ * One `JSON.stringify` of a fixed-shape object (omitted fields are `undefined`): measured about
+ * twice as fast as concatenating escaped fields. Per-event code should use
+ * {@link cachedProcessJson}.
  *
  * @example
  * ```ts
- * processJson(info); // '{"exec_id":"…","pid":64746,"uid":0,…,"tid":64746}'
+ * const json = processJson({
+ *   pid: 64746, tid: 64746, ktime: 16817705012542n, execId: "dGV0cmFnb24…", parentPid: 1,
+ *   parentKtime: 1000n, parentExecId: "", binary: "/bin/sh", arguments: "-c true", cwd: "/",
+ *   uid: 0, auid: 4294967295, flags: ["execve", "rootcwd"], startTime: "", cgroupId: 0n, refcnt: 1,
+ * });
+ * // {"exec_id":"dGV0cmFnb24…","pid":64746,"uid":0,"cwd":"/","binary":"/bin/sh",
+ * //  "arguments":"-c true","flags":"execve rootcwd","auid":4294967295,"tid":64746}
  * ```
  */
 export function processJson(p: ProcessInfo, extra: ProcessExtra | undefined = p.extra): string {
-  let s = "{";
-  if (p.execId !== "") s += `"exec_id":${jsonString(p.execId)},`;
-  s += `"pid":${p.pid},"uid":${p.uid}`;
-  if (p.cwd !== "") s += `,"cwd":${jsonString(p.cwd)}`;
-  if (p.binary !== "") s += `,"binary":${jsonString(p.binary)}`;
-  if (p.arguments !== "") s += `,"arguments":${jsonString(p.arguments)}`;
-  if (p.flags.length !== 0) s += `,"flags":${jsonString(p.flags.join(" "))}`;
-  if (p.startTime !== "") s += `,"start_time":${jsonString(p.startTime)}`;
-  s += `,"auid":${p.auid}`;
-  if (extra !== undefined) {
-    for (const key in extra) {
-      const value = extraValueJson(extra[key]);
-      if (value !== undefined) s += `,${jsonString(key)}:${value}`;
-    }
+  if (extra === undefined || !hasPrintable(extra)) {
+    return JSON.stringify({
+      exec_id: p.execId || undefined,
+      pid: p.pid,
+      uid: p.uid,
+      cwd: p.cwd || undefined,
+      binary: p.binary || undefined,
+      arguments: p.arguments || undefined,
+      flags: p.flags.length !== 0 ? p.flags.join(" ") : undefined,
+      start_time: p.startTime || undefined,
+      auid: p.auid,
+      parent_exec_id: p.parentExecId || undefined,
+      tid: p.tid,
+    });
   }
-  if (p.parentExecId !== "") s += `,"parent_exec_id":${jsonString(p.parentExecId)}`;
-  s += `,"tid":${p.tid}}`;
-  return s;
+  const obj: Record<string, unknown> = {
+    exec_id: p.execId || undefined,
+    pid: p.pid,
+    uid: p.uid,
+    cwd: p.cwd || undefined,
+    binary: p.binary || undefined,
+    arguments: p.arguments || undefined,
+    flags: p.flags.length !== 0 ? p.flags.join(" ") : undefined,
+    start_time: p.startTime || undefined,
+    auid: p.auid,
+  };
+  for (const key in extra) {
+    const value = extra[key];
+    if (isPrintable(value)) obj[key] = value;
+  }
+  obj.parent_exec_id = p.parentExecId || undefined;
+  obj.tid = p.tid;
+  return JSON.stringify(obj, bigintAsString);
 }
 
 /**
@@ -85,6 +109,22 @@ export function processJson(p: ProcessInfo, extra: ProcessExtra | undefined = p.
  */
 export function cachedProcessJson(p: ProcessInfo): string {
   return p.json ??= processJson(p);
+}
+
+/**
+ * One-entry memo of the quoted node name: the agent passes the same name with every event, and
+ * quoting it each time would cost more than the rest of the line. A pure cache; no behaviour
+ * depends on it.
+ */
+let memoNodeName = "";
+let memoNodeJson = '""';
+
+function nodeNameJson(nodeName: string): string {
+  if (nodeName !== memoNodeName) {
+    memoNodeJson = jsonString(nodeName);
+    memoNodeName = nodeName;
+  }
+  return memoNodeJson;
 }
 
 function refJson(ref: ProcessRef): string | undefined {
@@ -100,7 +140,9 @@ function refJson(ref: ProcessRef): string | undefined {
  *
  * @example
  * ```ts
- * exporter.writeLine(execEventLine(proc, parent, "node-1", clock.format(ev.ktime)));
+ * execEventLine('{"pid":2}', '{"pid":1}', "node-1", "2026-01-01T00:00:00.000000000Z");
+ * // {"process_exec":{"process":{"pid":2},"parent":{"pid":1}},"node_name":"node-1",
+ * //  "time":"2026-01-01T00:00:00.000000000Z"}
  * ```
  */
 export function execEventLine(
@@ -114,7 +156,7 @@ export function execEventLine(
   let s = '{"process_exec":{';
   if (p !== undefined) s += `"process":${p}`;
   if (q !== undefined) s += p !== undefined ? `,"parent":${q}` : `"parent":${q}`;
-  return s + `},"node_name":${jsonString(nodeName)},"time":"${time}"}`;
+  return s + `},"node_name":${nodeNameJson(nodeName)},"time":"${time}"}`;
 }
 
 /**
@@ -124,8 +166,10 @@ export function execEventLine(
  *
  * @example
  * ```ts
- * const { status, signal } = decodeWaitStatus(ev.exitCode);
- * exporter.writeLine(exitEventLine(proc, parent, { status, signal }, "node-1", time));
+ * const time = "2026-01-01T00:00:00.000000000Z";
+ * exitEventLine('{"pid":2}', undefined, decodeWaitStatus(9), "node-1", time);
+ * // {"process_exit":{"process":{"pid":2},"signal":"SIGKILL","time":"…"},"node_name":"node-1",
+ * //  "time":"…"}
  * ```
  */
 export function exitEventLine(
@@ -147,8 +191,13 @@ export function exitEventLine(
     s += `${sep}"parent":${q}`;
     sep = ",";
   }
-  const sig = typeof exit.signal === "number" ? signalName(exit.signal) : exit.signal ?? "";
-  if (sig !== "") {
+  const sig = exit.signal;
+  if (typeof sig === "number") {
+    if (sig !== 0) {
+      s += `${sep}"signal":"${signalName(sig)}"`; // table names need no escaping
+      sep = ",";
+    }
+  } else if (sig !== undefined && sig !== "") {
     s += `${sep}"signal":${jsonString(sig)}`;
     sep = ",";
   }
@@ -157,7 +206,7 @@ export function exitEventLine(
     sep = ",";
   }
   s += `${sep}"time":"${exit.time ?? time}"`;
-  return s + `},"node_name":${jsonString(nodeName)},"time":"${time}"}`;
+  return s + `},"node_name":${nodeNameJson(nodeName)},"time":"${time}"}`;
 }
 
 /** Linux x86_64 signal names 1–31 (index = number). */
@@ -224,22 +273,16 @@ export function decodeWaitStatus(code: number): { status: number; signal: number
   return { status: (code >>> 8) & 0xff, signal: code & 0x7f };
 }
 
-function extraValueJson(v: unknown): string | undefined {
-  switch (typeof v) {
-    case "string":
-      return v === "" ? undefined : jsonString(v);
-    case "number":
-      return v === 0 || !Number.isFinite(v) ? undefined : String(v);
-    case "bigint":
-      return v === 0n ? undefined : `"${v}"`;
-    case "boolean":
-      return v ? "true" : undefined;
-    case "object":
-      if (v === null || (Array.isArray(v) && v.length === 0)) return undefined;
-      return JSON.stringify(v, bigintAsString);
-    default:
-      return undefined;
-  }
+/** Whether an extra value is printed: not undefined, null, "", 0, 0n, false or []. */
+function isPrintable(v: unknown): boolean {
+  if (v === undefined || v === null || v === "" || v === 0 || v === 0n || v === false) return false;
+  if (typeof v === "number") return Number.isFinite(v);
+  return !(Array.isArray(v) && v.length === 0);
+}
+
+function hasPrintable(extra: ProcessExtra): boolean {
+  for (const key in extra) if (isPrintable(extra[key])) return true;
+  return false;
 }
 
 function bigintAsString(_key: string, value: unknown): unknown {

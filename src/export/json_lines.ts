@@ -107,7 +107,7 @@ const NEWLINE_BYTES = new Uint8Array([NEWLINE]);
  * @example
  * ```ts
  * const out = createJsonLinesExporter({ path: "/var/log/vigil/events.json", maxBytes: 10 << 20 });
- * out.writeLine(execEventLine(proc, parent, node, time));
+ * out.writeLine('{"process_exec":{}}');
  * out.flush(); // after each batch
  * out.close(); // at shutdown
  * ```

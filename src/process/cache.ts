@@ -108,16 +108,21 @@ class EntryList {
  * @example
  * ```ts
  * const cache = new ProcessCache({ maxEntries: 65536 });
- * setInterval(() => cache.tick(Date.now()), 5_000);
- * const p = cache.upsert(info); // on exec / clone
- * cache.get(pid, ktime); // per event
- * cache.onExit(pid, ktime, exitKtime); // on exit; the entry stays for the grace period
+ * setInterval(() => cache.tick(Date.now()), cache.gcIntervalMs);
+ * cache.upsert({ // on exec / clone
+ *   pid: 42, tid: 42, ktime: 5000n, execId: "…", parentPid: 1, parentKtime: 10n,
+ *   parentExecId: "…", binary: "/bin/true", arguments: "", cwd: "/", uid: 0, auid: 0,
+ *   flags: ["execve"], startTime: "…", cgroupId: 0n,
+ * });
+ * cache.get(42, 5000n); // per event
+ * cache.onExit(42, 5000n, 9000n); // on exit; the entry stays for the grace period
  * ```
  */
 export class ProcessCache {
   readonly maxEntries: number;
   readonly gcIntervalMs: number;
   readonly graceTicks: number;
+  readonly #timerSlackMs: number;
 
   #byPid = new Map<number, Entry>();
   #live = new EntryList();
@@ -132,6 +137,7 @@ export class ProcessCache {
     this.maxEntries = positiveInt("maxEntries", options.maxEntries ?? 65536);
     this.gcIntervalMs = nonNegative("gcIntervalMs", options.gcIntervalMs ?? 30_000);
     this.graceTicks = positiveInt("graceTicks", options.graceTicks ?? 2);
+    this.#timerSlackMs = Math.min(this.gcIntervalMs / 100, 250);
   }
 
   /** Entries held (live + grace). */
@@ -268,12 +274,16 @@ export class ProcessCache {
   }
 
   /**
-   * Runs a GC pass when at least `gcIntervalMs` passed since the previous one (the first call always
-   * runs one): entries that entered grace `graceTicks` passes ago are deleted. Call it from a timer
-   * at `gcIntervalMs` or more often. Returns the number of entries deleted.
+   * Runs a GC pass when `gcIntervalMs` passed since the previous one (the first call always runs
+   * one): entries that entered grace `graceTicks` passes ago are deleted. Call it from a timer at
+   * `gcIntervalMs` or more often; 1% of the interval (at most 250 ms) is forgiven so a timer firing
+   * a little early does not skip a pass. Returns the number of entries deleted.
    */
   tick(nowMs: number): number {
-    if (this.#lastPassMs !== undefined && nowMs - this.#lastPassMs < this.gcIntervalMs) return 0;
+    if (
+      this.#lastPassMs !== undefined &&
+      nowMs - this.#lastPassMs < this.gcIntervalMs - this.#timerSlackMs
+    ) return 0;
     this.#lastPassMs = nowMs;
     const pass = ++this.#passes;
     let deleted = 0;
