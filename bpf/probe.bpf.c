@@ -82,7 +82,13 @@ int probe_send_signal(void *ctx)
  * bpf_override_return: kprobe programs only, and only with CONFIG_BPF_KPROBE_OVERRIDE; the attach
  * target must be on the error-injection list (syscall entry points are).
  */
-SEC("kprobe/__x64_sys_getppid")
+#if defined(__TARGET_ARCH_arm64)
+#define OVERRIDE_TARGET "__arm64_sys_getppid"
+#else
+#define OVERRIDE_TARGET "__x64_sys_getppid"
+#endif
+
+SEC("kprobe/" OVERRIDE_TARGET)
 int probe_override_return(struct pt_regs *ctx)
 {
 	if (armed)

@@ -5,6 +5,10 @@
  * @module
  */
 import processObject from "../../bpf/out/process.bpf.o" with { type: "bytes" };
+import probeObject from "../../bpf/out/probe.bpf.o" with { type: "bytes" };
 
 /** process.bpf.o: exec/fork/exit tracking, the events ring buffer, the task iterator. */
 export const PROCESS_OBJECT: Uint8Array = processObject;
+
+/** probe.bpf.o: one tiny program per attach mechanism or helper, for `vigil probe`. */
+export const PROBE_OBJECT: Uint8Array = probeObject;

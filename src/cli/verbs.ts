@@ -3,12 +3,16 @@
  *
  * @module
  */
+import { cgroupResolveCommand } from "./cgroup_resolve.ts";
 import type { Command } from "./command.ts";
+import { probeCommand } from "./probe.ts";
 import { runCommand } from "./run.ts";
 import { versionCommand } from "./version.ts";
 
 /** Every verb, in the order the top-level help lists them. */
 export const COMMANDS: readonly Command[] = [
   runCommand,
+  probeCommand,
+  cgroupResolveCommand,
   versionCommand,
 ];

@@ -1,0 +1,40 @@
+/**
+ * Runs one probe program for real: load only that program, attach it if its probe says so, then
+ * close everything. The kernel's answer at each step is the outcome.
+ *
+ * @module
+ */
+import { BpfError } from "../bpf/errors.ts";
+import { BpfObject } from "../bpf/object.ts";
+import type { BpfRuntime } from "../bpf/runtime.ts";
+import { PROBE_PROGRAMS, type ProbeSpec } from "./probes.ts";
+import type { StepOutcome } from "./reasons.ts";
+
+/** Loads `spec.program` alone from `bytes`, attaches it as `spec.attach` says, closes. */
+export function runProbe(rt: BpfRuntime, bytes: Uint8Array, spec: ProbeSpec): StepOutcome {
+  const autoload = Object.fromEntries(PROBE_PROGRAMS.map((p) => [p, p === spec.program]));
+  let obj: BpfObject;
+  try {
+    obj = BpfObject.load(rt, bytes, { name: "probe.bpf.o", autoload });
+  } catch (err) {
+    return asFailure(err, "load");
+  }
+  try {
+    if (spec.attach === "link") obj.attach(spec.program).close();
+    if (spec.attach === "iter") {
+      using link = obj.attachIter(spec.program);
+      link.readIterator();
+    }
+    return { ok: true };
+  } catch (err) {
+    return asFailure(err, "attach");
+  } finally {
+    obj.close();
+  }
+}
+
+function asFailure(err: unknown, stage: "load" | "attach"): StepOutcome {
+  // Anything but a kernel/libbpf refusal is a bug in vigil: let it surface.
+  if (!(err instanceof BpfError) || err.details.op === "find program") throw err;
+  return { ok: false, stage, errno: err.errno, logTail: err.details.logTail ?? "" };
+}
