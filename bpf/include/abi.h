@@ -16,6 +16,7 @@ enum vigil_op {
 	VIGIL_OP_EXEC = 1,
 	VIGIL_OP_CLONE = 2,
 	VIGIL_OP_EXIT = 3,
+	VIGIL_OP_POLICY = 4,
 	VIGIL_OP_BENCH = 100,
 };
 
@@ -135,6 +136,255 @@ struct vigil_process_config {
 	/* -1: read cgroup ids from the v2 hierarchy; else the v1 controller's subsystem id. */
 	__s32 cgroup_v1_ssid;
 	__u32 pad0;
+};
+
+/* ---- TracingPolicy engine: hook configuration (user space writes), events (kernel writes) ---- */
+
+enum vigil_policy_limits {
+	VIGIL_MAX_HOOKS = 1024,
+	VIGIL_MAX_ARGS = 5,
+	VIGIL_MAX_SELECTORS = 5,
+	VIGIL_MAX_ARG_FILTERS = 5,
+	/* Inline values of one filter: 4 values, or 4 inclusive ranges as (lo, hi) pairs. */
+	VIGIL_MAX_VALUES = 8,
+	VIGIL_MAX_ACTIONS = 3,
+	VIGIL_MAX_PIDS = 4,
+	VIGIL_MAX_NS_FILTERS = 4,
+	VIGIL_MAX_NS_VALUES = 4,
+	VIGIL_MAX_CAP_FILTERS = 2,
+	/* String args are read and matched up to this size, NUL included. */
+	VIGIL_STR_MAX = 256,
+	/* Reverse path walks build paths of at most this size. */
+	VIGIL_PATH_MAX = 1024,
+	VIGIL_PATH_DEPTH = 32,
+	VIGIL_SOCKADDR_SIZE = 28,
+};
+
+/* How an argument is read from the tracepoint record. */
+enum vigil_arg_kind {
+	VIGIL_ARG_NONE = 0,
+	VIGIL_ARG_INT = 1,		/* integer field, sign-extended from its size */
+	VIGIL_ARG_UINT = 2,		/* integer field, zero-extended */
+	VIGIL_ARG_STRING = 3,		/* user pointer to a NUL-terminated string */
+	VIGIL_ARG_FD = 4,		/* file descriptor: the path of the open file */
+	VIGIL_ARG_SOCKADDR = 5,		/* user pointer to a struct sockaddr */
+	VIGIL_ARG_BUF = 6,		/* user pointer to bytes; size from another arg */
+	VIGIL_ARG_SYSCALL_ID = 7,	/* the syscall number */
+	VIGIL_ARG_DATA_LOC = 8,		/* __data_loc string of the record (u32: len << 16 | offset) */
+};
+
+/* matchArgs operators as the kernel evaluates them. */
+enum vigil_match_op {
+	VIGIL_MATCH_EQ = 1,
+	VIGIL_MATCH_NEQ = 2,
+	VIGIL_MATCH_PREFIX = 3,
+	VIGIL_MATCH_NOT_PREFIX = 4,
+	VIGIL_MATCH_POSTFIX = 5,
+	VIGIL_MATCH_NOT_POSTFIX = 6,
+	VIGIL_MATCH_GT = 7,
+	VIGIL_MATCH_LT = 8,
+	VIGIL_MATCH_MASK = 9,
+	VIGIL_MATCH_IN_MAP = 10,
+	VIGIL_MATCH_NOT_IN_MAP = 11,
+	VIGIL_MATCH_IN_RANGE = 12,
+	VIGIL_MATCH_NOT_IN_RANGE = 13,
+	VIGIL_MATCH_DPORT = 14,
+	VIGIL_MATCH_NOT_DPORT = 15,
+	VIGIL_MATCH_DPORT_PRIV = 16,
+	VIGIL_MATCH_NOT_DPORT_PRIV = 17,
+	VIGIL_MATCH_FAMILY = 18,
+	VIGIL_MATCH_NOT_FAMILY = 19,
+	VIGIL_MATCH_DADDR = 20,		/* values: (prefixlen << 32 | ipv4 addr in network order) */
+	VIGIL_MATCH_NOT_DADDR = 21,
+};
+
+/* matchPIDs / matchBinaries / matchNamespaces / matchCapabilities set operators. */
+enum vigil_set_op {
+	VIGIL_SET_NONE = 0,
+	VIGIL_SET_IN = 1,
+	VIGIL_SET_NOT_IN = 2,
+	VIGIL_SET_PREFIX = 3,
+	VIGIL_SET_NOT_PREFIX = 4,
+	VIGIL_SET_POSTFIX = 5,
+	VIGIL_SET_NOT_POSTFIX = 6,
+};
+
+enum vigil_action_kind {
+	VIGIL_ACT_POST = 1,
+	VIGIL_ACT_NOPOST = 2,
+	VIGIL_ACT_SIGKILL = 3,
+	VIGIL_ACT_SIGNAL = 4,
+};
+
+enum vigil_rate_scope {
+	VIGIL_RATE_THREAD = 0,
+	VIGIL_RATE_PROCESS = 1,
+	VIGIL_RATE_GLOBAL = 2,
+};
+
+enum vigil_hook_flags {
+	/* policy-mode: monitor — enforcing actions are counted, not taken. */
+	VIGIL_HOOK_MONITOR = 1 << 0,
+	/* The hook is a syscall exit: the return value is at ret_offset. */
+	VIGIL_HOOK_EXIT = 1 << 1,
+};
+
+enum vigil_pid_flags {
+	VIGIL_PID_NAMESPACE = 1 << 0,	/* compare the pid in the task's own pid namespace */
+};
+
+/* One argument to read: where in the tracepoint record and how. */
+struct vigil_hook_arg {
+	__u16 ctx_offset;
+	__u8 kind;	/* enum vigil_arg_kind */
+	__u8 size;	/* field size in the record: 1, 2, 4 or 8 */
+	__u8 size_arg;	/* VIGIL_ARG_BUF: position of the arg holding the size, plus one */
+	__u8 pad0[3];
+};
+
+struct vigil_arg_filter {
+	__u8 arg;	/* position in the hook's args */
+	__u8 op;	/* enum vigil_match_op */
+	__u8 nvalues;
+	__u8 pad0;
+	__u32 set_id;	/* key prefix in the string / integer set maps */
+	__u64 values[VIGIL_MAX_VALUES];
+};
+
+struct vigil_action {
+	__u8 kind;	/* enum vigil_action_kind */
+	__u8 scope;	/* enum vigil_rate_scope */
+	__u8 signal;
+	__u8 pad0[5];
+	__u64 rate_limit_ns;
+};
+
+struct vigil_ns_filter {
+	__u8 ns;	/* index into enum vigil_ns_kind */
+	__u8 op;	/* VIGIL_SET_IN / VIGIL_SET_NOT_IN */
+	__u8 nvalues;
+	__u8 pad0[5];
+	__u32 values[VIGIL_MAX_NS_VALUES];
+};
+
+enum vigil_ns_kind {
+	VIGIL_NS_UTS = 0,
+	VIGIL_NS_IPC = 1,
+	VIGIL_NS_MNT = 2,
+	VIGIL_NS_PID = 3,
+	VIGIL_NS_PID_FOR_CHILDREN = 4,
+	VIGIL_NS_NET = 5,
+	VIGIL_NS_TIME = 6,
+	VIGIL_NS_TIME_FOR_CHILDREN = 7,
+	VIGIL_NS_CGROUP = 8,
+	VIGIL_NS_USER = 9,
+};
+
+enum vigil_cap_set {
+	VIGIL_CAP_EFFECTIVE = 0,
+	VIGIL_CAP_INHERITABLE = 1,
+	VIGIL_CAP_PERMITTED = 2,
+};
+
+struct vigil_cap_filter {
+	__u8 set;	/* enum vigil_cap_set */
+	__u8 op;	/* VIGIL_SET_IN: any of mask; VIGIL_SET_NOT_IN: none of mask */
+	__u8 pad0[6];
+	__u64 mask;
+};
+
+struct vigil_selector {
+	__u8 n_arg_filters;
+	__u8 n_actions;
+	__u8 pid_op;		/* enum vigil_set_op; NONE: no matchPIDs */
+	__u8 n_pids;
+	__u8 pid_flags;		/* enum vigil_pid_flags */
+	__u8 bin_op;		/* enum vigil_set_op; NONE: no matchBinaries */
+	__u8 n_ns;
+	__u8 n_caps;
+	__u32 pids[VIGIL_MAX_PIDS];
+	__u32 bin_set_id;
+	__u32 pad0;
+	struct vigil_ns_filter ns[VIGIL_MAX_NS_FILTERS];
+	struct vigil_cap_filter caps[VIGIL_MAX_CAP_FILTERS];
+	struct vigil_arg_filter args[VIGIL_MAX_ARG_FILTERS];
+	struct vigil_action actions[VIGIL_MAX_ACTIONS];
+};
+
+/* One attached hook (its id is the attach cookie). */
+struct vigil_hook {
+	__u32 policy_id;
+	__u8 n_args;
+	__u8 n_selectors;
+	__u8 flags;		/* enum vigil_hook_flags */
+	__u8 pad0;
+	__u16 ret_offset;	/* VIGIL_HOOK_EXIT: offset of the return value in the record */
+	__u16 pad1[3];
+	struct vigil_hook_arg args[VIGIL_MAX_ARGS];
+	struct vigil_selector selectors[VIGIL_MAX_SELECTORS];
+};
+
+/* Per hook, per CPU: what the kernel saw and did (calls filtered here cost no ring record). */
+struct vigil_hook_counters {
+	__u64 seen;
+	__u64 posted;
+	__u64 filtered;
+	__u64 rate_limited;
+	__u64 signals;
+	__u64 monitor_skipped;
+	__u64 drops;
+	__u64 pad0;
+};
+
+/* Set membership keys. set ids are allocated by user space per filter. */
+struct vigil_str_key {
+	__u32 set_id;
+	__u32 pad0;
+	char s[VIGIL_STR_MAX];
+};
+
+/* LPM trie key: prefixlen counts bits of (set_id, s); Postfix stores s reversed. */
+struct vigil_lpm_key {
+	__u32 prefixlen;
+	__u32 set_id;
+	char s[VIGIL_STR_MAX];
+};
+
+struct vigil_int_key {
+	__u32 set_id;
+	__u32 pad0;
+	__u64 value;
+};
+
+struct vigil_rate_key {
+	__u32 hook_id;
+	__u32 scope_id;
+	__u64 selector;
+	__u64 args[VIGIL_MAX_ARGS];
+};
+
+/* A policy hook fired and its selector's action posts it. Tail: variable arg data, in order. */
+struct vigil_policy_event {
+	struct vigil_header hdr;
+	__u64 ktime_key;	/* the process instance, as in process events */
+	__u64 cgroup_id;
+	__s64 ret;		/* exit hooks: the return value */
+	__u32 hook_id;
+	__u32 policy_id;
+	__u8 selector;
+	__u8 action;		/* enum vigil_action_kind taken */
+	__u8 nargs;
+	__u8 flags;		/* enum vigil_event_flags */
+	__u32 pad0;
+	__u64 ints[VIGIL_MAX_ARGS];
+	__u16 data_len[VIGIL_MAX_ARGS];
+	__u16 pad1[3];
+};
+
+enum vigil_event_flags {
+	VIGIL_EV_TRUNCATED = 1 << 0,	/* a string or path arg was cut to fit */
+	VIGIL_EV_ARG_ERROR = 1 << 1,	/* an arg could not be read */
+	VIGIL_EV_MONITOR = 1 << 2,	/* an enforcing action was skipped (monitor mode) */
 };
 
 #endif /* VIGIL_ABI_H */

@@ -1,0 +1,105 @@
+/**
+ * Resolution of syscall names, as written in `lists` values, `call:` and `enforcers`, to x86_64
+ * syscall numbers and kernel entry points.
+ *
+ * Accepted spellings: `openat`, `sys_openat`, `__x64_sys_openat`, and `x64/` followed by any of
+ * those. Other ABIs (`i386/sys_dup`, `__ia32_sys_dup`, arm) are refused for now.
+ *
+ * @module
+ */
+
+import type { SyscallRef } from "./types.ts";
+import { X86_64_SYSCALLS } from "./syscalls_x86_64.ts";
+
+/**
+ * Syscalls whose kernel entry point is not `sys_<name>` on x86_64 (from the kernel's
+ * `syscall_64.tbl`): name → entry suffix.
+ */
+const ENTRY_POINTS: Readonly<Record<string, string>> = {
+  stat: "newstat",
+  fstat: "newfstat",
+  lstat: "newlstat",
+  uname: "newuname",
+  umount2: "umount",
+};
+
+const BY_NAME = new Map<string, SyscallRef>();
+const BY_NR = new Map<number, SyscallRef>();
+for (const [name, nr] of X86_64_SYSCALLS) {
+  const ref: SyscallRef = { name, nr, entry: ENTRY_POINTS[name] ?? name };
+  BY_NAME.set(name, ref);
+  BY_NR.set(nr, ref);
+}
+const BY_ENTRY = new Map<string, SyscallRef>(
+  Object.entries(ENTRY_POINTS).flatMap(([name, entry]) => {
+    const ref = BY_NAME.get(name);
+    return ref === undefined ? [] : [[entry, ref] as const];
+  }),
+);
+
+/** The result of resolving one syscall name. */
+export type SyscallResolution =
+  | { readonly syscall: SyscallRef; readonly error?: undefined }
+  | { readonly syscall?: undefined; readonly error: string };
+
+/**
+ * Resolves a syscall as written to its x86_64 number.
+ *
+ * @example
+ * ```ts
+ * resolveSyscall("sys_openat").syscall; // { name: "openat", nr: 257, entry: "openat" }
+ * resolveSyscall("__x64_sys_newstat").syscall?.nr; // 4
+ * resolveSyscall("i386/sys_dup").error; // "... 32-bit (i386) syscalls are not supported yet ..."
+ * ```
+ */
+export function resolveSyscall(written: string): SyscallResolution {
+  let name = written.trim();
+  const slash = name.indexOf("/");
+  if (slash >= 0) {
+    const abi = name.slice(0, slash);
+    if (abi !== "x64") {
+      return {
+        error: abi === "i386"
+          ? `'${written}': 32-bit (i386) syscalls are not supported yet; only x86_64 syscalls ` +
+            `can be listed`
+          : `'${written}': syscall ABI '${abi}' is not supported; only x86_64 syscalls can be listed`,
+      };
+    }
+    name = name.slice(slash + 1);
+  }
+  if (name.startsWith("__ia32_") || name.startsWith("__x32_") || name.startsWith("__arm64_")) {
+    return {
+      error: `'${written}': only x86_64 syscalls are supported (32-bit and other ABIs are not, ` +
+        `yet)`,
+    };
+  }
+  if (name.startsWith("__x64_sys_")) name = name.slice("__x64_sys_".length);
+  else if (name.startsWith("sys_")) name = name.slice("sys_".length);
+  const ref = BY_NAME.get(name) ?? BY_ENTRY.get(name);
+  if (ref === undefined) return { error: `'${written}' is not an x86_64 syscall` };
+  return { syscall: ref };
+}
+
+/**
+ * The x86_64 syscall with number `nr`, if the table has it.
+ *
+ * @example
+ * ```ts
+ * syscallByNumber(59)?.name; // "execve"
+ * ```
+ */
+export function syscallByNumber(nr: number): SyscallRef | undefined {
+  return BY_NR.get(nr);
+}
+
+/**
+ * Every x86_64 syscall of the table, by number (what a `generated_syscalls` list expands to).
+ *
+ * @example
+ * ```ts
+ * allSyscalls()[0]; // { name: "read", nr: 0, entry: "read" }
+ * ```
+ */
+export function allSyscalls(): readonly SyscallRef[] {
+  return [...BY_NR.values()];
+}

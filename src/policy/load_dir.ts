@@ -1,0 +1,88 @@
+/**
+ * Loads every policy file (`*.yaml`, `*.yml`) of a directory, each independently: a file that
+ * cannot be read or parsed gets its own errors and never stops the others.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { PolicyIssue } from "./types.ts";
+import { parsePolicy, type ParseResult } from "./parse.ts";
+
+/** The outcome for one file of the directory. */
+export interface PolicyFileResult extends ParseResult {
+  /** Path of the file (the directory joined with its name). */
+  readonly file: string;
+}
+
+function isPolicyFileName(name: string): boolean {
+  return name.endsWith(".yaml") || name.endsWith(".yml");
+}
+
+function fileIssue(file: string, message: string): PolicyIssue {
+  return { file, line: 1, column: 1, path: "", message };
+}
+
+/**
+ * Parses every `*.yaml`/`*.yml` file directly in `dir` (not in subdirectories), in name order.
+ * A second policy with a name already used by an earlier file is an error on the later file.
+ * Throws only when the directory itself cannot be read.
+ *
+ * @example
+ * ```ts
+ * for (const r of await loadPolicyDir("policies")) {
+ *   console.log(r.file, r.policy ? "ok" : `${r.errors.length} errors`);
+ * }
+ * ```
+ */
+export async function loadPolicyDir(dir: string): Promise<PolicyFileResult[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (isPolicyFileName(entry.name) && (entry.isFile || entry.isSymlink)) names.push(entry.name);
+    }
+  } catch (err) {
+    throw new Error(
+      `read policy directory ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
+  names.sort();
+  const results: PolicyFileResult[] = [];
+  const owners = new Map<string, string>();
+  for (const name of names) {
+    const file = join(dir, name);
+    let text: string;
+    try {
+      const info = await Deno.stat(file);
+      if (!info.isFile) continue;
+      text = await Deno.readTextFile(file);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      results.push({
+        file,
+        errors: [fileIssue(file, `cannot read the file: ${why}`)],
+        warnings: [],
+      });
+      continue;
+    }
+    const parsed = parsePolicy(text, file);
+    const policy = parsed.policy;
+    const owner = policy === undefined ? undefined : owners.get(policy.name);
+    if (policy !== undefined && owner !== undefined) {
+      results.push({
+        file,
+        errors: [{
+          file,
+          ...policy.nameAt,
+          message: `policy name ${JSON.stringify(policy.name)} is already used by ${owner}`,
+        }],
+        warnings: parsed.warnings,
+      });
+      continue;
+    }
+    if (policy !== undefined) owners.set(policy.name, file);
+    results.push({ file, ...parsed });
+  }
+  return results;
+}
