@@ -19,6 +19,7 @@ struct vigil_lpm_key anchor_lpm_key;
 struct vigil_int_key anchor_int_key;
 struct vigil_rate_key anchor_rate_key;
 struct vigil_policy_event anchor_policy_event;
+struct vigil_binary anchor_binary;
 enum vigil_op anchor_op;
 enum vigil_policy_limits anchor_policy_limits;
 enum vigil_arg_kind anchor_arg_kind;

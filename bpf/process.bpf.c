@@ -8,6 +8,7 @@
 #include "lib/counters.h"
 #include "lib/task.h"
 #include "lib/cwd.h"
+#include "lib/path.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -23,7 +24,20 @@ struct {
 struct exec_scratch {
 	struct vigil_exec ev;
 	char tail[TAIL_SIZE];
+	struct vigil_binary bin;
+	char path[VIGIL_PATH_MAX + VIGIL_NAME_MAX];
 };
+
+/*
+ * pid -> absolute path of the binary it runs, for the policy engine's matchBinaries (the policy
+ * object shares this map). User space seeds it for processes that predate the agent.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct vigil_binary);
+} exec_binaries SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -68,6 +82,43 @@ static __always_inline __u32 read_cwd(struct task_struct *task, struct exec_scra
 		}
 	}
 	return cwd_walk_finish(&w, flags);
+}
+
+static long path_loop_step(__u32 index, void *ctx)
+{
+	__u32 zero = 0;
+	struct exec_scratch *s = bpf_map_lookup_elem(&exec_scratch_map, &zero);
+
+	if (!s)
+		return 1;
+	return path_step(ctx, s->path);
+}
+
+/* Records the absolute path of the new image: the exec'd name, or the file's path when relative. */
+static __always_inline void record_binary(struct exec_scratch *s, struct linux_binprm *bprm, __u32 tgid,
+					  struct task_struct *task)
+{
+	struct path_walk w;
+	struct file *file;
+	__u32 len;
+
+	bpf_probe_read_kernel_str(s->bin.path, sizeof(s->bin.path), BPF_CORE_READ(bprm, filename));
+	/*
+	 * Relative names are resolved from the file itself. Without bpf_loop (before 5.17) a second
+	 * walk next to the cwd walk would not verify, so there the name stays as exec'd.
+	 */
+	if (s->bin.path[0] != '/' && !VIGIL_NO_BPF_LOOP &&
+	    bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop)) {
+		file = BPF_CORE_READ(bprm, file);
+		path_walk_init(&w, task, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
+		bpf_loop(VIGIL_PATH_DEPTH, path_loop_step, &w, 0);
+		len = (VIGIL_PATH_MAX - 1 - w.pos) & (VIGIL_PATH_MAX - 1);
+		if (len > sizeof(s->bin.path) - 1)
+			len = sizeof(s->bin.path) - 1;
+		bpf_probe_read_kernel(s->bin.path, len, s->path + (w.pos & (VIGIL_PATH_MAX - 1)));
+		s->bin.path[len & (sizeof(s->bin.path) - 1)] = 0;
+	}
+	bpf_map_update_elem(&exec_binaries, &tgid, &s->bin, BPF_ANY);
 }
 
 static __always_inline void output(void *data, __u64 size)
@@ -137,10 +188,22 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	fill_header(&e->hdr, VIGIL_OP_EXEC, size, tgid, (__u32)pid_tgid);
 	e->ktime_key = e->hdr.ktime;
 	bpf_map_update_elem(&exec_keys, &tgid, &e->ktime_key, BPF_ANY);
+	record_binary(s, bprm, tgid, task);
 	/* Always true; tells the verifier the size stays inside the scratch buffer. */
 	if (size <= sizeof(*s))
 		output(e, size);
 	return 0;
+}
+
+/* A forked child runs its parent's image until it execs. */
+static __always_inline void inherit_binary(__u32 parent, __u32 child)
+{
+	struct vigil_binary *bin = bpf_map_lookup_elem(&exec_binaries, &parent);
+
+	if (bin)
+		bpf_map_update_elem(&exec_binaries, &child, bin, BPF_ANY);
+	else
+		bpf_map_delete_elem(&exec_binaries, &child);
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -160,6 +223,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent_task, struct task_struct *ch
 	c.parent_pid = BPF_CORE_READ(parent, tgid);
 	c.parent_ktime = task_key(parent, c.parent_pid, &c.flags);
 	c.ktime_key = BPF_CORE_READ(child, start_boottime);
+	inherit_binary(c.parent_pid, tgid);
 	c.cgroup_id = task_cgroup_id(child);
 	c.uid = BPF_CORE_READ(child, cred, uid.val);
 	c.auid = task_auid(child);
@@ -189,6 +253,7 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 	else
 		x.exit_code = BPF_CORE_READ(task, exit_code);
 	bpf_map_delete_elem(&exec_keys, &tgid);
+	bpf_map_delete_elem(&exec_binaries, &tgid);
 	fill_header(&x.hdr, VIGIL_OP_EXIT, sizeof(x), tgid, BPF_CORE_READ(task, pid));
 	output(&x, sizeof(x));
 	return 0;

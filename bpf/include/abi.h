@@ -154,6 +154,7 @@ enum vigil_policy_limits {
 	VIGIL_MAX_CAP_FILTERS = 2,
 	/* String args are read and matched up to this size, NUL included. */
 	VIGIL_STR_MAX = 256,
+	VIGIL_LPM_STR_MAX = 252,
 	/* Reverse path walks build paths of at most this size. */
 	VIGIL_PATH_MAX = 1024,
 	VIGIL_PATH_DEPTH = 32,
@@ -319,7 +320,8 @@ struct vigil_hook {
 	__u8 flags;		/* enum vigil_hook_flags */
 	__u8 pad0;
 	__u16 ret_offset;	/* VIGIL_HOOK_EXIT: offset of the return value in the record */
-	__u16 pad1[3];
+	__u16 rec_size;		/* bytes of the record to copy (0: 512); data_loc strings included */
+	__u16 pad1[2];
 	struct vigil_hook_arg args[VIGIL_MAX_ARGS];
 	struct vigil_selector selectors[VIGIL_MAX_SELECTORS];
 };
@@ -343,11 +345,14 @@ struct vigil_str_key {
 	char s[VIGIL_STR_MAX];
 };
 
-/* LPM trie key: prefixlen counts bits of (set_id, s); Postfix stores s reversed. */
+/*
+ * LPM trie key: prefixlen counts bits of (set_id, s); Postfix stores s reversed. The kernel caps
+ * LPM data at 256 bytes, so s holds at most VIGIL_LPM_STR_MAX bytes (prefixes up to 251 chars).
+ */
 struct vigil_lpm_key {
 	__u32 prefixlen;
 	__u32 set_id;
-	char s[VIGIL_STR_MAX];
+	char s[VIGIL_LPM_STR_MAX];
 };
 
 struct vigil_int_key {
@@ -379,6 +384,11 @@ struct vigil_policy_event {
 	__u64 ints[VIGIL_MAX_ARGS];
 	__u16 data_len[VIGIL_MAX_ARGS];
 	__u16 pad1[3];
+};
+
+/* A process's binary path, kept for matchBinaries (exec_binaries map value). */
+struct vigil_binary {
+	char path[VIGIL_STR_MAX];
 };
 
 enum vigil_event_flags {

@@ -9,6 +9,14 @@
 #include <bpf/bpf_tracing.h>
 #include "abi.h"
 
+/*
+ * After a bounds check, makes the compiler keep using the checked register: otherwise it may
+ * index with an unchecked copy, which the verifier rejects as unbounded.
+ */
+#ifndef barrier_var
+#define barrier_var(var) asm volatile("" : "+r"(var))
+#endif
+
 #ifndef PF_KTHREAD
 #define PF_KTHREAD 0x00200000
 #endif

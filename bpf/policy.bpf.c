@@ -1,0 +1,812 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The TracingPolicy engine: ONE generic program, attached to a classic tracepoint once per policy
+ * hook with the hook id as its attach cookie. Selectors are data (struct vigil_hook in the hooks
+ * map, value sets in hash and LPM maps), evaluated here, so a call no selector wants costs no
+ * ring-buffer record and no user-space work. Rate limits and signals happen here too.
+ *
+ * Order per call: process filters (pids, binary, namespaces, capabilities; cheap) decide which
+ * selectors are still possible; only then are arguments read; then the first selector whose
+ * argument filters all match runs its actions (Tetragon's semantics: OR across selectors with
+ * first match, AND within).
+ */
+#include "lib/common.h"
+#include <bpf/bpf_endian.h>
+#include "lib/counters.h"
+#include "lib/task.h"
+#include "lib/path.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Shared with process.bpf.o (user space passes its fds before load). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct vigil_binary);
+} exec_binaries SEC(".maps");
+
+/* Policy configuration, written by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIGIL_MAX_HOOKS);
+	__type(key, __u32);
+	__type(value, struct vigil_hook);
+} hooks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_MAX_HOOKS);
+	__type(key, __u32);
+	__type(value, struct vigil_hook_counters);
+} hook_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_str_key);
+	__type(value, __u8);
+} str_sets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_lpm_key);
+	__type(value, __u8);
+} lpm_sets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_int_key);
+	__type(value, __u8);
+} int_sets SEC(".maps");
+
+/* Last post time per (hook, selector, scope, args): rate limits without user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct vigil_rate_key);
+	__type(value, __u64);
+} rate_limits SEC(".maps");
+
+#define REC_MAX 1024
+#define DATA_MAX (VIGIL_MAX_ARGS * VIGIL_STR_MAX)
+
+/* Everything one call needs, per CPU (tracepoint programs do not nest on a CPU). */
+struct policy_scratch {
+	struct vigil_policy_event ev;
+	char data[DATA_MAX + VIGIL_STR_MAX];	/* event tail */
+	char rec[REC_MAX + VIGIL_STR_MAX];	/* copy of the tracepoint record */
+	char str[VIGIL_MAX_ARGS][VIGIL_STR_MAX];	/* zero-padded string args for matching */
+	__u32 str_len[VIGIL_MAX_ARGS];
+	__u32 pad0;
+	struct vigil_str_key skey;
+	struct vigil_lpm_key lkey;
+	struct vigil_rate_key rkey;
+	char path[VIGIL_PATH_MAX + VIGIL_NAME_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct policy_scratch);
+} policy_scratch_map SEC(".maps");
+
+static __always_inline struct policy_scratch *scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&policy_scratch_map, &zero);
+}
+
+/* ---- value sets ---- */
+
+/* Zero-pads a string slot: set lookups hash the whole fixed-size key. */
+static __always_inline void zero_str(char *p)
+{
+	/* volatile: clang would turn the loop into a memset call, which BPF cannot make. */
+	volatile __u64 *w = (volatile __u64 *)p;
+
+	for (int j = 0; j < VIGIL_STR_MAX / 8; j++)
+		w[j] = 0;
+}
+
+static __always_inline int str_in_set(struct policy_scratch *s, __u32 set_id, __u32 arg)
+{
+	if (arg >= VIGIL_MAX_ARGS)
+		return 0;
+	barrier_var(arg);
+	s->skey.set_id = set_id;
+	s->skey.pad0 = 0;
+	__builtin_memcpy(s->skey.s, s->str[arg], VIGIL_STR_MAX);
+	return bpf_map_lookup_elem(&str_sets, &s->skey) != 0;
+}
+
+static __always_inline int prefix_in_set(struct policy_scratch *s, __u32 set_id, const char *str, __u32 len)
+{
+	if (len > VIGIL_LPM_STR_MAX)
+		len = VIGIL_LPM_STR_MAX;
+	s->lkey.prefixlen = 32 + 8 * len;
+	s->lkey.set_id = set_id;
+	__builtin_memcpy(s->lkey.s, str, VIGIL_LPM_STR_MAX);
+	return bpf_map_lookup_elem(&lpm_sets, &s->lkey) != 0;
+}
+
+/* Postfix: the LPM trie holds reversed values; reverse the last bytes of the arg into the key. */
+static __always_inline int postfix_in_set(struct policy_scratch *s, __u32 set_id, const char *str, __u32 len)
+{
+	__u32 n = len > 127 ? 127 : len;
+
+	for (int i = 0; i < 127; i++) {
+		if (i >= n)
+			break;
+		s->lkey.s[i] = str[(len - 1 - i) & (VIGIL_STR_MAX - 1)];
+	}
+	s->lkey.prefixlen = 32 + 8 * n;
+	s->lkey.set_id = set_id;
+	return bpf_map_lookup_elem(&lpm_sets, &s->lkey) != 0;
+}
+
+static __always_inline int int_in_set(__u32 set_id, __u64 value)
+{
+	struct vigil_int_key key = { .set_id = set_id, .value = value };
+
+	return bpf_map_lookup_elem(&int_sets, &key) != 0;
+}
+
+/* ---- process filters ---- */
+
+static __always_inline __u32 current_pid_in_ns(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	__u32 level = BPF_CORE_READ(pid, level);
+
+	return BPF_CORE_READ(pid, numbers[level & 31].nr);
+}
+
+static __always_inline __u32 ns_inum(struct task_struct *task, __u8 kind)
+{
+	struct nsproxy *ns = BPF_CORE_READ(task, nsproxy);
+
+	switch (kind) {
+	case VIGIL_NS_UTS:
+		return BPF_CORE_READ(ns, uts_ns, ns.inum);
+	case VIGIL_NS_IPC:
+		return BPF_CORE_READ(ns, ipc_ns, ns.inum);
+	case VIGIL_NS_MNT:
+		return BPF_CORE_READ(ns, mnt_ns, ns.inum);
+	case VIGIL_NS_PID:
+		return BPF_CORE_READ(task, thread_pid, numbers[0].ns, ns.inum);
+	case VIGIL_NS_PID_FOR_CHILDREN:
+		return BPF_CORE_READ(ns, pid_ns_for_children, ns.inum);
+	case VIGIL_NS_NET:
+		return BPF_CORE_READ(ns, net_ns, ns.inum);
+	case VIGIL_NS_TIME:
+		return BPF_CORE_READ(ns, time_ns, ns.inum);
+	case VIGIL_NS_TIME_FOR_CHILDREN:
+		return BPF_CORE_READ(ns, time_ns_for_children, ns.inum);
+	case VIGIL_NS_CGROUP:
+		return BPF_CORE_READ(ns, cgroup_ns, ns.inum);
+	case VIGIL_NS_USER:
+		return BPF_CORE_READ(task, cred, user_ns, ns.inum);
+	}
+	return 0;
+}
+
+static __always_inline __u64 cap_mask(struct task_struct *task, __u8 set)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	kernel_cap_t cap;
+
+	if (set == VIGIL_CAP_INHERITABLE)
+		cap = BPF_CORE_READ(cred, cap_inheritable);
+	else if (set == VIGIL_CAP_PERMITTED)
+		cap = BPF_CORE_READ(cred, cap_permitted);
+	else
+		cap = BPF_CORE_READ(cred, cap_effective);
+	return *(__u64 *)&cap;
+}
+
+static __always_inline int binary_matches(struct policy_scratch *s, struct vigil_selector *sel, __u32 tgid)
+{
+	struct vigil_binary *bin = bpf_map_lookup_elem(&exec_binaries, &tgid);
+	int hit = 0;
+	__u32 len = 0;
+
+	if (!bin) {
+		/* Unknown binary: only negative operators can hold. */
+		return sel->bin_op == VIGIL_SET_NOT_IN || sel->bin_op == VIGIL_SET_NOT_PREFIX ||
+		       sel->bin_op == VIGIL_SET_NOT_POSTFIX;
+	}
+	switch (sel->bin_op) {
+	case VIGIL_SET_IN:
+	case VIGIL_SET_NOT_IN:
+		s->skey.set_id = sel->bin_set_id;
+		s->skey.pad0 = 0;
+		__builtin_memcpy(s->skey.s, bin->path, VIGIL_STR_MAX);
+		hit = bpf_map_lookup_elem(&str_sets, &s->skey) != 0;
+		return sel->bin_op == VIGIL_SET_IN ? hit : !hit;
+	case VIGIL_SET_PREFIX:
+	case VIGIL_SET_NOT_PREFIX:
+	case VIGIL_SET_POSTFIX:
+	case VIGIL_SET_NOT_POSTFIX:
+		for (int i = 0; i < VIGIL_STR_MAX - 1; i++) {
+			if (!bin->path[i])
+				break;
+			len++;
+		}
+		if (sel->bin_op == VIGIL_SET_PREFIX || sel->bin_op == VIGIL_SET_NOT_PREFIX) {
+			hit = prefix_in_set(s, sel->bin_set_id, bin->path, len);
+			return sel->bin_op == VIGIL_SET_PREFIX ? hit : !hit;
+		}
+		hit = postfix_in_set(s, sel->bin_set_id, bin->path, len);
+		return sel->bin_op == VIGIL_SET_POSTFIX ? hit : !hit;
+	}
+	return 1;
+}
+
+/* Filters that depend only on the calling process. Returns 1 when they all hold. */
+static __always_inline int process_filters_match(struct policy_scratch *s, struct vigil_selector *sel,
+						 struct task_struct *task, __u32 tgid)
+{
+	if (sel->pid_op != VIGIL_SET_NONE) {
+		__u32 pid = (sel->pid_flags & VIGIL_PID_NAMESPACE) ? current_pid_in_ns(task) : tgid;
+		int hit = 0;
+
+		for (int i = 0; i < VIGIL_MAX_PIDS; i++)
+			if (i < sel->n_pids && sel->pids[i] == pid)
+				hit = 1;
+		if ((sel->pid_op == VIGIL_SET_IN) != hit)
+			return 0;
+	}
+	for (int i = 0; i < VIGIL_MAX_NS_FILTERS; i++) {
+		struct vigil_ns_filter *f = &sel->ns[i];
+		__u32 inum;
+		int hit = 0;
+
+		if (i >= sel->n_ns)
+			break;
+		inum = ns_inum(task, f->ns);
+		for (int j = 0; j < VIGIL_MAX_NS_VALUES; j++)
+			if (j < f->nvalues && f->values[j] == inum)
+				hit = 1;
+		if ((f->op == VIGIL_SET_IN) != hit)
+			return 0;
+	}
+	for (int i = 0; i < VIGIL_MAX_CAP_FILTERS; i++) {
+		struct vigil_cap_filter *f = &sel->caps[i];
+		int hit;
+
+		if (i >= sel->n_caps)
+			break;
+		hit = (cap_mask(task, f->set) & f->mask) != 0;
+		if ((f->op == VIGIL_SET_IN) != hit)
+			return 0;
+	}
+	if (sel->bin_op != VIGIL_SET_NONE && !binary_matches(s, sel, tgid))
+		return 0;
+	return 1;
+}
+
+/* ---- arguments ---- */
+
+static __always_inline __u64 rec_int(struct policy_scratch *s, __u16 off, __u8 size, int is_signed)
+{
+	__u32 o = off & (REC_MAX - 16);
+
+	switch (size) {
+	case 1:
+		return is_signed ? (__u64)(__s64) * (__s8 *)(s->rec + o) : *(__u8 *)(s->rec + o);
+	case 2:
+		return is_signed ? (__u64)(__s64) * (__s16 *)(s->rec + o) : *(__u16 *)(s->rec + o);
+	case 4:
+		return is_signed ? (__u64)(__s64) * (__s32 *)(s->rec + o) : *(__u32 *)(s->rec + o);
+	}
+	return *(__u64 *)(s->rec + o);
+}
+
+static long fd_path_step(__u32 index, void *ctx)
+{
+	struct policy_scratch *s = scratch();
+
+	if (!s)
+		return 1;
+	return path_step(ctx, s->path);
+}
+
+/* The path of the file open at `fd` in the current task, into s->str[arg]. */
+static __always_inline int read_fd_path(struct policy_scratch *s, __u32 arg, __u64 fd,
+					struct task_struct *task)
+{
+	struct files_struct *files = BPF_CORE_READ(task, files);
+	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = 0;
+	struct path_walk w;
+	__u32 len;
+
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return -1;
+	bpf_core_read(&file, sizeof(file), &fds[fd]);
+	if (!file)
+		return -1;
+	path_walk_init(&w, task, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
+	bpf_loop(VIGIL_PATH_DEPTH, fd_path_step, &w, 0);
+	len = (VIGIL_PATH_MAX - 1 - w.pos) & (VIGIL_PATH_MAX - 1);
+	if (len > VIGIL_STR_MAX - 1) {
+		len = VIGIL_STR_MAX - 1;
+		w.truncated = 1;
+	}
+	if (arg >= VIGIL_MAX_ARGS)
+		return -1;
+	barrier_var(arg);
+	bpf_probe_read_kernel(s->str[arg], len & (VIGIL_STR_MAX - 1), s->path + (w.pos & (VIGIL_PATH_MAX - 1)));
+	s->str_len[arg] = len;
+	return w.truncated;
+}
+
+/* Reads argument `i` of `h` into s->ev.ints[i] / s->str[i]. */
+static __always_inline void read_arg(struct policy_scratch *s, struct vigil_hook *h, __u32 i,
+				     struct task_struct *task)
+{
+	struct vigil_hook_arg *a = &h->args[i];
+	__u64 v = rec_int(s, a->ctx_offset, a->size, a->kind == VIGIL_ARG_INT);
+	long n = 0;
+
+	s->ev.ints[i] = v;
+	s->str_len[i] = 0;
+	switch (a->kind) {
+	case VIGIL_ARG_STRING:
+		zero_str(s->str[i]);
+		n = bpf_probe_read_user_str(s->str[i], VIGIL_STR_MAX, (void *)v);
+		break;
+	case VIGIL_ARG_DATA_LOC:
+		/* Read from the record copy: the user space plan sizes rec_size to include it. */
+		zero_str(s->str[i]);
+		n = bpf_probe_read_kernel_str(s->str[i], VIGIL_STR_MAX, s->rec + ((v & 0xffff) & (REC_MAX - 1)));
+		break;
+	case VIGIL_ARG_FD:
+		zero_str(s->str[i]);
+		n = read_fd_path(s, i, v, task);
+		if (n > 0)
+			s->ev.flags |= VIGIL_EV_TRUNCATED;
+		if (n < 0)
+			s->ev.flags |= VIGIL_EV_ARG_ERROR;
+		return;
+	case VIGIL_ARG_SOCKADDR:
+		zero_str(s->str[i]);
+		if (bpf_probe_read_user(s->str[i], VIGIL_SOCKADDR_SIZE, (void *)v) == 0)
+			s->str_len[i] = VIGIL_SOCKADDR_SIZE;
+		else
+			s->ev.flags |= VIGIL_EV_ARG_ERROR;
+		return;
+	case VIGIL_ARG_BUF: {
+		__u32 size = VIGIL_STR_MAX;
+
+		__u32 from = a->size_arg - 1;
+
+		if (from < VIGIL_MAX_ARGS) {
+			barrier_var(from);
+			size = s->ev.ints[from];
+		}
+		if (size > VIGIL_STR_MAX) {
+			size = VIGIL_STR_MAX;
+			s->ev.flags |= VIGIL_EV_TRUNCATED;
+		}
+		zero_str(s->str[i]);
+		if (bpf_probe_read_user(s->str[i], size & (VIGIL_STR_MAX - 1), (void *)v) == 0)
+			s->str_len[i] = size & (VIGIL_STR_MAX - 1);
+		return;
+	}
+	default:
+		return;
+	}
+	/* Strings: n counts the NUL. */
+	if (n <= 0) {
+		s->ev.flags |= VIGIL_EV_ARG_ERROR;
+		return;
+	}
+	if (n == VIGIL_STR_MAX)
+		s->ev.flags |= VIGIL_EV_TRUNCATED;
+	s->str_len[i] = (n - 1) & (VIGIL_STR_MAX - 1);
+}
+
+/* ---- argument filters ---- */
+
+static __always_inline int port_of(struct policy_scratch *s, __u32 arg)
+{
+	unsigned char *p;
+
+	if (arg >= VIGIL_MAX_ARGS)
+		return 0;
+	barrier_var(arg);
+	p = (unsigned char *)s->str[arg];
+
+	return (p[2] << 8) | p[3];
+}
+
+static __always_inline int int_filter(struct vigil_arg_filter *f, __u64 v)
+{
+	int hit = 0;
+
+	for (int j = 0; j < VIGIL_MAX_VALUES; j++) {
+		__u64 x = f->values[j];
+
+		if (j >= f->nvalues)
+			break;
+		switch (f->op) {
+		case VIGIL_MATCH_EQ:
+		case VIGIL_MATCH_NEQ:
+			hit |= v == x;
+			break;
+		case VIGIL_MATCH_GT:
+			hit |= (__s64)v > (__s64)x;
+			break;
+		case VIGIL_MATCH_LT:
+			hit |= (__s64)v < (__s64)x;
+			break;
+		case VIGIL_MATCH_MASK:
+			hit |= (v & x) != 0;
+			break;
+		case VIGIL_MATCH_IN_RANGE:
+		case VIGIL_MATCH_NOT_IN_RANGE:
+			/* values are (lo, hi) pairs: test on the hi element */
+			if (j & 1)
+				hit |= (__s64)v >= (__s64)f->values[(j - 1) & 7] && (__s64)v <= (__s64)x;
+			break;
+		}
+	}
+	if (f->op == VIGIL_MATCH_NEQ || f->op == VIGIL_MATCH_NOT_IN_RANGE)
+		return !hit;
+	return hit;
+}
+
+static __always_inline int arg_filter_matches(struct policy_scratch *s, struct vigil_hook *h,
+					      struct vigil_arg_filter *f)
+{
+	__u32 arg = f->arg;
+	__u8 kind;
+	__u64 v;
+	int hit;
+
+	if (arg >= VIGIL_MAX_ARGS)
+		return 0;
+	barrier_var(arg);
+	kind = h->args[arg].kind;
+	v = s->ev.ints[arg];
+
+	switch (f->op) {
+	case VIGIL_MATCH_EQ:
+	case VIGIL_MATCH_NEQ:
+		if (kind == VIGIL_ARG_STRING || kind == VIGIL_ARG_FD || kind == VIGIL_ARG_DATA_LOC ||
+		    kind == VIGIL_ARG_BUF) {
+			hit = str_in_set(s, f->set_id, arg);
+			return f->op == VIGIL_MATCH_EQ ? hit : !hit;
+		}
+		return int_filter(f, v);
+	case VIGIL_MATCH_PREFIX:
+	case VIGIL_MATCH_NOT_PREFIX:
+		hit = prefix_in_set(s, f->set_id, s->str[arg], s->str_len[arg]);
+		return f->op == VIGIL_MATCH_PREFIX ? hit : !hit;
+	case VIGIL_MATCH_POSTFIX:
+	case VIGIL_MATCH_NOT_POSTFIX:
+		hit = postfix_in_set(s, f->set_id, s->str[arg], s->str_len[arg]);
+		return f->op == VIGIL_MATCH_POSTFIX ? hit : !hit;
+	case VIGIL_MATCH_IN_MAP:
+		return int_in_set(f->set_id, v);
+	case VIGIL_MATCH_NOT_IN_MAP:
+		return !int_in_set(f->set_id, v);
+	case VIGIL_MATCH_DPORT:
+	case VIGIL_MATCH_NOT_DPORT: {
+		struct vigil_arg_filter ranges = *f;
+
+		ranges.op = VIGIL_MATCH_IN_RANGE;
+		hit = int_filter(&ranges, port_of(s, arg));
+		return f->op == VIGIL_MATCH_DPORT ? hit : !hit;
+	}
+	case VIGIL_MATCH_DPORT_PRIV:
+		return port_of(s, arg) < 1024;
+	case VIGIL_MATCH_NOT_DPORT_PRIV:
+		return port_of(s, arg) >= 1024;
+	case VIGIL_MATCH_FAMILY:
+	case VIGIL_MATCH_NOT_FAMILY: {
+		struct vigil_arg_filter eq = *f;
+		__u16 family = *(__u16 *)s->str[arg];
+
+		eq.op = VIGIL_MATCH_EQ;
+		hit = int_filter(&eq, family);
+		return f->op == VIGIL_MATCH_FAMILY ? hit : !hit;
+	}
+	case VIGIL_MATCH_DADDR:
+	case VIGIL_MATCH_NOT_DADDR: {
+		__u32 addr = *(__u32 *)(s->str[arg] + 4);
+
+		hit = 0;
+		for (int j = 0; j < VIGIL_MAX_VALUES; j++) {
+			__u64 x = f->values[j];
+			__u32 bits = x >> 32, want = (__u32)x;
+			__u32 mask = bits >= 32 ? 0xffffffff : bits == 0 ? 0 : bpf_htonl(~((1u << (32 - bits)) - 1));
+
+			if (j >= f->nvalues)
+				break;
+			hit |= (addr & mask) == (want & mask);
+		}
+		return f->op == VIGIL_MATCH_DADDR ? hit : !hit;
+	}
+	default:
+		return int_filter(f, v);
+	}
+}
+
+/* ---- actions ---- */
+
+static __always_inline __u64 fold_arg(struct policy_scratch *s, __u32 i)
+{
+	__u64 acc;
+
+	if (i >= VIGIL_MAX_ARGS)
+		return 0;
+	barrier_var(i);
+	acc = s->ev.ints[i];
+	if (s->str_len[i]) {
+		__u64 *w = (__u64 *)s->str[i];
+
+		for (int j = 0; j < 8; j++)
+			acc = (acc ^ w[j]) * 0x100000001b3ULL;
+	}
+	return acc;
+}
+
+/* True when this event is within the rate limit window of an identical earlier one. */
+static __always_inline int rate_limited(struct policy_scratch *s, struct vigil_hook *h, __u32 hook_id,
+					__u32 sel, struct vigil_action *act, __u64 now)
+{
+	__u64 *last;
+
+	if (!act->rate_limit_ns)
+		return 0;
+	s->rkey.hook_id = hook_id;
+	s->rkey.scope_id = 0;
+	for (int i = 0; i < VIGIL_MAX_ARGS; i++)
+		((volatile __u64 *)s->rkey.args)[i] = 0;
+	s->rkey.selector = sel;
+	if (act->scope == VIGIL_RATE_THREAD)
+		s->rkey.scope_id = s->ev.hdr.tid;
+	else if (act->scope == VIGIL_RATE_PROCESS)
+		s->rkey.scope_id = s->ev.hdr.pid;
+	for (int i = 0; i < VIGIL_MAX_ARGS; i++)
+		if (i < h->n_args)
+			s->rkey.args[i] = fold_arg(s, i);
+	last = bpf_map_lookup_elem(&rate_limits, &s->rkey);
+	if (last && now - *last < act->rate_limit_ns)
+		return 1;
+	bpf_map_update_elem(&rate_limits, &s->rkey, &now, BPF_ANY);
+	return 0;
+}
+
+static __always_inline void post(struct policy_scratch *s, struct vigil_hook *h,
+				 struct vigil_hook_counters *c)
+{
+	__u32 off = 0;
+
+	for (int i = 0; i < VIGIL_MAX_ARGS; i++) {
+		__u32 len = s->str_len[i];
+
+		s->ev.data_len[i] = 0;
+		if (i >= h->n_args || !len)
+			continue;
+		len &= VIGIL_STR_MAX - 1;
+		off &= DATA_MAX - 1 + DATA_MAX; /* < 2 * DATA_MAX, and the buffer has room */
+		if (off + len > DATA_MAX)
+			break;
+		bpf_probe_read_kernel(s->data + (off & 2047), len, s->str[i]);
+		s->ev.data_len[i] = len;
+		off += len;
+	}
+	__u32 size = sizeof(s->ev) + (off & 2047);
+
+	s->ev.hdr.size = size;
+	if (size <= sizeof(s->ev) + sizeof(s->data) &&
+	    bpf_ringbuf_output(&events, &s->ev, size, 0) == 0) {
+		if (c)
+			c->posted++;
+	} else {
+		count(VIGIL_CTR_RINGBUF_DROPS);
+		if (c)
+			c->drops++;
+	}
+}
+
+/*
+ * The steps below are global functions: the verifier checks each once, instead of once per
+ * path through the main program (inlined, the whole would exceed the 1M-instruction budget).
+ * Each takes plain ids and finds the hook and the per-CPU scratch itself. Indexes are __u64 so
+ * no zero-extension separates the bounds check from the register used to index.
+ */
+
+__attribute__((noinline)) int vigil_selector_process_match(__u32 hook_id, __u64 sel)
+{
+	struct vigil_hook *h = bpf_map_lookup_elem(&hooks, &hook_id);
+	struct policy_scratch *s = scratch();
+
+	if (!h || !s || sel >= VIGIL_MAX_SELECTORS)
+		return 0;
+	barrier_var(sel);
+	return process_filters_match(s, &h->selectors[sel], (struct task_struct *)bpf_get_current_task(),
+				     bpf_get_current_pid_tgid() >> 32);
+}
+
+__attribute__((noinline)) int vigil_read_arg(__u32 hook_id, __u64 i)
+{
+	struct vigil_hook *h = bpf_map_lookup_elem(&hooks, &hook_id);
+	struct policy_scratch *s = scratch();
+
+	if (!h || !s || i >= VIGIL_MAX_ARGS)
+		return 0;
+	barrier_var(i);
+	read_arg(s, h, i, (struct task_struct *)bpf_get_current_task());
+	return 0;
+}
+
+__attribute__((noinline)) int vigil_arg_filter_match(__u32 hook_id, __u64 sel, __u64 j)
+{
+	struct vigil_hook *h = bpf_map_lookup_elem(&hooks, &hook_id);
+	struct policy_scratch *s = scratch();
+
+	if (!h || !s || sel >= VIGIL_MAX_SELECTORS || j >= VIGIL_MAX_ARG_FILTERS)
+		return 0;
+	barrier_var(sel);
+	barrier_var(j);
+	return arg_filter_matches(s, h, &h->selectors[sel].args[j]);
+}
+
+/* Runs the matched selector's actions (or posts, for a hook without selectors). */
+__attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_selectors)
+{
+	struct vigil_hook *h = bpf_map_lookup_elem(&hooks, &hook_id);
+	struct vigil_hook_counters *c = bpf_map_lookup_elem(&hook_counters, &hook_id);
+	struct policy_scratch *s = scratch();
+	struct vigil_action *post_action = 0;
+	struct vigil_selector *sel;
+	int do_post, signal = 0;
+
+	if (!h || !s || matched >= VIGIL_MAX_SELECTORS)
+		return 0;
+	barrier_var(matched);
+	if (!has_selectors) {
+		post(s, h, c);
+		return 0;
+	}
+	sel = &h->selectors[matched];
+	do_post = sel->n_actions == 0;
+	for (int k = 0; k < VIGIL_MAX_ACTIONS; k++) {
+		struct vigil_action *a = &sel->actions[k];
+
+		if (k >= sel->n_actions)
+			break;
+		if (a->kind == VIGIL_ACT_POST) {
+			do_post = 1;
+			post_action = a;
+		} else if (a->kind == VIGIL_ACT_SIGKILL) {
+			signal = 9;
+		} else if (a->kind == VIGIL_ACT_SIGNAL) {
+			signal = a->signal;
+		}
+	}
+	if (signal) {
+		s->ev.action = signal == 9 ? VIGIL_ACT_SIGKILL : VIGIL_ACT_SIGNAL;
+		if (h->flags & VIGIL_HOOK_MONITOR) {
+			s->ev.flags |= VIGIL_EV_MONITOR;
+			if (c)
+				c->monitor_skipped++;
+		} else {
+			bpf_send_signal(signal);
+			if (c)
+				c->signals++;
+		}
+	}
+	if (!do_post)
+		return 0;
+	if (post_action && rate_limited(s, h, hook_id, matched, post_action, s->ev.hdr.ktime)) {
+		if (c)
+			c->rate_limited++;
+		return 0;
+	}
+	post(s, h, c);
+	return 0;
+}
+
+SEC("tracepoint")
+int vigil_policy(void *ctx)
+{
+	__u32 hook_id = bpf_get_attach_cookie(ctx);
+	struct vigil_hook *h = bpf_map_lookup_elem(&hooks, &hook_id);
+	struct vigil_hook_counters *c = bpf_map_lookup_elem(&hook_counters, &hook_id);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct policy_scratch *s = scratch();
+	__u32 candidates = 0, rec_size, n_sel, n_args;
+	int matched = -1;
+
+	if (!h || !s)
+		return 0;
+	if (c)
+		c->seen++;
+	n_sel = h->n_selectors;
+	n_args = h->n_args;
+
+	/* Cheap filters first: no argument is read for a call no selector can want. */
+	for (__u32 i = 0; i < VIGIL_MAX_SELECTORS; i++) {
+		if (i >= n_sel)
+			break;
+		if (vigil_selector_process_match(hook_id, i))
+			candidates |= 1 << i;
+	}
+	if (n_sel && !candidates) {
+		if (c)
+			c->filtered++;
+		return 0;
+	}
+
+	rec_size = h->rec_size ? h->rec_size : 512;
+	if (rec_size > REC_MAX)
+		rec_size = REC_MAX;
+	bpf_probe_read_kernel(s->rec, rec_size & (REC_MAX - 1), ctx);
+	s->ev.flags = 0;
+	for (__u32 i = 0; i < VIGIL_MAX_ARGS; i++) {
+		if (i < n_args)
+			vigil_read_arg(hook_id, i);
+		else
+			s->str_len[i] = 0;
+	}
+
+	for (__u32 i = 0; i < VIGIL_MAX_SELECTORS; i++) {
+		int ok = 1;
+
+		if (i >= n_sel)
+			break;
+		if (!(candidates & (1 << i)))
+			continue;
+		for (__u32 j = 0; j < VIGIL_MAX_ARG_FILTERS; j++) {
+			if (j >= h->selectors[i].n_arg_filters)
+				break;
+			if (!vigil_arg_filter_match(hook_id, i, j)) {
+				ok = 0;
+				break;
+			}
+		}
+		if (ok) {
+			matched = i;
+			break;
+		}
+	}
+	if (n_sel && matched < 0) {
+		if (c)
+			c->filtered++;
+		return 0;
+	}
+
+	fill_header(&s->ev.hdr, VIGIL_OP_POLICY, 0, tgid, (__u32)pid_tgid);
+	s->ev.ktime_key = task_key(task, tgid, 0);
+	s->ev.cgroup_id = task_cgroup_id(task);
+	s->ev.ret = (h->flags & VIGIL_HOOK_EXIT) ? (__s64)rec_int(s, h->ret_offset, 8, 1) : 0;
+	s->ev.hook_id = hook_id;
+	s->ev.policy_id = h->policy_id;
+	s->ev.selector = matched < 0 ? 0 : matched;
+	s->ev.nargs = n_args;
+	s->ev.action = VIGIL_ACT_POST;
+	s->ev.pad0 = 0;
+	vigil_act(hook_id, matched < 0 ? 0 : matched, n_sel != 0);
+	return 0;
+}
