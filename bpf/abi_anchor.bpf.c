@@ -9,6 +9,7 @@ struct vigil_header anchor_header;
 struct vigil_exec anchor_exec;
 struct vigil_clone anchor_clone;
 struct vigil_exit anchor_exit;
+struct vigil_cgroup_event anchor_cgroup_event;
 struct vigil_process_seed anchor_process_seed;
 struct vigil_bench anchor_bench;
 struct vigil_process_config anchor_process_config;

@@ -286,3 +286,62 @@ int vigil_seed(struct bpf_iter__task *ctx)
 	bpf_seq_write(ctx->meta->seq, &s, sizeof(s));
 	return 0;
 }
+
+/* ---- cgroups of the tracked hierarchy, so user space knows containers created later ---- */
+
+struct cgroup_scratch {
+	struct vigil_cgroup_event ev;
+	char path[VIGIL_FILENAME_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cgroup_scratch);
+} cgroup_scratch_map SEC(".maps");
+
+/* The hierarchy whose ids the process events carry: v2's default root, or the v1 controller's. */
+static __always_inline int tracked_hierarchy(struct cgroup *cgrp)
+{
+	struct cgroup_root *root = BPF_CORE_READ(cgrp, root);
+	__s32 ssid = cfg.cgroup_v1_ssid;
+
+	if (ssid < 0)
+		return BPF_CORE_READ(root, hierarchy_id) == 0;
+	return (BPF_CORE_READ(root, subsys_mask) >> (ssid & 31)) & 1;
+}
+
+static __always_inline void cgroup_event(struct cgroup *cgrp, const char *path, __u16 op)
+{
+	__u32 zero = 0;
+	struct cgroup_scratch *s = bpf_map_lookup_elem(&cgroup_scratch_map, &zero);
+	long n;
+	__u32 len = 0;
+
+	if (!s || !tracked_hierarchy(cgrp))
+		return;
+	n = bpf_probe_read_kernel_str(s->path, sizeof(s->path), path);
+	if (n > 0)
+		len = (n - 1) & (VIGIL_FILENAME_MAX - 1);
+	s->ev.cgroup_id = BPF_CORE_READ(cgrp, kn, id);
+	s->ev.path_len = len;
+	s->ev.pad0 = 0;
+	fill_header(&s->ev.hdr, op, sizeof(s->ev) + len, 0, 0);
+	if (sizeof(s->ev) + len <= sizeof(*s))
+		output(&s->ev, sizeof(s->ev) + len);
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(vigil_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	cgroup_event(cgrp, path, VIGIL_OP_CGROUP_MKDIR);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(vigil_cgroup_rmdir, struct cgroup *cgrp, const char *path)
+{
+	cgroup_event(cgrp, path, VIGIL_OP_CGROUP_RMDIR);
+	return 0;
+}

@@ -18,6 +18,10 @@ import { createProcfsReader } from "./pipeline/procfs.ts";
 import { ProcessCache } from "./process/cache.ts";
 import { BootTimeFormatter, measureBootEpochNs } from "./process/format.ts";
 import { RingReader } from "./ringbuf/reader.ts";
+import { CgroupRegistry } from "./cgroup/registry.ts";
+import { openHostHierarchy } from "./cgroup/host_hierarchy.ts";
+import { scanHierarchy } from "./cgroup/scan.ts";
+import { createWorkloadResolver } from "./pipeline/workload.ts";
 
 /** Everything `vigil run` decides before starting. */
 export interface AgentConfig {
@@ -29,8 +33,6 @@ export interface AgentConfig {
   /** Ring buffer data size in bytes (power of two). */
   readonly ringBytes: number;
   readonly useHostLibbpf: boolean;
-  /** v1 controller subsystem id to read cgroup ids from; -1 for the v2 hierarchy. */
-  readonly cgroupV1Ssid: number;
   readonly processCacheSize: number;
   readonly logger: Logger;
 }
@@ -55,7 +57,13 @@ export interface Agent {
   stop(): Promise<void>;
 }
 
-const PROCESS_PROGRAMS = ["vigil_exec", "vigil_fork", "vigil_exit"] as const;
+const PROCESS_PROGRAMS = [
+  "vigil_exec",
+  "vigil_fork",
+  "vigil_exit",
+  "vigil_cgroup_mkdir",
+  "vigil_cgroup_rmdir",
+] as const;
 const DROPS_INDEX = 0;
 
 const VMLINUX_BTF = "/sys/kernel/btf/vmlinux";
@@ -96,6 +104,19 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     });
     cleanups.push(() => exporter.close());
 
+    // The hierarchy BPF reads cgroup ids from; both sides must agree (see src/cgroup/).
+    const hierarchy = openHostHierarchy({ logger });
+    cleanups.push(() => hierarchy.close());
+    const selector = hierarchy.selector;
+    const cgroupV1Ssid = selector.version === 1 ? selector.subsysIndex : -1;
+    logger.info("cgroup hierarchy", {
+      mountpoint: hierarchy.mountpoint,
+      version: selector.version,
+      ...(selector.version === 1
+        ? { controller: selector.controller, ssid: selector.subsysIndex }
+        : {}),
+    });
+
     const rt = openBpfRuntime({ useHostLibbpf: config.useHostLibbpf, logger });
     cleanups.push(() => rt.close());
     logger.info("libbpf loaded", { version: rt.libbpfVersion, source: rt.libbpfSource });
@@ -106,7 +127,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       rodata: (view) => {
         const cfg = RODATA["process.bpf.o"].cfg.offset;
         const ssid = STRUCTS.vigil_process_config.fields.cgroup_v1_ssid.offset;
-        view.setInt32(cfg + ssid, config.cgroupV1Ssid, true);
+        view.setInt32(cfg + ssid, cgroupV1Ssid, true);
       },
     });
     cleanups.push(() => object.close());
@@ -119,18 +140,21 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     const cache = new ProcessCache({ maxEntries: config.processCacheSize });
     const clock = new BootTimeFormatter(measureBootEpochNs());
     const eventsByType: Record<string, number> = { process_exec: 0, process_exit: 0 };
+    const registry = new CgroupRegistry();
     const tracker = new ProcessTracker({
       cache,
       clock,
       nodeName: config.nodeName,
+      workload: createWorkloadResolver(registry),
       emit: (type, line) => {
         eventsByType[type] = (eventsByType[type] ?? 0) + 1;
         exporter.writeLine(line);
       },
     });
 
-    // Attach before seeding: a process that starts in between is then seen by both, never by none.
+    // Attach before seeding: a process or cgroup that appears in between is then seen by both.
     const links: BpfLink[] = PROCESS_PROGRAMS.map((name) => object.attach(name));
+    registry.seed(await scanHierarchy(hierarchy.mountpoint));
     const iterator = object.attachIter("vigil_seed");
     const seeds = decodeSeeds(iterator.readIterator());
     iterator.close();
@@ -143,6 +167,8 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         if (record.kind === "exec") tracker.onExec(record);
         else if (record.kind === "clone") tracker.onClone(record);
         else if (record.kind === "exit") tracker.onExit(record);
+        else if (record.kind === "cgroup_mkdir") registry.onMkdir(record.cgroupId, record.path);
+        else if (record.kind === "cgroup_rmdir") registry.onRmdir(record.cgroupId, Date.now());
       } catch (err) {
         if (decodeErrors++ < 10) logger.warn("cannot decode record", { error: String(err) });
       }
@@ -153,13 +179,17 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       exporter.flush();
     });
 
-    const gc = setInterval(() => cache.tick(Date.now()), cache.gcIntervalMs);
+    const gc = setInterval(() => {
+      cache.tick(Date.now());
+      registry.tick(Date.now());
+    }, cache.gcIntervalMs);
     cleanups.push(() => clearInterval(gc));
 
     const startupMs = Math.round(performance.now() - started);
     logger.info("ready", {
       programs: links.map((l) => l.program),
       seeded_processes: seeded,
+      cgroups: registry.size,
       export: config.exportPath,
       startup_ms: startupMs,
     });

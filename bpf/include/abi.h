@@ -17,6 +17,8 @@ enum vigil_op {
 	VIGIL_OP_CLONE = 2,
 	VIGIL_OP_EXIT = 3,
 	VIGIL_OP_POLICY = 4,
+	VIGIL_OP_CGROUP_MKDIR = 5,
+	VIGIL_OP_CGROUP_RMDIR = 6,
 	VIGIL_OP_BENCH = 100,
 };
 
@@ -97,6 +99,14 @@ struct vigil_exit {
 	struct vigil_header hdr;
 	__u64 ktime_key;
 	__u32 exit_code;	/* wait(2) status layout: (status << 8) | signal */
+	__u32 pad0;
+};
+
+/* A cgroup was created or removed in the tracked hierarchy. Tail: its path (no NUL). */
+struct vigil_cgroup_event {
+	struct vigil_header hdr;
+	__u64 cgroup_id;
+	__u32 path_len;
 	__u32 pad0;
 };
 

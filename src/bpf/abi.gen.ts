@@ -57,6 +57,15 @@ export const STRUCTS = {
       pad0: { offset: 36, size: 4, type: "u32" },
     },
   },
+  vigil_cgroup_event: {
+    size: 40,
+    fields: {
+      hdr: { offset: 0, size: 24, type: "vigil_header" },
+      cgroup_id: { offset: 24, size: 8, type: "u64" },
+      path_len: { offset: 32, size: 4, type: "u32" },
+      pad0: { offset: 36, size: 4, type: "u32" },
+    },
+  },
   vigil_process_seed: {
     size: 64,
     fields: {
@@ -96,7 +105,8 @@ export const STRUCTS = {
       flags: { offset: 6, size: 1, type: "u8" },
       pad0: { offset: 7, size: 1, type: "u8" },
       ret_offset: { offset: 8, size: 2, type: "u16" },
-      pad1: { offset: 10, size: 6, type: "u16", count: 3 },
+      rec_size: { offset: 10, size: 2, type: "u16" },
+      pad1: { offset: 12, size: 4, type: "u16", count: 2 },
       args: { offset: 16, size: 40, type: "vigil_hook_arg", count: 5 },
       selectors: { offset: 56, size: 2840, type: "vigil_selector", count: 5 },
     },
@@ -193,11 +203,11 @@ export const STRUCTS = {
     },
   },
   vigil_lpm_key: {
-    size: 264,
+    size: 260,
     fields: {
       prefixlen: { offset: 0, size: 4, type: "u32" },
       set_id: { offset: 4, size: 4, type: "u32" },
-      s: { offset: 8, size: 256, type: "char", count: 256 },
+      s: { offset: 8, size: 252, type: "char", count: 252 },
     },
   },
   vigil_int_key: {
@@ -236,6 +246,7 @@ export const STRUCTS = {
       pad1: { offset: 114, size: 6, type: "u16", count: 3 },
     },
   },
+  vigil_binary: { size: 256, fields: { path: { offset: 0, size: 256, type: "char", count: 256 } } },
 } as const;
 
 /** Values of every ABI enum. */
@@ -245,6 +256,8 @@ export const ENUMS = {
     VIGIL_OP_CLONE: 2,
     VIGIL_OP_EXIT: 3,
     VIGIL_OP_POLICY: 4,
+    VIGIL_OP_CGROUP_MKDIR: 5,
+    VIGIL_OP_CGROUP_RMDIR: 6,
     VIGIL_OP_BENCH: 100,
   },
   vigil_policy_limits: {
@@ -259,6 +272,7 @@ export const ENUMS = {
     VIGIL_MAX_NS_VALUES: 4,
     VIGIL_MAX_CAP_FILTERS: 2,
     VIGIL_STR_MAX: 256,
+    VIGIL_LPM_STR_MAX: 252,
     VIGIL_PATH_MAX: 1024,
     VIGIL_PATH_DEPTH: 32,
     VIGIL_SOCKADDR_SIZE: 28,
@@ -361,6 +375,7 @@ export const ENUMS = {
 /** Load-time knobs: `.rodata` variables of each program object, set before load. */
 export const RODATA = {
   "bench.bpf.o": { bench_cfg: { offset: 0, size: 8, type: "bench_config" } },
+  "policy.bpf.o": { cfg: { offset: 0, size: 8, type: "vigil_process_config" } },
   "probe.bpf.o": {},
   "process.bpf.o": { cfg: { offset: 0, size: 8, type: "vigil_process_config" } },
 } as const;

@@ -83,7 +83,6 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
       65536,
     ),
     useHostLibbpf: values["host-libbpf"] === true || Deno.env.get("VIGIL_LIBBPF") === "host",
-    cgroupV1Ssid: -1,
     logger: createLogger({ level: level as LogLevel }),
   };
 }

@@ -7,10 +7,12 @@
 import { ENUMS, STRUCTS } from "../bpf/abi.gen.ts";
 import type {
   BenchRecord,
+  CgroupRecord,
   CloneRecord,
   ExecRecord,
   ExitRecord,
   KernelRecord,
+  PolicyRecord,
   SeedRecord,
 } from "./records.ts";
 
@@ -130,6 +132,38 @@ function decodeBench(view: DataView, at: number): BenchRecord {
   };
 }
 
+const G = STRUCTS.vigil_cgroup_event.fields;
+
+function decodeCgroup(view: DataView, at: number, length: number): CgroupRecord {
+  const pathLen = view.getUint32(at + G.path_len.offset, true);
+  const tail = at + STRUCTS.vigil_cgroup_event.size;
+  if (STRUCTS.vigil_cgroup_event.size + pathLen > length) {
+    throw new RangeError(`cgroup record of ${length} bytes is shorter than its path`);
+  }
+  const op = view.getUint16(at + H.op.offset, true);
+  return {
+    kind: op === OP.VIGIL_OP_CGROUP_MKDIR ? "cgroup_mkdir" : "cgroup_rmdir",
+    ktime: u64(view, at + H.ktime.offset),
+    pid: 0,
+    tid: 0,
+    cgroupId: u64(view, at + G.cgroup_id.offset),
+    path: utf8.decode(new Uint8Array(view.buffer, view.byteOffset + tail, pathLen)),
+  };
+}
+
+/** Policy records are decoded by the policy engine, which knows each hook's argument types. */
+function passPolicy(view: DataView, at: number, length: number): PolicyRecord {
+  return {
+    kind: "policy",
+    ktime: 0n,
+    pid: view.getUint32(at + H.pid.offset, true),
+    tid: view.getUint32(at + H.tid.offset, true),
+    view,
+    offset: at,
+    length,
+  };
+}
+
 type Decoder = (view: DataView, at: number, length: number) => KernelRecord;
 
 /** op → decoder. */
@@ -138,6 +172,9 @@ const DECODERS: ReadonlyMap<number, Decoder> = new Map<number, Decoder>([
   [OP.VIGIL_OP_CLONE, decodeClone],
   [OP.VIGIL_OP_EXIT, decodeExit],
   [OP.VIGIL_OP_BENCH, decodeBench],
+  [OP.VIGIL_OP_CGROUP_MKDIR, decodeCgroup],
+  [OP.VIGIL_OP_CGROUP_RMDIR, decodeCgroup],
+  [OP.VIGIL_OP_POLICY, passPolicy],
 ]);
 
 /** Thrown for a record this build cannot decode (unknown op, short record). */

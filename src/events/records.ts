@@ -75,5 +75,27 @@ export interface SeedRecord {
   readonly comm: string;
 }
 
+/** A cgroup was created or removed in the tracked hierarchy (struct vigil_cgroup_event). */
+export interface CgroupRecord extends RecordHeader {
+  readonly kind: "cgroup_mkdir" | "cgroup_rmdir";
+  readonly cgroupId: bigint;
+  /** Path from the hierarchy root, e.g. `/kubepods/besteffort/pod…/…`. */
+  readonly path: string;
+}
+
+/** A policy hook posted an event: the raw record, decoded by the policy engine. */
+export interface PolicyRecord extends RecordHeader {
+  readonly kind: "policy";
+  readonly view: DataView;
+  readonly offset: number;
+  readonly length: number;
+}
+
 /** Any record of the events ring buffer. */
-export type KernelRecord = ExecRecord | CloneRecord | ExitRecord | BenchRecord;
+export type KernelRecord =
+  | ExecRecord
+  | CloneRecord
+  | ExitRecord
+  | BenchRecord
+  | CgroupRecord
+  | PolicyRecord;

@@ -14,6 +14,7 @@ import { type BootTimeFormatter, shellQuoteArgs } from "../process/format.ts";
 import type { ProcessInfo } from "../process/types.ts";
 import { resolveBinary } from "./binary_path.ts";
 import type { ProcfsReader } from "./procfs.ts";
+import type { WorkloadResolver } from "./workload.ts";
 
 const F = ENUMS.vigil_exec_flags;
 
@@ -26,6 +27,8 @@ export interface ProcessTrackerDeps {
   readonly clock: BootTimeFormatter;
   readonly nodeName: string;
   readonly emit: EventSink;
+  /** Container/pod fields by cgroup id; absent: no enrichment. */
+  readonly workload?: WorkloadResolver;
 }
 
 /** Exec-record flag bits → Tetragon flag words. */
@@ -46,6 +49,11 @@ export class ProcessTracker {
 
   constructor(deps: ProcessTrackerDeps) {
     this.#deps = deps;
+  }
+
+  #extra(cgroupId: bigint, fallback?: ProcessInfo["extra"]): { extra?: ProcessInfo["extra"] } {
+    const extra = this.#deps.workload?.(cgroupId) ?? fallback;
+    return extra ? { extra } : {};
   }
 
   #parentExecId(pid: number, ktime: bigint): string {
@@ -81,6 +89,7 @@ export class ProcessTracker {
         flags,
         startTime: clock.format(s.ktimeKey),
         cgroupId: s.cgroupId,
+        ...this.#extra(s.cgroupId),
       });
     }
     return ordered.length;
@@ -105,6 +114,7 @@ export class ProcessTracker {
       flags: execFlags(r.flags, r.cwd),
       startTime: clock.format(r.ktimeKey),
       cgroupId: r.cgroupId,
+      ...this.#extra(r.cgroupId),
     });
     const parent = cache.peek(r.parentPid, r.parentKtime);
     emit("process_exec", execEventLine(process, parent, nodeName, clock.format(r.ktime)));
@@ -130,7 +140,8 @@ export class ProcessTracker {
       flags: parent ? ["clone"] : ["clone", "miss"],
       startTime: clock.format(r.ktimeKey),
       cgroupId: r.cgroupId,
-      ...(parent?.extra ? { extra: parent.extra } : {}),
+      // The child's own cgroup decides; a fork usually stays in its parent's container.
+      ...this.#extra(r.cgroupId, parent?.extra),
     });
   }
 
