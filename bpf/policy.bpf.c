@@ -302,7 +302,7 @@ static __always_inline int process_filters_match(struct policy_scratch *s, struc
 
 static __always_inline __u64 rec_int(struct policy_scratch *s, __u16 off, __u8 size, int is_signed)
 {
-	__u32 o = off & (REC_MAX - 16);
+	__u32 o = off & (REC_MAX - 1); /* rec has VIGIL_STR_MAX bytes of slack past REC_MAX */
 
 	switch (size) {
 	case 1:

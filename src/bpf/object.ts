@@ -176,6 +176,23 @@ export class BpfObject implements Disposable {
     return this.#adopt(link, programName, readErrno(libc));
   }
 
+  /**
+   * Attaches a program to the classic tracepoint `category/name`, once more for each call; the
+   * program reads `cookie` with bpf_get_attach_cookie (5.15+) to know which attachment fired.
+   */
+  attachTracepoint(programName: string, category: string, name: string, cookie: bigint): BpfLink {
+    const { libbpf, libc } = this.#rt;
+    this.#rt.takeMessages();
+    const opts = new BigUint64Array([16n, cookie]);
+    const link = libbpf.bpf_program__attach_tracepoint_opts(
+      this.#program(programName),
+      cString(category),
+      cString(name),
+      new Uint8Array(opts.buffer),
+    );
+    return this.#adopt(link, `${programName}@${category}/${name}`, readErrno(libc));
+  }
+
   /** Attaches an iterator program; read it with {@link BpfLink.readIterator}. */
   attachIter(programName: string): BpfLink {
     const { libbpf, libc } = this.#rt;

@@ -6,9 +6,13 @@
  */
 import processObject from "../../bpf/out/process.bpf.o" with { type: "bytes" };
 import probeObject from "../../bpf/out/probe.bpf.o" with { type: "bytes" };
+import policyObject from "../../bpf/out/policy.bpf.o" with { type: "bytes" };
 
 /** process.bpf.o: exec/fork/exit tracking, the events ring buffer, the task iterator. */
 export const PROCESS_OBJECT: Uint8Array = processObject;
 
 /** probe.bpf.o: one tiny program per attach mechanism or helper, for `vigil probe`. */
 export const PROBE_OBJECT: Uint8Array = probeObject;
+
+/** policy.bpf.o: the generic TracingPolicy program and its configuration maps. */
+export const POLICY_OBJECT: Uint8Array = policyObject;

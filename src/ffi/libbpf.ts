@@ -48,6 +48,13 @@ const LIBBPF_SYMBOLS = {
   bpf_enable_stats: { parameters: ["i32"], result: "i32" },
   libbpf_probe_bpf_prog_type: { parameters: ["i32", "pointer"], result: "i32" },
   libbpf_num_possible_cpus: { parameters: [], result: "i32" },
+  bpf_prog_get_next_id: { parameters: ["u32", "buffer"], result: "i32" },
+  bpf_prog_get_fd_by_id: { parameters: ["u32"], result: "i32" },
+  // opts: struct bpf_tracepoint_opts { size_t sz; __u64 bpf_cookie; } (libbpf >= 1.0).
+  bpf_program__attach_tracepoint_opts: {
+    parameters: ["pointer", "buffer", "buffer", "buffer"],
+    result: "pointer",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** libbpf's symbols as typed by Deno. */

@@ -1,0 +1,212 @@
+/**
+ * The kernel side of the policy engine: owns `policy.bpf.o` (one generic program), its maps and
+ * one link per attached hook. It shares the events ring buffer and the exec_binaries map with the
+ * process object, so policy events arrive in the same stream. Classic tracepoints need tracefs:
+ * the engine mounts it when absent and unmounts what it mounted at close.
+ *
+ * Hook slots and set ids are allocated here; the manager decides what goes in them.
+ *
+ * @module
+ */
+import { ENUMS, RODATA, STRUCTS } from "../bpf/abi.gen.ts";
+import type { BpfLink } from "../bpf/link.ts";
+import type { MapHandle } from "../bpf/map.ts";
+import { BpfObject } from "../bpf/object.ts";
+import { POLICY_OBJECT } from "../bpf/objects.ts";
+import type { BpfRuntime } from "../bpf/runtime.ts";
+import { errnoName, readErrno } from "../ffi/libc.ts";
+import type { Logger } from "../log/logger.ts";
+
+const PROGRAM = "vigil_policy";
+const TRACEFS = "/sys/kernel/tracing";
+const MAX_HOOKS = ENUMS.vigil_policy_limits.VIGIL_MAX_HOOKS;
+
+/** Maps the engine shares with the process object. */
+export interface SharedMaps {
+  readonly events: number;
+  readonly exec_binaries: number;
+  readonly counters: number;
+}
+
+/** Per-hook kernel counters, summed over CPUs. */
+export interface HookCounters {
+  seen: number;
+  posted: number;
+  filtered: number;
+  rateLimited: number;
+  signals: number;
+  monitorSkipped: number;
+  drops: number;
+}
+
+/** Set entries of one compiled hook (keys as laid out in abi.h). */
+export interface SetEntries {
+  readonly str: readonly Uint8Array[];
+  readonly lpm: readonly Uint8Array[];
+  readonly int: readonly Uint8Array[];
+}
+
+function isMounted(target: string): boolean {
+  try {
+    return Deno.readTextFileSync("/proc/self/mountinfo").split("\n").some((l) => l.split(" ")[4] === target);
+  } catch {
+    return false;
+  }
+}
+
+/** Owner of the policy object. */
+export class PolicyEngine implements Disposable {
+  readonly #rt: BpfRuntime;
+  readonly #object: BpfObject;
+  readonly #hooks: MapHandle;
+  readonly #counters: MapHandle;
+  readonly #sets: { str: MapHandle; lpm: MapHandle; int: MapHandle };
+  readonly #free: number[] = [];
+  #nextSetId = 1;
+  #mountedTracefs = false;
+  readonly #logger: Logger;
+
+  private constructor(rt: BpfRuntime, object: BpfObject, logger: Logger) {
+    this.#rt = rt;
+    this.#object = object;
+    this.#logger = logger;
+    this.#hooks = object.map("hooks");
+    this.#counters = object.map("hook_counters");
+    this.#sets = { str: object.map("str_sets"), lpm: object.map("lpm_sets"), int: object.map("int_sets") };
+    // Hook 0 is never used: an unset cookie reads as 0.
+    for (let id = MAX_HOOKS - 1; id >= 1; id--) this.#free.push(id);
+  }
+
+  /** Loads the policy object against the process object's shared maps. */
+  static load(rt: BpfRuntime, shared: SharedMaps, cgroupV1Ssid: number, logger: Logger): PolicyEngine {
+    const object = BpfObject.load(rt, POLICY_OBJECT, {
+      name: "policy.bpf.o",
+      reuseMaps: { events: shared.events, exec_binaries: shared.exec_binaries, counters: shared.counters },
+      rodata: (view) => {
+        const cfg = RODATA["policy.bpf.o"].cfg.offset;
+        view.setInt32(cfg + STRUCTS.vigil_process_config.fields.cgroup_v1_ssid.offset, cgroupV1Ssid, true);
+      },
+    });
+    return new PolicyEngine(rt, object, logger);
+  }
+
+  /** Mounts tracefs if needed (classic tracepoints are attached by their tracefs id). */
+  ensureTracefs(): void {
+    if (isMounted(TRACEFS)) return;
+    const rc = this.#rt.libc.mount(cstr("nodev"), cstr(TRACEFS), cstr("tracefs"), 0n, null);
+    if (rc !== 0) {
+      throw new Error(`cannot mount tracefs at ${TRACEFS}: ${errnoName(readErrno(this.#rt.libc))}`);
+    }
+    this.#mountedTracefs = true;
+    this.#logger.info("mounted tracefs for classic tracepoints", { target: TRACEFS });
+  }
+
+  /** A free hook slot, or throws when all are in use. */
+  allocHook(): number {
+    const id = this.#free.pop();
+    if (id === undefined) throw new Error(`all ${MAX_HOOKS - 1} policy hook slots are in use`);
+    return id;
+  }
+
+  /** A fresh set id (never reused, so a replaced policy's entries cannot alias a new one's). */
+  allocSetId(): number {
+    return this.#nextSetId++;
+  }
+
+  /** Writes a hook's configuration (one struct vigil_hook). */
+  writeHook(id: number, bytes: Uint8Array<ArrayBuffer>): void {
+    if (bytes.length !== STRUCTS.vigil_hook.size) {
+      throw new Error(`hook config of ${bytes.length} bytes, expected ${STRUCTS.vigil_hook.size}`);
+    }
+    this.#hooks.update(u32Key(id), bytes);
+  }
+
+  /** Clears a hook slot and returns it to the free list. */
+  releaseHook(id: number): void {
+    this.#hooks.update(u32Key(id), new Uint8Array(STRUCTS.vigil_hook.size));
+    this.#free.push(id);
+  }
+
+  /** Adds a hook's set entries. */
+  addSets(sets: SetEntries): void {
+    const one = new Uint8Array([1]);
+    for (const key of sets.str) this.#sets.str.update(copy(key), one);
+    for (const key of sets.lpm) this.#sets.lpm.update(copy(key), one);
+    for (const key of sets.int) this.#sets.int.update(copy(key), one);
+  }
+
+  /** Removes a hook's set entries (absent ones are fine). */
+  removeSets(sets: SetEntries): void {
+    for (const key of sets.str) this.#sets.str.delete(copy(key));
+    for (const key of sets.lpm) this.#sets.lpm.delete(copy(key));
+    for (const key of sets.int) this.#sets.int.delete(copy(key));
+  }
+
+  /** Attaches the generic program to `category/name` for hook `id`. */
+  attach(id: number, category: string, name: string): BpfLink {
+    return this.#object.attachTracepoint(PROGRAM, category, name, BigInt(id));
+  }
+
+  /** The kernel counters of hook `id`, summed over CPUs. */
+  counters(id: number): HookCounters {
+    const cpus = Math.max(this.#rt.libbpf.libbpf_num_possible_cpus(), 1);
+    const size = STRUCTS.vigil_hook_counters.size;
+    const values = new Uint8Array(size * cpus);
+    this.#counters.lookup(u32Key(id), values);
+    const view = new DataView(values.buffer);
+    const f = STRUCTS.vigil_hook_counters.fields;
+    const sum = (offset: number) => {
+      let total = 0;
+      for (let cpu = 0; cpu < cpus; cpu++) total += Number(view.getBigUint64(cpu * size + offset, true));
+      return total;
+    };
+    return {
+      seen: sum(f.seen.offset),
+      posted: sum(f.posted.offset),
+      filtered: sum(f.filtered.offset),
+      rateLimited: sum(f.rate_limited.offset),
+      signals: sum(f.signals.offset),
+      monitorSkipped: sum(f.monitor_skipped.offset),
+      drops: sum(f.drops.offset),
+    };
+  }
+
+  /** Zeroes hook `id`'s counters (a reused slot starts from zero). */
+  resetCounters(id: number): void {
+    const cpus = Math.max(this.#rt.libbpf.libbpf_num_possible_cpus(), 1);
+    this.#counters.update(u32Key(id), new Uint8Array(STRUCTS.vigil_hook_counters.size * cpus));
+  }
+
+  /** The program's fd (for run-time statistics). */
+  programFd(): number {
+    return this.#object.programFd(PROGRAM);
+  }
+
+  /** Detaches everything, frees the object, unmounts tracefs if it mounted it. */
+  close(): void {
+    this.#object.close();
+    if (this.#mountedTracefs) {
+      this.#rt.libc.umount2(cstr(TRACEFS), 0);
+      this.#mountedTracefs = false;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function u32Key(id: number): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(new Uint32Array([id]).buffer);
+}
+
+function copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(bytes);
+}
+
+function cstr(text: string): Uint8Array<ArrayBuffer> {
+  const bytes = new TextEncoder().encode(text);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
