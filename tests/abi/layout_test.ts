@@ -13,9 +13,12 @@ Deno.test("gen_abi --check finds src/bpf/abi.gen.ts in sync with the built objec
   assert.ok(out.success, new TextDecoder().decode(out.stderr));
 });
 
+// LPM trie keys follow the kernel's layout (u32 prefixlen + at most 256 data bytes), never embedded.
+const KERNEL_SHAPED = new Set(["vigil_lpm_key"]);
+
 Deno.test("every ABI struct is 8-byte sized and its fields lie inside it without overlap", () => {
   for (const [name, layout] of Object.entries(STRUCTS)) {
-    assert.equal(layout.size % 8, 0, `${name} size ${layout.size}`);
+    if (!KERNEL_SHAPED.has(name)) assert.equal(layout.size % 8, 0, `${name} size ${layout.size}`);
     const fields = Object.values(layout.fields).sort((a, b) => a.offset - b.offset);
     let end = 0;
     for (const f of fields) {
