@@ -22,6 +22,12 @@ import { CgroupRegistry } from "./cgroup/registry.ts";
 import { openHostHierarchy } from "./cgroup/host_hierarchy.ts";
 import { scanHierarchy } from "./cgroup/scan.ts";
 import { createWorkloadResolver } from "./pipeline/workload.ts";
+import { PolicyEngine } from "./policy/engine.ts";
+import { PolicyManager } from "./policy/manager.ts";
+import { planFactsFrom, readHostNamespaces } from "./policy/plan_facts.ts";
+import { tracefsFormatLookup } from "./policy/tracepoint_format.ts";
+import { decodePolicyEvent, policyEventLine } from "./policy/event_json.ts";
+import { probeKernel } from "./kernel/mod.ts";
 
 /** Everything `vigil run` decides before starting. */
 export interface AgentConfig {
@@ -34,6 +40,8 @@ export interface AgentConfig {
   readonly ringBytes: number;
   readonly useHostLibbpf: boolean;
   readonly processCacheSize: number;
+  /** TracingPolicy directory loaded at start; null: none. */
+  readonly policyDir: string | null;
   readonly logger: Logger;
 }
 
@@ -46,12 +54,16 @@ export interface AgentStats {
   readonly kernelDrops: bigint;
   readonly processCacheSize: number;
   readonly processCacheEvictions: number;
+  /** Policy records whose hook was already gone. */
+  readonly unroutedPolicyEvents: number;
 }
 
 /** A running agent. */
 export interface Agent {
   /** Milliseconds from start call to ready. */
   readonly startupMs: number;
+  /** The loaded TracingPolicies. */
+  readonly policies: PolicyManager;
   stats(): AgentStats;
   /** Stops cleanly: drains the ring, flushes output, detaches everything. Idempotent. */
   stop(): Promise<void>;
@@ -140,6 +152,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     const cache = new ProcessCache({ maxEntries: config.processCacheSize });
     const clock = new BootTimeFormatter(measureBootEpochNs());
     const eventsByType: Record<string, number> = { process_exec: 0, process_exit: 0 };
+    const eventsByPolicy: Record<string, number> = {};
     const registry = new CgroupRegistry();
     const tracker = new ProcessTracker({
       cache,
@@ -160,7 +173,29 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     iterator.close();
     const seeded = tracker.seed(seeds, createProcfsReader());
 
+    // The policy engine shares the ring and the binaries map, so its events join the same stream.
+    const engine = PolicyEngine.load(
+      rt,
+      {
+        events: ring.fd,
+        exec_binaries: object.map("exec_binaries").fd,
+        counters: counters.fd,
+      },
+      cgroupV1Ssid,
+      logger,
+    );
+    cleanups.push(() => engine.close());
+    engine.ensureTracefs();
+    const facts = planFactsFrom(probeKernel(rt), {
+      tracepointFormat: tracefsFormatLookup(),
+      hostNamespaces: readHostNamespaces(),
+    });
+    const policies = new PolicyManager({ engine, facts, logger });
+    cleanups.push(() => policies.close());
+    if (config.policyDir !== null) await policies.loadDir(config.policyDir);
+
     let decodeErrors = 0;
+    let unroutedPolicyEvents = 0;
     const running = reader.run((view, at, length) => {
       try {
         const record = decodeRecord(view, at, length);
@@ -169,6 +204,26 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         else if (record.kind === "exit") tracker.onExit(record);
         else if (record.kind === "cgroup_mkdir") registry.onMkdir(record.cgroupId, record.path);
         else if (record.kind === "cgroup_rmdir") registry.onRmdir(record.cgroupId, Date.now());
+        else if (record.kind === "policy") {
+          const rec = decodePolicyEvent(record.view, record.offset, record.length);
+          const route = policies.route(rec.hookId);
+          if (!route) {
+            unroutedPolicyEvents++;
+            return;
+          }
+          const [process, parent] = tracker.processJsons(rec.pid, rec.ktimeKey);
+          const line = policyEventLine(
+            rec,
+            route.info,
+            process,
+            parent,
+            config.nodeName,
+            clock.format(rec.ktime),
+          );
+          eventsByType[route.info.kind] = (eventsByType[route.info.kind] ?? 0) + 1;
+          eventsByPolicy[route.policy] = (eventsByPolicy[route.policy] ?? 0) + 1;
+          exporter.writeLine(line);
+        }
       } catch (err) {
         if (decodeErrors++ < 10) logger.warn("cannot decode record", { error: String(err) });
       }
@@ -189,6 +244,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     logger.info("ready", {
       programs: links.map((l) => l.program),
       seeded_processes: seeded,
+      policies: policies.list().map((p) => `${p.name}:${p.state}`),
       cgroups: registry.size,
       export: config.exportPath,
       startup_ms: startupMs,
@@ -197,6 +253,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     let stopping: Promise<void> | null = null;
     return {
       startupMs,
+      policies,
       stats: () => {
         const cacheStats = cache.stats();
         return {
@@ -206,6 +263,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
           kernelDrops: counters.sumPerCpuCounters()[DROPS_INDEX] ?? 0n,
           processCacheSize: cacheStats.size,
           processCacheEvictions: cacheStats.evictions,
+          unroutedPolicyEvents,
         };
       },
       stop: () => {

@@ -15,6 +15,8 @@ says everything is attached. SIGTERM/SIGINT stop cleanly (drain, flush, detach, 
 
 Options:
   --export FILE|-             where events go (default: - for stdout)
+  --policy-dir DIR            TracingPolicy files loaded at start, each on its own
+                              (default: policies; "" loads none)
   --export-max-size MB        rotate the export file at this size (default 100; 0 = never)
   --export-max-backups N      rotated files kept as FILE.1 ... FILE.N (default 5)
   --ring-buffer-size MB       kernel ring buffer size, a power of two (default 16)
@@ -40,6 +42,7 @@ function positiveInt(flag: string, value: string | undefined, fallback: number, 
 export function configFromFlags(argv: string[]): AgentConfig | "help" {
   const { values } = parseFlags("run", argv, {
     export: { type: "string" },
+    "policy-dir": { type: "string" },
     "export-max-size": { type: "string" },
     "export-max-backups": { type: "string" },
     "ring-buffer-size": { type: "string" },
@@ -77,6 +80,7 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
       0,
     ),
     ringBytes: ringMb * 1024 * 1024,
+    policyDir: policyDir(values["policy-dir"] as string | undefined),
     processCacheSize: positiveInt(
       "process-cache-size",
       values["process-cache-size"] as string | undefined,
@@ -85,6 +89,24 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
     useHostLibbpf: values["host-libbpf"] === true || Deno.env.get("VIGIL_LIBBPF") === "host",
     logger: createLogger({ level: level as LogLevel }),
   };
+}
+
+function policyDir(value: string | undefined): string | null {
+  if (value === "") return null;
+  const dir = value ?? "policies";
+  try {
+    if (!Deno.statSync(dir).isDirectory) {
+      throw new UsageError(`vigil run: --policy-dir ${dir} is not a directory`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    // The default may be absent (a binary installed elsewhere); an explicit one must exist.
+    if (value === undefined) return null;
+    throw new UsageError(
+      `vigil run: --policy-dir ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  return dir;
 }
 
 /** Resolves when SIGTERM or SIGINT arrives. */

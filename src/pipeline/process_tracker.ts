@@ -7,7 +7,12 @@
  */
 import { ENUMS } from "../bpf/abi.gen.ts";
 import type { CloneRecord, ExecRecord, ExitRecord, SeedRecord } from "../events/records.ts";
-import { decodeWaitStatus, execEventLine, exitEventLine } from "../events/process_json.ts";
+import {
+  cachedProcessJson,
+  decodeWaitStatus,
+  execEventLine,
+  exitEventLine,
+} from "../events/process_json.ts";
 import type { ProcessCache } from "../process/cache.ts";
 import { execId } from "../process/exec_id.ts";
 import { type BootTimeFormatter, shellQuoteArgs } from "../process/format.ts";
@@ -161,6 +166,20 @@ export class ProcessTracker {
       "process_exit",
       exitEventLine(process, parent, decodeWaitStatus(r.exitCode), nodeName, time),
     );
+  }
+
+  /**
+   * The serialized `process` and `parent` objects of instance (pid, ktime), for events that other
+   * sources (policies) raise about a process; undefined when unknown.
+   */
+  processJsons(pid: number, ktime: bigint): [string | undefined, string | undefined] {
+    const { cache } = this.#deps;
+    const process = cache.get(pid, ktime) ?? cache.getByPid(pid);
+    if (!process) return [undefined, undefined];
+    const parent = process.parentPid
+      ? cache.peek(process.parentPid, process.parentKtime)
+      : undefined;
+    return [cachedProcessJson(process), parent ? cachedProcessJson(parent) : undefined];
   }
 
   #unknownProcess(r: ExitRecord): ProcessInfo {
