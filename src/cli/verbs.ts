@@ -4,7 +4,9 @@
  * @module
  */
 import { cgroupResolveCommand } from "./cgroup_resolve.ts";
+import { CLIENT_COMMANDS } from "./client_verbs.ts";
 import type { Command } from "./command.ts";
+import { policyCheckCommand } from "./policy_check.ts";
 import { probeCommand } from "./probe.ts";
 import { runCommand } from "./run.ts";
 import { versionCommand } from "./version.ts";
@@ -12,7 +14,9 @@ import { versionCommand } from "./version.ts";
 /** Every verb, in the order the top-level help lists them. */
 export const COMMANDS: readonly Command[] = [
   runCommand,
+  ...CLIENT_COMMANDS,
   probeCommand,
+  policyCheckCommand,
   cgroupResolveCommand,
   versionCommand,
 ];

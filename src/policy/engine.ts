@@ -48,7 +48,9 @@ export interface SetEntries {
 
 function isMounted(target: string): boolean {
   try {
-    return Deno.readTextFileSync("/proc/self/mountinfo").split("\n").some((l) => l.split(" ")[4] === target);
+    return Deno.readTextFileSync("/proc/self/mountinfo").split("\n").some((l) =>
+      l.split(" ")[4] === target
+    );
   } catch {
     return false;
   }
@@ -72,19 +74,36 @@ export class PolicyEngine implements Disposable {
     this.#logger = logger;
     this.#hooks = object.map("hooks");
     this.#counters = object.map("hook_counters");
-    this.#sets = { str: object.map("str_sets"), lpm: object.map("lpm_sets"), int: object.map("int_sets") };
+    this.#sets = {
+      str: object.map("str_sets"),
+      lpm: object.map("lpm_sets"),
+      int: object.map("int_sets"),
+    };
     // Hook 0 is never used: an unset cookie reads as 0.
     for (let id = MAX_HOOKS - 1; id >= 1; id--) this.#free.push(id);
   }
 
   /** Loads the policy object against the process object's shared maps. */
-  static load(rt: BpfRuntime, shared: SharedMaps, cgroupV1Ssid: number, logger: Logger): PolicyEngine {
+  static load(
+    rt: BpfRuntime,
+    shared: SharedMaps,
+    cgroupV1Ssid: number,
+    logger: Logger,
+  ): PolicyEngine {
     const object = BpfObject.load(rt, POLICY_OBJECT, {
       name: "policy.bpf.o",
-      reuseMaps: { events: shared.events, exec_binaries: shared.exec_binaries, counters: shared.counters },
+      reuseMaps: {
+        events: shared.events,
+        exec_binaries: shared.exec_binaries,
+        counters: shared.counters,
+      },
       rodata: (view) => {
         const cfg = RODATA["policy.bpf.o"].cfg.offset;
-        view.setInt32(cfg + STRUCTS.vigil_process_config.fields.cgroup_v1_ssid.offset, cgroupV1Ssid, true);
+        view.setInt32(
+          cfg + STRUCTS.vigil_process_config.fields.cgroup_v1_ssid.offset,
+          cgroupV1Ssid,
+          true,
+        );
       },
     });
     return new PolicyEngine(rt, object, logger);
@@ -157,7 +176,9 @@ export class PolicyEngine implements Disposable {
     const f = STRUCTS.vigil_hook_counters.fields;
     const sum = (offset: number) => {
       let total = 0;
-      for (let cpu = 0; cpu < cpus; cpu++) total += Number(view.getBigUint64(cpu * size + offset, true));
+      for (let cpu = 0; cpu < cpus; cpu++) {
+        total += Number(view.getBigUint64(cpu * size + offset, true));
+      }
       return total;
     };
     return {

@@ -1,0 +1,207 @@
+/**
+ * vigil's metric families (prefix `vigil_`), fed at scrape time from the agent's own counters, so
+ * the event path pays nothing for them. The agent passes one `snapshot()` callback (called once
+ * per scrape) and the BPF program statistics; the API registers its own request and stream
+ * families (see `src/api/app.ts`).
+ *
+ * @module
+ */
+import type { PolicyState, PolicyStatus, ProgramStat, ProgramStats } from "../api/types.ts";
+import type { MetricsRegistry, Sample, SampleValue } from "./registry.ts";
+
+/** Values of `vigil_build_info`. */
+export interface BuildInfo {
+  readonly version: string;
+  readonly deno: string;
+  readonly libbpf: string;
+}
+
+/** The agent's counters at one scrape. Every field is optional; absent means "no samples". */
+export interface VigilMetricsSnapshot {
+  /** Events exported, by type and policy ("" for the process lifecycle events). */
+  readonly events?: Iterable<{ type: string; policy: string; count: SampleValue }>;
+  /** Events dropped by in-kernel selectors, per policy and hook. */
+  readonly kernelFiltered?: Iterable<{ policy: string; hook: string; count: SampleValue }>;
+  /** Records read from the ring buffer. */
+  readonly ringRecords?: SampleValue;
+  /** Records the kernel could not reserve because the ring buffer was full. */
+  readonly ringLost?: SampleValue;
+  /** Other kernel-side losses, by reason (e.g. `scratch_map`, `tail_call`). */
+  readonly kernelDrops?: Iterable<{ reason: string; count: SampleValue }>;
+  /** Ring records that could not be decoded. */
+  readonly decodeErrors?: SampleValue;
+  readonly processCache?: {
+    readonly size: number;
+    readonly capacity?: number;
+    readonly evictions: SampleValue;
+  };
+  /** Lines the exporter failed to write. */
+  readonly exportErrors?: SampleValue;
+}
+
+/** Inputs of {@link registerVigilMetrics}. */
+export interface VigilMetricsOptions {
+  readonly build: BuildInfo;
+  /** Called once per scrape. */
+  readonly snapshot?: () => VigilMetricsSnapshot;
+  /** Policy states (usually `PolicyService.list`). */
+  readonly policies?: () => readonly PolicyStatus[];
+  /** Per-program BPF statistics; omit to leave the `vigil_bpf_program_*` families empty. */
+  readonly programs?: ProgramStats;
+}
+
+const POLICY_STATES: readonly PolicyState[] = ["enabled", "error", "loading"];
+
+/**
+ * Memoises `fn` for one synchronous render: every collector of one scrape sees the same value,
+ * and the next scrape calls `fn` again.
+ */
+function perScrape<T>(fn: () => T): () => T {
+  let cached: { value: T } | null = null;
+  return () => {
+    if (cached === null) {
+      cached = { value: fn() };
+      queueMicrotask(() => cached = null);
+    }
+    return cached.value;
+  };
+}
+
+function one(value: SampleValue | undefined): Sample[] {
+  return value === undefined ? [] : [{ labels: [], value }];
+}
+
+/**
+ * Registers vigil's metric families on `registry`.
+ *
+ * @example
+ * ```ts
+ * const registry = new MetricsRegistry();
+ * registerVigilMetrics(registry, {
+ *   build: { version: "0.1.0", deno: Deno.version.deno, libbpf: "1.1" },
+ *   snapshot: () => ({ ringRecords: 10, ringLost: 0 }),
+ * });
+ * registry.render();
+ * ```
+ */
+export function registerVigilMetrics(
+  registry: MetricsRegistry,
+  options: VigilMetricsOptions,
+): void {
+  const snap = perScrape(() => options.snapshot?.() ?? {});
+  const programs = perScrape((): ProgramStat[] => options.programs?.list() ?? []);
+
+  const { build } = options;
+  registry.gauge("vigil_build_info", "vigil build information (always 1).", [
+    "version",
+    "deno",
+    "libbpf",
+  ], { collect: () => [{ labels: [build.version, build.deno, build.libbpf], value: 1 }] });
+
+  registry.counter("vigil_events_total", "Events exported, by type and policy.", [
+    "type",
+    "policy",
+  ], {
+    collect: function* () {
+      for (const e of snap().events ?? []) yield { labels: [e.type, e.policy], value: e.count };
+    },
+  });
+  registry.counter(
+    "vigil_kernel_filtered_events_total",
+    "Events dropped by in-kernel selectors, per policy and hook.",
+    ["policy", "hook"],
+    {
+      collect: function* () {
+        for (const f of snap().kernelFiltered ?? []) {
+          yield { labels: [f.policy, f.hook], value: f.count };
+        }
+      },
+    },
+  );
+  registry.counter("vigil_ringbuf_records_total", "Records read from the BPF ring buffer.", [], {
+    collect: () => one(snap().ringRecords),
+  });
+  registry.counter(
+    "vigil_ringbuf_lost_total",
+    "Records the kernel could not reserve because the ring buffer was full.",
+    [],
+    { collect: () => one(snap().ringLost) },
+  );
+  registry.counter("vigil_kernel_drops_total", "Other kernel-side event losses, by reason.", [
+    "reason",
+  ], {
+    collect: function* () {
+      for (const d of snap().kernelDrops ?? []) yield { labels: [d.reason], value: d.count };
+    },
+  });
+  registry.counter(
+    "vigil_decode_errors_total",
+    "Ring buffer records that could not be decoded.",
+    [],
+    {
+      collect: () => one(snap().decodeErrors),
+    },
+  );
+  registry.gauge("vigil_process_cache_size", "Processes in the process cache.", [], {
+    collect: () => one(snap().processCache?.size),
+  });
+  registry.gauge("vigil_process_cache_capacity", "Capacity of the process cache.", [], {
+    collect: () => one(snap().processCache?.capacity),
+  });
+  registry.counter(
+    "vigil_process_cache_evictions_total",
+    "Processes evicted from the full process cache (least recently used first).",
+    [],
+    { collect: () => one(snap().processCache?.evictions) },
+  );
+  registry.counter("vigil_export_errors_total", "Event lines the exporter failed to write.", [], {
+    collect: () => one(snap().exportErrors),
+  });
+
+  registry.gauge(
+    "vigil_policy_state",
+    "Policy state: 1 for the policy's current state, 0 for the others.",
+    ["policy", "state"],
+    {
+      collect: function* () {
+        for (const p of options.policies?.() ?? []) {
+          for (const state of POLICY_STATES) {
+            yield { labels: [p.name, state], value: p.state === state ? 1 : 0 };
+          }
+        }
+      },
+    },
+  );
+
+  registry.gauge(
+    "vigil_bpf_stats_enabled",
+    "1 when the kernel counts BPF program run time (bpf_enable_stats), 0 when off.",
+    [],
+    { collect: () => options.programs ? one(options.programs.enabled === false ? 0 : 1) : [] },
+  );
+  const programLabels = ["id", "program", "policy"];
+  const labelsOf = (p: ProgramStat) => [String(p.id), p.name, p.policy ?? ""];
+  registry.counter("vigil_bpf_program_runs_total", "Runs of each BPF program.", programLabels, {
+    collect: () => programs().map((p) => ({ labels: labelsOf(p), value: p.runCount })),
+  });
+  registry.counter(
+    "vigil_bpf_program_run_time_seconds_total",
+    "CPU time spent in each BPF program, summed over CPUs.",
+    programLabels,
+    {
+      collect: () =>
+        programs().map((p) => ({ labels: labelsOf(p), value: Number(p.runTimeNs) / 1e9 })),
+    },
+  );
+  registry.counter(
+    "vigil_bpf_program_recursion_misses_total",
+    "Runs the kernel skipped because the program was already running on that CPU.",
+    programLabels,
+    {
+      collect: () =>
+        programs().flatMap((p) =>
+          p.recursionMisses === undefined ? [] : [{ labels: labelsOf(p), value: p.recursionMisses }]
+        ),
+    },
+  );
+}

@@ -1,0 +1,387 @@
+/**
+ * Plans `kprobes[]`/`fentries[]` hooks (one planned hook per call target, so `list:` calls expand)
+ * and `lsmhooks[]`/`uprobes[]`. A syscall hook prefers fentry, then kprobe, then the syscall's own
+ * tracepoints; a kernel function needs fentry or kprobe.
+ *
+ * Internal to `src/policy/`.
+ *
+ * @module
+ */
+
+import { syscallArgFields, type TracepointField } from "./tracepoint_format.ts";
+import type { MechanismOption, PlannedArg, PlannedHook } from "./plan_types.ts";
+import type { CallTarget, HookArg, KprobeHook, LsmHook, UprobeHook } from "./types.ts";
+import { placeholderArg, planArg } from "./_plan_args.ts";
+import {
+  eventOf,
+  failedHook,
+  finishHook,
+  type HookParts,
+  type PlanEnv,
+  recordSize,
+} from "./_plan_hook.ts";
+import { IssueSink } from "./_plan_issues.ts";
+import {
+  explainChoice,
+  functionCost,
+  MECHANISM_NAMES,
+  option,
+  syscallTracepointCost,
+} from "./_plan_mechanism.ts";
+import { planSelectors } from "./_plan_selectors.ts";
+
+/** `__x64_sys_<entry>` or the bare name of a syscall target the table does not know. */
+function syscallEntry(target: CallTarget): string {
+  if (target.syscall !== undefined) return target.syscall.entry;
+  return target.written.replace(/^(x64\/)?(__x64_)?sys_/, "");
+}
+
+/** What the syscall tracepoint mechanism needs: both tracepoints (exit only for `return`). */
+function tracepointPrecondition(env: PlanEnv, entry: string, ret: boolean): string | undefined {
+  const events = ret ? [`sys_enter_${entry}`, `sys_exit_${entry}`] : [`sys_enter_${entry}`];
+  for (const event of events) {
+    const r = env.facts.tracepointFormat("syscalls", event);
+    if (r.error !== undefined) return r.error;
+  }
+  return undefined;
+}
+
+/** Plans every target of one kprobe/fentry hook. */
+export function planKprobe(
+  hook: KprobeHook,
+  index: number,
+  list: "kprobes" | "fentries",
+  env: PlanEnv,
+): PlannedHook[] {
+  if (hook.targets.length === 0) {
+    const sink = new IssueSink(env.policy.file);
+    const fn = hook.call;
+    return [failedHook(
+      {
+        name: `${list}[${index}] ${hook.call}`,
+        source: { list, index, at: hook.at, role: "entry" },
+        options: [],
+        cost: functionCost("kprobe", fn),
+        event: eventOf(env, hook, { kind: "process_kprobe", fn }),
+        monitor: env.monitor,
+      },
+      `${hook.call}: generated_ftrace lists (functions matched in available_filter_functions) ` +
+        `are not expanded by vigil yet`,
+      sink,
+    )];
+  }
+  return hook.targets.flatMap((t) => planTarget(hook, index, list, t, env));
+}
+
+function planTarget(
+  hook: KprobeHook,
+  index: number,
+  list: "kprobes" | "fentries",
+  target: CallTarget,
+  env: PlanEnv,
+): PlannedHook[] {
+  const sink = new IssueSink(env.policy.file);
+  const entry = syscallEntry(target);
+  const fn = hook.syscall ? `__x64_sys_${entry}` : target.written;
+  const options: MechanismOption[] = [option(env.facts, "fentry")];
+  if (list === "kprobes") {
+    options.push(option(env.facts, "kprobe"));
+    if (hook.syscall) {
+      options.push(
+        option(env.facts, "syscall_tracepoint", tracepointPrecondition(env, entry, hook.return)),
+      );
+    }
+  }
+  const what = hook.syscall ? `the syscall ${entry}` : `the kernel function ${fn}`;
+  const base = {
+    name: `${list}[${index}] ${target.written}`,
+    source: {
+      list,
+      index,
+      at: hook.at,
+      ...(hook.targets.length > 1 || hook.callList !== undefined ? { target: target.written } : {}),
+      role: "entry" as const,
+    },
+    options,
+    event: eventOf(
+      env,
+      hook,
+      { kind: "process_kprobe", fn },
+      hook.return ? hook.returnArg : undefined,
+    ),
+    monitor: env.monitor,
+  };
+  const chosen = options.find((o) => o.usable);
+  if (chosen === undefined) {
+    const tp = options.find((o) => o.mechanism === "syscall_tracepoint");
+    if (hook.ignoreCallNotFound && tp !== undefined && tp.reason.includes("has no tracepoint")) {
+      env.policySink.warn(
+        hook.at,
+        `${target.written} is skipped (ignore.callNotFound): ${tp.reason}`,
+      );
+      return [];
+    }
+    return [failedHook(
+      { ...base, cost: functionCost("kprobe", fn) },
+      `${list === "fentries" ? "fentry" : "kprobe"} on ${fn} cannot run on this kernel: ${
+        options.map((o) => `${o.mechanism}: ${o.reason}`).join("; ")
+      }`,
+      sink,
+    )];
+  }
+  const why = explainChoice(
+    options,
+    what,
+    chosen.mechanism === "syscall_tracepoint"
+      ? `its own tracepoint syscalls/sys_enter_${entry}${
+        hook.return ? ` and sys_exit_${entry}` : ""
+      }`
+      : undefined,
+  );
+  if (chosen.mechanism === "syscall_tracepoint") {
+    return syscallTracepointHooks(hook, entry, { ...base, why }, env, sink);
+  }
+  return [functionHook(hook, fn, chosen.mechanism === "fentry", { ...base, why }, env, sink)];
+}
+
+type Base = Pick<HookParts, "name" | "source" | "options" | "event" | "monitor" | "why">;
+
+function fieldArg(
+  arg: HookArg,
+  role: PlannedArg["role"],
+  field: TracepointField | undefined,
+  desc: string,
+  hook: KprobeHook,
+  sink: IssueSink,
+  missing: string,
+): PlannedArg {
+  if (field === undefined) {
+    sink.error(arg.at, missing);
+    return placeholderArg(arg, role);
+  }
+  const site = { field, desc, userPointers: true, mechanism: MECHANISM_NAMES.syscall_tracepoint };
+  return planArg(arg, role, site, { args: hook.args, sink });
+}
+
+function syscallTracepointHooks(
+  hook: KprobeHook,
+  entry: string,
+  base: Base,
+  env: PlanEnv,
+  sink: IssueSink,
+): PlannedHook[] {
+  const enter = env.facts.tracepointFormat("syscalls", `sys_enter_${entry}`).format;
+  if (enter === undefined) return []; // checked by the precondition
+  const fields = syscallArgFields(enter);
+  const mechanism = MECHANISM_NAMES.syscall_tracepoint;
+  const args = hook.args.map((a) =>
+    fieldArg(
+      a,
+      "arg",
+      fields[a.index],
+      `syscalls/sys_enter_${entry} field "${fields[a.index]?.name}"`,
+      hook,
+      sink,
+      `index ${a.index} is out of range: ${entry} has ${fields.length} arguments (format of ` +
+        `syscalls/sys_enter_${entry})`,
+    )
+  );
+  const selectors = planSelectors(
+    hook.selectors,
+    { sink, facts: env.facts, args, mechanism, kprobe: false },
+    { kind: "entry" },
+  );
+  const { returnArg: _atExit, ...entryEvent } = base.event;
+  const entryHook = finishHook(
+    {
+      ...base,
+      mechanism: "syscall_tracepoint",
+      attach: { kind: "tracepoint", subsystem: "syscalls", event: `sys_enter_${entry}` },
+      cost: syscallTracepointCost(entry),
+      exit: false,
+      retOffset: 0,
+      recSize: recordSize(enter, args),
+      args,
+      selectors,
+      event: entryEvent,
+    },
+    sink,
+  );
+  if (!hook.return || hook.returnArg === undefined) return [entryHook];
+  return [entryHook, exitHook(hook, entry, base, env)];
+}
+
+function exitHook(hook: KprobeHook, entry: string, base: Base, env: PlanEnv): PlannedHook {
+  const sink = new IssueSink(env.policy.file);
+  const returnArg = hook.returnArg as HookArg;
+  const exitFmt = env.facts.tracepointFormat("syscalls", `sys_exit_${entry}`).format;
+  const ret = exitFmt?.fields.find((f) => f.name === "ret");
+  const arg = fieldArg(
+    returnArg,
+    "return",
+    ret,
+    `syscalls/sys_exit_${entry} field "ret"`,
+    hook,
+    sink,
+    `syscalls/sys_exit_${entry} has no "ret" field`,
+  );
+  sink.warn(
+    hook.at,
+    `return: true on the syscall tracepoints posts two events per call: the args at entry ` +
+      `(sys_enter_${entry}) and the return value at exit (sys_exit_${entry}); Tetragon posts one ` +
+      `event at return with both`,
+  );
+  const selectors = planSelectors(
+    hook.selectors,
+    {
+      sink,
+      facts: env.facts,
+      args: [arg],
+      mechanism: MECHANISM_NAMES.syscall_tracepoint,
+      kprobe: false,
+    },
+    { kind: "exit", returnPos: 0 },
+  );
+  return finishHook(
+    {
+      ...base,
+      name: `${base.name} (return)`,
+      source: { ...base.source, role: "exit" },
+      mechanism: "syscall_tracepoint",
+      attach: { kind: "tracepoint", subsystem: "syscalls", event: `sys_exit_${entry}` },
+      cost: syscallTracepointCost(entry),
+      exit: true,
+      retOffset: ret?.offset ?? 0,
+      recSize: exitFmt === undefined ? 0 : recordSize(exitFmt, [arg]),
+      args: [arg],
+      selectors,
+    },
+    sink,
+  );
+}
+
+function functionHook(
+  hook: KprobeHook,
+  fn: string,
+  fentry: boolean,
+  base: Base,
+  env: PlanEnv,
+  sink: IssueSink,
+): PlannedHook {
+  const mechanism = MECHANISM_NAMES[fentry ? "fentry" : "kprobe"];
+  const ctx = { args: hook.args, sink };
+  const args = hook.args.map((a) =>
+    planArg(a, "arg", {
+      desc: `arg ${a.index} of ${fn}`,
+      userPointers: hook.syscall,
+      mechanism,
+      functionIndex: a.index,
+    }, ctx)
+  );
+  if (hook.return && hook.returnArg !== undefined) {
+    args.push(
+      planArg(hook.returnArg, "return", {
+        desc: `the return value of ${fn}`,
+        userPointers: hook.syscall,
+        mechanism,
+        functionIndex: 0,
+      }, ctx),
+    );
+  }
+  const part = hook.return
+    ? { kind: "both" as const, returnPos: args.length - 1 }
+    : { kind: "entry" as const };
+  const selectors = planSelectors(
+    hook.selectors,
+    { sink, facts: env.facts, args, mechanism, kprobe: !fentry },
+    part,
+  );
+  const kind = fentry ? (hook.return ? "fexit" : "fentry") : (hook.return ? "kretprobe" : "kprobe");
+  return finishHook(
+    {
+      ...base,
+      mechanism: fentry ? "fentry" : "kprobe",
+      attach: { kind, function: fn },
+      cost: functionCost(fentry ? "fentry" : "kprobe", fn),
+      exit: hook.return,
+      retOffset: 0,
+      recSize: 0,
+      args,
+      selectors,
+    },
+    sink,
+  );
+}
+
+/** Plans one `lsmhooks[]` entry. */
+export function planLsm(hook: LsmHook, index: number, env: PlanEnv): PlannedHook {
+  const sink = new IssueSink(env.policy.file);
+  const fn = hook.hook;
+  const options = [option(env.facts, "lsm")];
+  const base = {
+    name: `lsmhooks[${index}] ${fn}`,
+    source: { list: "lsmhooks" as const, index, at: hook.at, role: "entry" as const },
+    options,
+    event: eventOf(env, hook, { kind: "process_lsm", fn }),
+    monitor: env.monitor,
+    cost: functionCost("lsm", `security_${fn}`),
+  };
+  const lsm = options[0];
+  if (lsm === undefined || !lsm.usable) {
+    return failedHook(
+      base,
+      `LSM hook ${fn} cannot run on this kernel: lsm: ${lsm?.reason ?? "not probed"}`,
+      sink,
+    );
+  }
+  const mechanism = MECHANISM_NAMES.lsm;
+  const args = hook.args.map((a) =>
+    planArg(a, "arg", {
+      desc: `arg ${a.index} of security_${fn}`,
+      userPointers: false,
+      mechanism,
+      functionIndex: a.index,
+    }, { args: hook.args, sink })
+  );
+  const selectors = planSelectors(
+    hook.selectors,
+    { sink, facts: env.facts, args, mechanism, kprobe: false },
+    { kind: "entry" },
+  );
+  return finishHook(
+    {
+      ...base,
+      mechanism: "lsm",
+      attach: { kind: "lsm", hook: fn },
+      why: explainChoice(options, `the LSM hook ${fn}`),
+      exit: false,
+      retOffset: 0,
+      recSize: 0,
+      args,
+      selectors,
+    },
+    sink,
+  );
+}
+
+/** Plans one `uprobes[]` entry: always refused for now (no uprobe program in the engine). */
+export function planUprobe(hook: UprobeHook, index: number, env: PlanEnv): PlannedHook {
+  const sink = new IssueSink(env.policy.file);
+  const symbol = hook.symbols[0] ?? String(hook.offsets[0] ?? hook.addrs[0] ?? "");
+  const options = [option(env.facts, "uprobe")];
+  return failedHook(
+    {
+      name: `uprobes[${index}] ${hook.path}:${symbol}`,
+      source: { list: "uprobes", index, at: hook.at, role: "entry" },
+      options,
+      cost: {
+        class: "per-call",
+        note: "each call of the probed instruction traps into the kernel",
+      },
+      event: eventOf(env, hook, { kind: "process_uprobe", fn: symbol }),
+      monitor: env.monitor,
+    },
+    `uprobe on ${hook.path}:${symbol} cannot run: ${options[0]?.reason}`,
+    sink,
+  );
+}

@@ -1,0 +1,338 @@
+/**
+ * Policy events: decoding `struct vigil_policy_event` records (plus their variable tail) and
+ * building Tetragon-shaped export lines: `process_kprobe` (syscall and function hooks),
+ * `process_tracepoint` and `process_lsm`, with typed `args`, `return`, `action`, `policy_name`,
+ * `message` and `tags`. Runs once per event, so every per-hook constant (names, labels, message,
+ * tags) is serialized once in {@link hookEventInfo}, and a line is a handful of concatenations.
+ *
+ * The record, as the kernel writes it (see `bpf/include/abi.h`): `ints[i]` holds arg `i`'s value
+ * (INT sign-extended, UINT zero-extended, SYSCALL_ID the id, FD the descriptor; pointers for the
+ * others); the tail holds, in arg order, `data_len[i]` bytes for each arg with variable data
+ * (STRING/DATA_LOC: the string, a trailing NUL optional; FD: the file's path; SOCKADDR: the raw
+ * `struct sockaddr`; BUF: the bytes); `ret` is the return value of exit hooks.
+ *
+ * @module
+ */
+
+import { ENUMS, STRUCTS } from "../bpf/abi.gen.ts";
+import { DecodeError } from "../events/decode.ts";
+import { jsonString } from "../events/process_json.ts";
+import type { ArgJson, PlannedHook } from "./plan_types.ts";
+
+const H = STRUCTS.vigil_header.fields;
+const P = STRUCTS.vigil_policy_event.fields;
+const MAX_ARGS = ENUMS.vigil_policy_limits.VIGIL_MAX_ARGS;
+
+/** A decoded policy event (struct vigil_policy_event + tail). */
+export interface PolicyEventRecord {
+  readonly kind: "policy";
+  /** Boot-time ns of the event. */
+  readonly ktime: bigint;
+  readonly pid: number;
+  readonly tid: number;
+  /** The process instance's key, as in process events. */
+  readonly ktimeKey: bigint;
+  readonly cgroupId: bigint;
+  /** Exit hooks: the return value. */
+  readonly ret: bigint;
+  readonly hookId: number;
+  readonly policyId: number;
+  /** Index of the selector that matched, in the compiled hook. */
+  readonly selector: number;
+  /** `enum vigil_action_kind` value taken. */
+  readonly action: number;
+  /** `enum vigil_event_flags` bits. */
+  readonly flags: number;
+  /** One entry per arg (`nargs`). */
+  readonly ints: readonly bigint[];
+  /**
+   * One entry per arg: its variable data (empty when it has none). Views into the decoded buffer:
+   * valid while the record is in the ring; {@link detachPolicyEvent} copies them to keep longer.
+   */
+  readonly data: readonly Uint8Array[];
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Decodes the policy event at `offset` (its first byte) of `length` bytes. The arg data is not
+ * copied (an allocation per arg would cost more than the rest of the event): build the line
+ * before the ring slot is released, or {@link detachPolicyEvent} first. Throws `DecodeError` for a
+ * record shorter than its fields or its tail.
+ *
+ * @example
+ * ```ts
+ * const rec = decodePolicyEvent(view, at, length);
+ * rec.hookId; // which hook fired
+ * ```
+ */
+export function decodePolicyEvent(
+  view: DataView,
+  offset: number,
+  length: number,
+): PolicyEventRecord {
+  const size = STRUCTS.vigil_policy_event.size;
+  if (length < size) throw new DecodeError(`policy event of ${length} bytes (need ${size})`);
+  const nargs = view.getUint8(offset + P.nargs.offset);
+  if (nargs > MAX_ARGS) throw new DecodeError(`policy event with ${nargs} args (max ${MAX_ARGS})`);
+  const ints: bigint[] = [];
+  const data: Uint8Array[] = [];
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  let tail = offset + size;
+  const end = offset + length;
+  for (let i = 0; i < nargs; i++) {
+    ints.push(view.getBigUint64(offset + P.ints.offset + 8 * i, true));
+    const n = view.getUint16(offset + P.data_len.offset + 2 * i, true);
+    if (tail + n > end) throw new DecodeError(`policy event tail overruns its ${length} bytes`);
+    data.push(n === 0 ? EMPTY : bytes.subarray(tail, tail + n));
+    tail += n;
+  }
+  return {
+    kind: "policy",
+    ktime: view.getBigUint64(offset + H.ktime.offset, true),
+    pid: view.getUint32(offset + H.pid.offset, true),
+    tid: view.getUint32(offset + H.tid.offset, true),
+    ktimeKey: view.getBigUint64(offset + P.ktime_key.offset, true),
+    cgroupId: view.getBigUint64(offset + P.cgroup_id.offset, true),
+    ret: view.getBigInt64(offset + P.ret.offset, true),
+    hookId: view.getUint32(offset + P.hook_id.offset, true),
+    policyId: view.getUint32(offset + P.policy_id.offset, true),
+    selector: view.getUint8(offset + P.selector.offset),
+    action: view.getUint8(offset + P.action.offset),
+    flags: view.getUint8(offset + P.flags.offset),
+    ints,
+    data,
+  };
+}
+
+/**
+ * A copy of `rec` whose arg data no longer points into the ring buffer (one allocation), for
+ * events kept past the ring slot (e.g. parked until their process is known).
+ */
+export function detachPolicyEvent(rec: PolicyEventRecord): PolicyEventRecord {
+  const total = rec.data.reduce((n, d) => n + d.length, 0);
+  if (total === 0) return rec;
+  const copy = new Uint8Array(total);
+  let at = 0;
+  const data = rec.data.map((d) => {
+    copy.set(d, at);
+    at += d.length;
+    return copy.subarray(at - d.length, at);
+  });
+  return { ...rec, data };
+}
+
+/** How one value is exported. */
+interface ArgOut {
+  /** Position in the record (`ints`/`data`). */
+  readonly pos: number;
+  readonly json: ArgJson;
+  /** `,"label":"…"` or "". */
+  readonly label: string;
+  /** BUF: position of the size arg, plus one (0: none). */
+  readonly sizeArg: number;
+}
+
+/** Per-hook constants of its event lines; build once per hook with {@link hookEventInfo}. */
+export interface HookEventInfo {
+  readonly kind: PlannedHook["event"]["kind"];
+  /** `"function_name":"…"` or `"subsys":"…","event":"…"`. */
+  readonly where: string;
+  readonly args: readonly ArgOut[];
+  readonly ret?: ArgOut;
+  /** `"policy_name":"…"`. */
+  readonly policy: string;
+  /** `,"message":"…","tags":[…]`, the empty ones left out. */
+  readonly trailer: string;
+}
+
+/**
+ * The event constants of a planned hook: exported args (in hook order; `nop` args and the return
+ * slot left out), the return object, names, message and tags, serialized.
+ */
+export function hookEventInfo(hook: Pick<PlannedHook, "args" | "event">): HookEventInfo {
+  const ev = hook.event;
+  const label = (l: string | undefined) => (l === undefined ? "" : `,"label":${jsonString(l)}`);
+  const args: ArgOut[] = [];
+  hook.args.forEach((a, pos) => {
+    if (a.role === "arg" && a.json !== "none") {
+      args.push({ pos, json: a.json, label: label(a.label), sizeArg: a.sizeArg });
+    }
+  });
+  const where = ev.kind === "process_tracepoint"
+    ? `"subsys":${jsonString(ev.subsys ?? "")},"event":${jsonString(ev.event ?? "")}`
+    : `"function_name":${jsonString(ev.functionName ?? "")}`;
+  let trailer = "";
+  if (ev.message !== undefined && ev.message !== "") {
+    trailer += `,"message":${jsonString(ev.message)}`;
+  }
+  if (ev.tags.length > 0) trailer += `,"tags":[${ev.tags.map(jsonString).join(",")}]`;
+  return {
+    kind: ev.kind,
+    where,
+    args,
+    ...(ev.returnArg === undefined || ev.returnArg.json === "none" ? {} : {
+      ret: { pos: -1, json: ev.returnArg.json, label: label(ev.returnArg.label), sizeArg: 0 },
+    }),
+    policy: `"policy_name":${jsonString(ev.policyName)}`,
+    trailer,
+  };
+}
+
+const utf8 = new TextDecoder();
+
+/** Text of a C string: up to the first NUL. */
+function cText(bytes: Uint8Array): string {
+  const nul = bytes.indexOf(0);
+  return utf8.decode(nul < 0 ? bytes : bytes.subarray(0, nul));
+}
+
+function base64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(bin);
+}
+
+const FAMILY_NAMES: Readonly<Record<number, string>> = {
+  0: "AF_UNSPEC",
+  1: "AF_UNIX",
+  2: "AF_INET",
+  10: "AF_INET6",
+  16: "AF_NETLINK",
+  17: "AF_PACKET",
+  40: "AF_VSOCK",
+};
+
+function ipv6Text(b: Uint8Array): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i] ?? 0) << 8) | (b[i + 1] ?? 0));
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  }
+  let best = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(":");
+  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
+}
+
+/** `sockaddr_arg` object from a raw `struct sockaddr`. */
+function sockaddrJson(b: Uint8Array): string {
+  if (b.length < 2) return "{}";
+  const family = (b[0] ?? 0) | ((b[1] ?? 0) << 8);
+  let s = `{"family":"${FAMILY_NAMES[family] ?? String(family)}"`;
+  const port = ((b[2] ?? 0) << 8) | (b[3] ?? 0);
+  if (family === 2 && b.length >= 8) {
+    s += `,"addr":"${b[4]}.${b[5]}.${b[6]}.${b[7]}"`;
+    if (port !== 0) s += `,"port":${port}`;
+  } else if (family === 10 && b.length >= 24) {
+    s += `,"addr":"${ipv6Text(b.subarray(8, 24))}"`;
+    if (port !== 0) s += `,"port":${port}`;
+  }
+  return s + "}";
+}
+
+/** One argument object's body (`"int_arg":5`), without braces and label. */
+function valueJson(json: ArgJson, v: bigint, data: Uint8Array, orig?: bigint): string {
+  switch (json) {
+    case "int_arg":
+      return `"int_arg":${Number(BigInt.asIntN(32, v))}`;
+    case "uint_arg":
+      return `"uint_arg":${Number(BigInt.asUintN(32, v))}`;
+    case "long_arg":
+      return `"long_arg":"${BigInt.asIntN(64, v)}"`;
+    case "size_arg":
+      return `"size_arg":"${BigInt.asUintN(64, v)}"`;
+    case "string_arg":
+      return `"string_arg":${jsonString(cText(data))}`;
+    case "file_arg": {
+      const path = cText(data);
+      return path === "" ? `"file_arg":{}` : `"file_arg":{"path":${jsonString(path)}}`;
+    }
+    case "sockaddr_arg":
+      return `"sockaddr_arg":${sockaddrJson(data)}`;
+    case "bytes_arg":
+      return orig !== undefined && orig > BigInt(data.length)
+        ? `"truncated_bytes_arg":{"bytes_arg":"${base64(data)}","orig_size":"${orig}"}`
+        : `"bytes_arg":"${base64(data)}"`;
+    case "syscall_id": {
+      const id = Number(BigInt.asUintN(32, v));
+      return id === 0 ? `"syscall_id":{"abi":"x64"}` : `"syscall_id":{"id":${id},"abi":"x64"}`;
+    }
+    case "none":
+      return "";
+  }
+}
+
+const ACTION_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(ENUMS.vigil_action_kind).map(([name, value]) => [
+    value,
+    `"${name.replace(/^VIGIL_ACT_/, "KPROBE_ACTION_")}"`,
+  ]),
+);
+
+function argsJson(rec: PolicyEventRecord, info: HookEventInfo): string {
+  let s = "";
+  for (const a of info.args) {
+    const v = rec.ints[a.pos];
+    if (v === undefined) continue;
+    const orig = a.sizeArg > 0 ? rec.ints[a.sizeArg - 1] : undefined;
+    const body = valueJson(a.json, v, rec.data[a.pos] ?? EMPTY, orig);
+    s += `${s === "" ? "" : ","}{${body}${a.label}}`;
+  }
+  return s === "" ? "" : `,"args":[${s}]`;
+}
+
+/**
+ * One export line (no trailing newline) for a policy event: `process_kprobe`,
+ * `process_tracepoint` or `process_lsm`, with `process`/`parent` spliced in as given (serialized
+ * `process` objects; undefined leaves them out), then `node_name` and `time` (RFC3339).
+ *
+ * @example
+ * ```ts
+ * const info = hookEventInfo(plan.hooks[0]!); // once per hook
+ * policyEventLine(rec, info, processJson, parentJson, "node-1", "2026-01-01T00:00:00.000000000Z");
+ * // {"process_kprobe":{"process":{…},"parent":{…},"function_name":"__x64_sys_unlinkat",
+ * //  "args":[{"int_arg":-100,"label":"dirfd"},{"string_arg":"/tmp/x","label":"pathname"},
+ * //  {"int_arg":0,"label":"flags"}],"action":"KPROBE_ACTION_POST","policy_name":"file-deletion",
+ * //  "message":"file or directory deleted","tags":["observability.filesystem"]},
+ * //  "node_name":"node-1","time":"2026-01-01T00:00:00.000000000Z"}
+ * ```
+ */
+export function policyEventLine(
+  record: PolicyEventRecord,
+  info: HookEventInfo,
+  process: string | undefined,
+  parent: string | undefined,
+  nodeName: string,
+  time: string,
+): string {
+  let s = `{"${info.kind}":{`;
+  if (process !== undefined) s += `"process":${process},`;
+  if (parent !== undefined) s += `"parent":${parent},`;
+  s += info.where + argsJson(record, info);
+  const action = ACTION_NAMES.get(record.action);
+  const actionJson = action === undefined ? "" : `,"action":${action}`;
+  if (info.kind === "process_tracepoint") {
+    s += `,${info.policy}${actionJson}`;
+  } else {
+    if (info.ret !== undefined) {
+      s += `,"return":{${
+        valueJson(info.ret.json, BigInt.asUintN(64, record.ret), EMPTY)
+      }${info.ret.label}}`;
+    }
+    s += `${actionJson},${info.policy}`;
+  }
+  return `${s}${info.trailer}},"node_name":${jsonString(nodeName)},"time":"${time}"}`;
+}

@@ -1,0 +1,293 @@
+/**
+ * The real server over real sockets: a unix socket (mode 0600, stale file replaced, live one
+ * refused) and 127.0.0.1 on port 0; auth, limits and event streaming over HTTP; a client that
+ * stops reading is dropped without slowing publish or blocking shutdown.
+ */
+import assert from "node:assert/strict";
+import { startApiServer } from "../../src/api/server.ts";
+import { silentLogger } from "../../src/log/logger.ts";
+import { examplePolicy, fakes } from "./_fakes.ts";
+import { needsPython } from "./_python.ts";
+
+function serverDeps() {
+  const f = fakes();
+  const { token: _token, ...deps } = f.deps;
+  return { f, deps };
+}
+
+async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "vigil-api-test-" });
+}
+
+Deno.test("unix socket: mode 0600, real HTTP, token auth, socket removed on close", async () => {
+  const dir = await tempDir();
+  const path = `${dir}/run/api.sock`;
+  const tokenFile = `${dir}/etc/api-token`;
+  const { f, deps } = serverDeps();
+  const api = await startApiServer(
+    { listen: `unix:${path}`, tokenFile, logger: silentLogger },
+    deps,
+  );
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
+  try {
+    assert.equal(api.address, `unix:${path}`);
+    assert.equal(api.tokenCreated, true);
+    const info = await Deno.lstat(path);
+    assert.ok(info.isSocket);
+    assert.equal(info.mode! & 0o777, 0o600);
+    assert.equal((await Deno.stat(tokenFile)).mode! & 0o777, 0o600);
+
+    const health = await fetch("http://vigil/healthz", { client });
+    assert.deepEqual(await health.json(), { status: "ok" });
+
+    const body = examplePolicy("connect_port.yaml");
+    const refused = await fetch("http://vigil/policies", { client, method: "POST", body });
+    assert.equal(refused.status, 401);
+    await refused.body?.cancel();
+
+    const token = (await Deno.readTextFile(tokenFile)).trim();
+    const ok = await fetch("http://vigil/policies", {
+      client,
+      method: "POST",
+      body,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).policy.name, "connect-port");
+    assert.ok(f.policies.get("connect-port"));
+  } finally {
+    client.close();
+    await api.close();
+  }
+  await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
+  await api.close(); // idempotent
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test(
+  needsPython(
+    "unix socket: a stale socket file is replaced, a live one and a regular file are refused",
+  ),
+  async () => {
+    const dir = await tempDir();
+    const path = `${dir}/api.sock`;
+    const tokenFile = `${dir}/token`;
+    // A socket nobody listens on, as a killed agent leaves it (bound by another process).
+    const py = new Deno.Command("python3", {
+      args: ["-c", "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", path],
+    });
+    assert.equal((await py.output()).code, 0);
+    assert.ok((await Deno.lstat(path)).isSocket);
+
+    const { deps } = serverDeps();
+    const api = await startApiServer(
+      { listen: `unix:${path}`, tokenFile, logger: silentLogger },
+      deps,
+    );
+    try {
+      await assert.rejects(
+        startApiServer({ listen: `unix:${path}`, tokenFile, logger: silentLogger }, deps),
+        /another process is already listening on unix:/,
+      );
+    } finally {
+      await api.close();
+    }
+    await Deno.writeTextFile(path, "not a socket");
+    await assert.rejects(
+      startApiServer({ listen: `unix:${path}`, tokenFile, logger: silentLogger }, deps),
+      /exists and is not a socket; refusing to replace it/,
+    );
+    assert.equal(await Deno.readTextFile(path), "not a socket");
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+Deno.test("TCP on 127.0.0.1 port 0: real port reported, auth, 413, address in use", async () => {
+  const dir = await tempDir();
+  const tokenFile = `${dir}/token`;
+  const { deps } = serverDeps();
+  const api = await startApiServer(
+    { listen: "127.0.0.1:0", tokenFile, bodyLimitBytes: 2048, logger: silentLogger },
+    deps,
+  );
+  try {
+    const m = /^127\.0\.0\.1:(\d+)$/.exec(api.address);
+    assert.ok(m && Number(m[1]) > 0, api.address);
+    const base = `http://${api.address}`;
+    const token = (await Deno.readTextFile(tokenFile)).trim();
+    const auth = { authorization: `Bearer ${token}` };
+
+    const ready = await fetch(`${base}/readyz`);
+    assert.equal(ready.status, 200);
+    await ready.body?.cancel();
+
+    const big = await fetch(`${base}/policies`, {
+      method: "POST",
+      headers: auth,
+      body: "#".repeat(4096),
+    });
+    assert.equal(big.status, 413);
+    assert.match((await big.json()).error, /too large/);
+
+    // Chunked upload: no Content-Length, counted while read.
+    const chunks = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < 8; i++) c.enqueue(new Uint8Array(512).fill(35));
+        c.close();
+      },
+    });
+    const chunked = await fetch(`${base}/policies`, {
+      method: "POST",
+      headers: auth,
+      body: chunks,
+    });
+    assert.equal(chunked.status, 413);
+    await chunked.body?.cancel();
+
+    const metrics = await fetch(`${base}/metrics`);
+    assert.match(
+      await metrics.text(),
+      /vigil_api_requests_total\{method="POST",route="\/policies",code="413"\} 2/,
+    );
+
+    await assert.rejects(
+      startApiServer({ listen: api.address, tokenFile, logger: silentLogger }, deps),
+      /api: cannot listen on 127\.0\.0\.1:\d+: address already in use/,
+    );
+  } finally {
+    await api.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("GET /events over HTTP: filtered NDJSON; close() ends open streams", async () => {
+  const dir = await tempDir();
+  const { f, deps } = serverDeps();
+  const api = await startApiServer(
+    { listen: "127.0.0.1:0", tokenFile: `${dir}/token`, logger: silentLogger },
+    deps,
+  );
+  const res = await fetch(`http://${api.address}/events?type=process_exit&policy=p1`);
+  assert.equal(res.headers.get("content-type"), "application/x-ndjson");
+  while (f.hub.stats().subscribers === 0) await new Promise((r) => setTimeout(r, 5));
+  f.hub.publish('{"process_exec":{}}', { type: "process_exec", policy: "p1" });
+  f.hub.publish('{"process_exit":{"n":1}}', { type: "process_exit", policy: "p1" });
+  f.hub.publish('{"process_exit":{"n":2}}', { type: "process_exit", policy: "p2" });
+  f.hub.publish('{"process_exit":{"n":3}}', { type: "process_exit", policy: "p1" });
+  const closing = (async () => {
+    await new Promise((r) => setTimeout(r, 100));
+    await api.close();
+  })();
+  const text = await res.text(); // ends when the server closes the stream
+  await closing;
+  assert.equal(text, '{"process_exit":{"n":1}}\n{"process_exit":{"n":3}}\n');
+  assert.equal(f.hub.stats().subscribers, 0);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a /events client that stops reading is dropped and counted; a reading one is not", async () => {
+  const dir = await tempDir();
+  const { f, deps } = serverDeps();
+  const api = await startApiServer(
+    {
+      listen: "127.0.0.1:0",
+      tokenFile: `${dir}/token`,
+      eventQueueLines: 2000,
+      closeGraceMs: 300,
+      logger: silentLogger,
+    },
+    deps,
+  );
+  let stalled: Deno.TcpConn | undefined;
+  try {
+    // A raw TCP client that sends the request and then never reads.
+    const [host, port] = api.address.split(":") as [string, string];
+    stalled = await Deno.connect({ hostname: host, port: Number(port) });
+    await stalled.write(
+      new TextEncoder().encode(`GET /events HTTP/1.1\r\nHost: ${api.address}\r\n\r\n`),
+    );
+    // A client that keeps reading.
+    const live = await fetch(`http://${api.address}/events`);
+    let liveLines = 0;
+    const reading = (async () => {
+      for await (const chunk of live.body!.pipeThrough(new TextDecoderStream())) {
+        liveLines += chunk.split("\n").length - 1;
+      }
+    })();
+    while (f.hub.stats().subscribers < 2) await new Promise((r) => setTimeout(r, 5));
+
+    const line = JSON.stringify({ process_exec: { process: { arguments: "y".repeat(200) } } });
+    let publishMs = 0;
+    let published = 0;
+    // Fill the stalled client's socket buffers, then its queue, at a rate the live one keeps up with.
+    while (f.hub.stats().dropped === 0 && published < 2_000_000) {
+      const s = performance.now();
+      for (let i = 0; i < 200; i++) f.hub.publish(line, { type: "process_exec" });
+      publishMs += performance.now() - s;
+      published += 200;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.equal(f.hub.stats().dropped, 1, `dropped after ${published} lines`);
+    assert.equal(f.hub.stats().subscribers, 1, "the reading client is still subscribed");
+    const perPublishNs = (publishMs * 1e6) / published;
+    assert.ok(perPublishNs < 2_000, `publish took ${perPublishNs.toFixed(0)} ns on average`);
+
+    const metrics = await (await fetch(`http://${api.address}/metrics`)).text();
+    assert.match(metrics, /^vigil_event_stream_dropped_clients_total 1$/m);
+    assert.match(metrics, /^vigil_event_stream_clients 1$/m);
+
+    // close() returns after the grace period although the stalled client still holds its
+    // connection (its last bytes cannot be written), and the live client got every line.
+    const t = performance.now();
+    await api.close();
+    assert.ok(performance.now() - t < 2000, `close() took ${performance.now() - t} ms`);
+    await reading;
+    assert.equal(liveLines, published);
+  } finally {
+    stalled?.close();
+    await api.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a /events client that disconnects is unsubscribed", async () => {
+  const dir = await tempDir();
+  const { f, deps } = serverDeps();
+  const api = await startApiServer(
+    { listen: "127.0.0.1:0", tokenFile: `${dir}/token`, logger: silentLogger },
+    deps,
+  );
+  try {
+    const stop = new AbortController();
+    const res = await fetch(`http://${api.address}/events`, { signal: stop.signal });
+    while (f.hub.stats().subscribers === 0) await new Promise((r) => setTimeout(r, 5));
+    f.hub.publish("x", { type: "t" });
+    const reader = res.body!.getReader();
+    assert.equal(new TextDecoder().decode((await reader.read()).value), "x\n");
+    stop.abort();
+    await reader.read().catch(() => {});
+    // The server notices on its next write.
+    for (let i = 0; i < 200 && f.hub.stats().subscribers > 0; i++) {
+      f.hub.publish("y", { type: "t" });
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(f.hub.stats().subscribers, 0);
+    assert.equal(f.hub.stats().dropped, 0, "a disconnect is not a drop");
+  } finally {
+    await api.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("startApiServer() refuses a token file that group or others can read", async () => {
+  const dir = await tempDir();
+  const tokenFile = `${dir}/token`;
+  await Deno.writeTextFile(tokenFile, "abc\n", { mode: 0o644 });
+  await Deno.chmod(tokenFile, 0o644);
+  const { deps } = serverDeps();
+  await assert.rejects(
+    startApiServer({ listen: "127.0.0.1:0", tokenFile, logger: silentLogger }, deps),
+    /API token file .* is accessible by group or others \(mode 0644\); run 'chmod 600/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});

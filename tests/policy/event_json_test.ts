@@ -1,0 +1,278 @@
+/**
+ * Policy events: records built at the generated offsets of struct vigil_policy_event are decoded
+ * and exported in Tetragon's JSON shape (tetragon.md §3).
+ */
+import assert from "node:assert/strict";
+import { ENUMS, STRUCTS } from "../../src/bpf/abi.gen.ts";
+import { DecodeError } from "../../src/events/decode.ts";
+import {
+  decodePolicyEvent,
+  detachPolicyEvent,
+  hookEventInfo,
+  policyEventLine,
+  type PolicyEventRecord,
+} from "../../src/policy/event_json.ts";
+import { planPolicy } from "../../src/policy/plan.ts";
+import type { PlannedHook } from "../../src/policy/plan_types.ts";
+import { facts, onlyHook, planSpec, policyFile } from "./plan_fixtures.ts";
+
+const P = STRUCTS.vigil_policy_event.fields;
+const HDR = STRUCTS.vigil_header.fields;
+const TIME = "2026-11-22T05:41:46.123456789Z";
+const PROCESS =
+  '{"exec_id":"bm9kZToxOjI=","pid":42,"uid":0,"binary":"/usr/bin/rm","auid":0,"tid":42}';
+const PARENT = '{"exec_id":"bm9kZToxOjE=","pid":1,"uid":0,"binary":"/bin/sh","auid":0,"tid":1}';
+
+interface RecordSpec {
+  hookId?: number;
+  action?: number;
+  ret?: bigint;
+  flags?: number;
+  ints: bigint[];
+  data?: (Uint8Array | string)[];
+}
+
+/** A ring-buffer record at `pad` bytes into a larger buffer, laid out by the generated offsets. */
+function record(spec: RecordSpec, pad = 8): { view: DataView; at: number; length: number } {
+  const enc = new TextEncoder();
+  const data = (spec.data ?? []).map((d) => (typeof d === "string" ? enc.encode(d) : d));
+  const tail = data.reduce((n, d) => n + d.length, 0);
+  const length = STRUCTS.vigil_policy_event.size + tail;
+  const bytes = new Uint8Array(pad + length + 8);
+  const v = new DataView(bytes.buffer);
+  const at = pad;
+  v.setUint16(at + HDR.op.offset, ENUMS.vigil_op.VIGIL_OP_POLICY, true);
+  v.setUint32(at + HDR.size.offset, length, true);
+  v.setBigUint64(at + HDR.ktime.offset, 123456789n, true);
+  v.setUint32(at + HDR.pid.offset, 42, true);
+  v.setUint32(at + HDR.tid.offset, 43, true);
+  v.setBigUint64(at + P.ktime_key.offset, 1000n, true);
+  v.setBigUint64(at + P.cgroup_id.offset, 77n, true);
+  v.setBigInt64(at + P.ret.offset, spec.ret ?? 0n, true);
+  v.setUint32(at + P.hook_id.offset, spec.hookId ?? 5, true);
+  v.setUint32(at + P.policy_id.offset, 2, true);
+  v.setUint8(at + P.selector.offset, 1);
+  v.setUint8(at + P.action.offset, spec.action ?? ENUMS.vigil_action_kind.VIGIL_ACT_POST);
+  v.setUint8(at + P.nargs.offset, spec.ints.length);
+  v.setUint8(at + P.flags.offset, spec.flags ?? 0);
+  spec.ints.forEach((x, i) =>
+    v.setBigUint64(at + P.ints.offset + 8 * i, BigInt.asUintN(64, x), true)
+  );
+  let off = at + STRUCTS.vigil_policy_event.size;
+  data.forEach((d, i) => {
+    v.setUint16(at + P.data_len.offset + 2 * i, d.length, true);
+    bytes.set(d, off);
+    off += d.length;
+  });
+  return { view: v, at, length };
+}
+
+function decoded(spec: RecordSpec): PolicyEventRecord {
+  const r = record(spec);
+  return decodePolicyEvent(r.view, r.at, r.length);
+}
+
+function line(hook: PlannedHook, spec: RecordSpec): Record<string, unknown> {
+  const text = policyEventLine(decoded(spec), hookEventInfo(hook), PROCESS, PARENT, "node-1", TIME);
+  assert.equal(text.includes("\n"), false);
+  return JSON.parse(text);
+}
+
+Deno.test("decodePolicyEvent() reads every field at the generated offsets, and the tail in order", () => {
+  const rec = decoded({
+    hookId: 9,
+    ret: -2n,
+    flags: ENUMS.vigil_event_flags.VIGIL_EV_TRUNCATED,
+    ints: [-100n, 0x7fff0000n, 0n],
+    data: ["", "/tmp/x\0", ""],
+  });
+  assert.deepEqual({ ...rec, data: rec.data.map((d) => [...d]) }, {
+    kind: "policy",
+    ktime: 123456789n,
+    pid: 42,
+    tid: 43,
+    ktimeKey: 1000n,
+    cgroupId: 77n,
+    ret: -2n,
+    hookId: 9,
+    policyId: 2,
+    selector: 1,
+    action: ENUMS.vigil_action_kind.VIGIL_ACT_POST,
+    flags: ENUMS.vigil_event_flags.VIGIL_EV_TRUNCATED,
+    ints: [BigInt.asUintN(64, -100n), 0x7fff0000n, 0n],
+    data: [[], [...new TextEncoder().encode("/tmp/x\0")], []],
+  });
+});
+
+Deno.test("detachPolicyEvent() copies the arg data out of the ring buffer", () => {
+  const r = record({ ints: [1n, 2n], data: ["abc", "de"] });
+  const rec = decodePolicyEvent(r.view, r.at, r.length);
+  const kept = detachPolicyEvent(rec);
+  new Uint8Array(r.view.buffer).fill(0x7a);
+  assert.equal(new TextDecoder().decode(rec.data[0]), "zzz", "decoded data are views");
+  assert.deepEqual(kept.data.map((d) => new TextDecoder().decode(d)), ["abc", "de"]);
+  assert.deepEqual(kept.ints, [1n, 2n]);
+});
+
+Deno.test("decodePolicyEvent() refuses short records and tails that overrun them", () => {
+  const r = record({ ints: [1n], data: ["abc"] });
+  assert.throws(() => decodePolicyEvent(r.view, r.at, 40), DecodeError);
+  assert.throws(() => decodePolicyEvent(r.view, r.at, r.length - 1), /tail overruns/);
+});
+
+Deno.test("policyEventLine() builds process_kprobe for a syscall hook, as Tetragon prints it", () => {
+  const hook = planPolicy(policyFile("policies/file_deletion.yaml"), facts()).hooks[0];
+  assert.ok(hook);
+  const text = policyEventLine(
+    decoded({ ints: [-100n, 0x7ffd1000n, 0n], data: ["", "/tmp/x", ""] }),
+    hookEventInfo(hook),
+    PROCESS,
+    PARENT,
+    "node-1",
+    TIME,
+  );
+  assert.equal(
+    text,
+    `{"process_kprobe":{"process":${PROCESS},"parent":${PARENT},` +
+      `"function_name":"__x64_sys_unlinkat","args":[{"int_arg":-100,"label":"dirfd"},` +
+      `{"string_arg":"/tmp/x","label":"pathname"},{"int_arg":0,"label":"flags"}],` +
+      `"action":"KPROBE_ACTION_POST","policy_name":"file-deletion",` +
+      `"message":"file or directory deleted","tags":["observability.filesystem"]},` +
+      `"node_name":"node-1","time":"${TIME}"}`,
+  );
+});
+
+Deno.test("policyEventLine() builds process_tracepoint with subsys/event as written", () => {
+  const plan = planPolicy(
+    policyFile("tests/fixtures/policy/file_deletion_expensive.yaml"),
+    facts(),
+  );
+  const hook = plan.hooks[2];
+  assert.ok(hook);
+  const ev = line(hook, { ints: [263n] });
+  assert.deepEqual(Object.keys(ev), ["process_tracepoint", "node_name", "time"]);
+  assert.deepEqual(ev.process_tracepoint, {
+    process: JSON.parse(PROCESS),
+    parent: JSON.parse(PARENT),
+    subsys: "raw_syscalls",
+    event: "sys_enter",
+    args: [{ syscall_id: { id: 263, abi: "x64" }, label: "id" }],
+    policy_name: "file-deletion-expensive",
+    action: "KPROBE_ACTION_POST",
+    message: "file or directory deleted",
+    tags: ["observability.filesystem"],
+  });
+});
+
+Deno.test("policyEventLine() exports sockaddr args as family, addr and port", () => {
+  const hook = onlyHook(planPolicy(policyFile("policies/connect_port.yaml"), facts()));
+  const v4 = new Uint8Array(28);
+  v4.set([2, 0, 0x11, 0x5c, 10, 1, 2, 3]);
+  const v6 = new Uint8Array(28);
+  v6.set([10, 0, 0x11, 0x5c]);
+  v6.set([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 8);
+  const mapped = new Uint8Array(28);
+  mapped.set([10, 0, 0, 80]);
+  mapped.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 0, 1], 8);
+  const args = (sa: Uint8Array) =>
+    (line(hook, { ints: [3n, 0x7ffd0000n], data: [new Uint8Array(0), sa] }).process_kprobe as {
+      args: unknown[];
+    }).args;
+  assert.deepEqual(args(v4), [
+    { int_arg: 3, label: "sockfd" },
+    { sockaddr_arg: { family: "AF_INET", addr: "10.1.2.3", port: 4444 }, label: "address" },
+  ]);
+  assert.deepEqual(args(v6)[1], {
+    sockaddr_arg: { family: "AF_INET6", addr: "2001:db8::1", port: 4444 },
+    label: "address",
+  });
+  assert.deepEqual(args(mapped)[1], {
+    sockaddr_arg: { family: "AF_INET6", addr: "192.168.0.1", port: 80 },
+    label: "address",
+  });
+});
+
+Deno.test("policyEventLine() exports the return value of exit hooks and the action taken", () => {
+  const plan = planSpec([
+    "  kprobes:",
+    "  - call: sys_unlinkat",
+    "    return: true",
+    "    returnArg:",
+    "      index: 0",
+    "      type: int",
+    "      label: err",
+  ]);
+  const exit = plan.hooks[1];
+  assert.ok(exit);
+  const ev = line(exit, {
+    ints: [BigInt.asUintN(64, -2n)],
+    ret: -2n,
+    action: ENUMS.vigil_action_kind.VIGIL_ACT_SIGKILL,
+  }).process_kprobe as Record<string, unknown>;
+  assert.deepEqual(Object.keys(ev), [
+    "process",
+    "parent",
+    "function_name",
+    "return",
+    "action",
+    "policy_name",
+  ]);
+  assert.deepEqual(ev.return, { int_arg: -2, label: "err" });
+  assert.equal(ev.action, "KPROBE_ACTION_SIGKILL");
+});
+
+Deno.test("policyEventLine() exports fds as file_arg, buffers as bytes, 64-bit ints as strings", () => {
+  const hook = onlyHook(planSpec([
+    "  kprobes:",
+    "  - call: sys_write",
+    "    args:",
+    "    - index: 0",
+    "      type: fd",
+    "    - index: 1",
+    "      type: char_buf",
+    "      sizeArgIndex: 3",
+    "    - index: 2",
+    "      type: size_t",
+  ]));
+  const ev = line(hook, {
+    ints: [1n, 0x5000n, 300n],
+    data: ["/dev/pts/0", "hello", ""],
+  }).process_kprobe as { args: unknown[] };
+  assert.deepEqual(ev.args, [
+    { file_arg: { path: "/dev/pts/0" } },
+    { truncated_bytes_arg: { bytes_arg: btoa("hello"), orig_size: "300" } },
+    { size_arg: "300" },
+  ]);
+  const whole = line(hook, { ints: [1n, 0x5000n, 5n], data: ["", "hello", ""] })
+    .process_kprobe as { args: unknown[] };
+  assert.deepEqual(whole.args, [{ file_arg: {} }, { bytes_arg: btoa("hello") }, { size_arg: "5" }]);
+});
+
+Deno.test("policyEventLine() leaves out what protojson omits: no parent, no message, no tags", () => {
+  const hook = onlyHook(planSpec([
+    "  tracepoints:",
+    "  - subsystem: sched",
+    "    event: sched_process_exec",
+    "    args:",
+    "    - index: 4",
+    "      label: file",
+  ]));
+  const text = policyEventLine(
+    decoded({ ints: [0n], data: ['/bin/"q"\n'] }),
+    hookEventInfo(hook),
+    PROCESS,
+    undefined,
+    "node-1",
+    TIME,
+  );
+  const ev = JSON.parse(text).process_tracepoint;
+  assert.deepEqual(Object.keys(ev), [
+    "process",
+    "subsys",
+    "event",
+    "args",
+    "policy_name",
+    "action",
+  ]);
+  assert.deepEqual(ev.args, [{ string_arg: '/bin/"q"\n', label: "file" }]);
+});
