@@ -399,8 +399,8 @@ static __always_inline void read_arg(struct policy_scratch *s, struct vigil_hook
 			barrier_var(from);
 			size = s->ev.ints[from];
 		}
-		if (size > VIGIL_STR_MAX) {
-			size = VIGIL_STR_MAX;
+		if (size > VIGIL_STR_MAX - 1) {
+			size = VIGIL_STR_MAX - 1;
 			s->ev.flags |= VIGIL_EV_TRUNCATED;
 		}
 		zero_str(s->str[i]);
@@ -688,15 +688,17 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 		return 0;
 	}
 	sel = &h->selectors[matched];
-	do_post = sel->n_actions == 0;
+	/* Tetragon's semantics: the event is posted (with the action taken) unless NoPost says not. */
+	do_post = 1;
 	for (int k = 0; k < VIGIL_MAX_ACTIONS; k++) {
 		struct vigil_action *a = &sel->actions[k];
 
 		if (k >= sel->n_actions)
 			break;
 		if (a->kind == VIGIL_ACT_POST) {
-			do_post = 1;
 			post_action = a;
+		} else if (a->kind == VIGIL_ACT_NOPOST) {
+			do_post = 0;
 		} else if (a->kind == VIGIL_ACT_SIGKILL) {
 			signal = 9;
 		} else if (a->kind == VIGIL_ACT_SIGNAL) {

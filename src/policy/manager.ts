@@ -87,6 +87,17 @@ export interface PolicyManagerDeps {
   /** Kernel facts for planning (probed once at start). */
   readonly facts: PlanFacts;
   readonly logger: Logger;
+  /**
+   * The policy directory: loaded by {@link PolicyManager.reload}, and where policies added over
+   * the API are written so they survive a restart. null: none (API policies live in memory).
+   */
+  readonly policyDir: string | null;
+}
+
+/** Outcome of {@link PolicyManager.reload}. */
+export interface ReloadResult {
+  readonly policies: PolicyStatus[];
+  readonly errors: { file: string; message: string }[];
 }
 
 function issueToError(issue: PolicyIssue): PolicyError {
@@ -131,7 +142,26 @@ export class PolicyManager {
    * replacement: the old version keeps running.
    */
   apply(text: string, file: string): Promise<ApplyResult> {
-    return this.#serial(() => this.#apply(text, file));
+    return this.#serial(() => {
+      if (file !== "api") return this.#apply(text, file);
+      // Over the API: on success the YAML is written to the policy directory (atomically).
+      const target = this.#deps.policyDir;
+      const result = this.#apply(text, "api");
+      if (result.ok && target !== null) {
+        const path = `${target}/${result.policy.name}.yaml`;
+        const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+        Deno.writeTextFileSync(tmp, text);
+        Deno.renameSync(tmp, path);
+        this.#retarget(result.policy.name, path);
+        return { ...result, policy: { ...result.policy, file: path } };
+      }
+      return result;
+    });
+  }
+
+  #retarget(name: string, file: string): void {
+    const entry = this.#policies.get(name);
+    if (entry) this.#policies.set(name, { ...entry, file });
   }
 
   #apply(text: string, file: string): ApplyResult {
@@ -141,8 +171,12 @@ export class PolicyManager {
     }
     if (!parsed.policy) return { ok: false, errors: parsed.errors.map(issueToError) };
     const policy = parsed.policy;
-    const plan = planPolicy(policy, this.#deps.facts);
     const old = this.#policies.get(policy.name);
+    // A reload of an unchanged file keeps the running version (no re-attach churn).
+    if (old?.state === "enabled" && old.yaml === text) {
+      return { ok: true, policy: this.#status(old), replaced: false };
+    }
+    const plan = planPolicy(policy, this.#deps.facts);
     if (!plan.runnable) {
       const errors = plan.errors.map(issueToError);
       if (old?.state === "enabled") return { ok: false, errors };
@@ -265,16 +299,50 @@ export class PolicyManager {
     for (const hook of entry.hooks) this.#detach(hook);
   }
 
-  /** Detaches and forgets policy `name`; false when unknown. */
+  /** Detaches and forgets policy `name` (and removes its file from the policy directory). */
   delete(name: string): Promise<boolean> {
     return this.#serial(() => {
       const entry = this.#policies.get(name);
       if (!entry) return false;
       this.#uninstall(entry);
       this.#policies.delete(name);
+      if (this.#inPolicyDir(entry.file)) {
+        try {
+          Deno.removeSync(entry.file);
+        } catch (err) {
+          this.#deps.logger.warn("cannot remove policy file", { file: entry.file, error: String(err) });
+        }
+      }
       this.#deps.logger.info("policy deleted", { policy: name });
       return true;
     });
+  }
+
+  #inPolicyDir(file: string): boolean {
+    const dir = this.#deps.policyDir;
+    return dir !== null && file.startsWith(`${dir}/`);
+  }
+
+  /**
+   * Re-reads the policy directory: every file is applied (changed ones replace their running
+   * version atomically), and policies whose file is gone are removed. Failing files keep their
+   * previous version running.
+   */
+  async reload(): Promise<ReloadResult> {
+    const dir = this.#deps.policyDir;
+    if (dir === null) return { policies: this.list(), errors: [] };
+    const results = await this.loadDir(dir);
+    const present = new Set(results.map((r) => r.file));
+    for (const entry of [...this.#policies.values()]) {
+      if (this.#inPolicyDir(entry.file) && !present.has(entry.file)) await this.delete(entry.name);
+    }
+    const errors = results.flatMap((r) =>
+      r.result.ok ? [] : r.result.errors.map((e) => ({
+        file: r.file,
+        message: e.line ? `${e.file}:${e.line}:${e.column}: ${e.path}: ${e.message}` : e.message,
+      }))
+    );
+    return { policies: this.list(), errors };
   }
 
   /** Loads every `*.yaml`/`*.yml` of `dir`, each on its own; returns the per-file outcome. */

@@ -1,0 +1,263 @@
+/**
+ * `vigil policy check` as a user runs it: a `deno run --allow-all main.ts policy check`
+ * subprocess on the real kernel (it probes the kernel and reads tracefs formats; nothing is
+ * attached). Exit 0 runnable here, 1 invalid, 3 valid but not runnable here, 2 usage.
+ */
+import assert from "node:assert/strict";
+import { privileged } from "../_helpers/privileges.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const DENO = Deno.execPath();
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function check(args: string[], prefix: string[] = []): Result {
+  const argv = [...prefix, DENO, "run", "--allow-all", "main.ts", "policy", "check", ...args];
+  const out = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+function examples(): string[] {
+  return [...Deno.readDirSync(`${ROOT}policies`)]
+    .map((e) => e.name)
+    .filter((n) => n.endsWith(".yaml"))
+    .sort()
+    .map((n) => `policies/${n}`);
+}
+
+function tracefsMounts(): string[] {
+  return Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter((l) =>
+    l.includes(" - tracefs ")
+  );
+}
+
+interface JsonFile {
+  file: string;
+  valid: boolean;
+  runnable: boolean;
+  reason?: string;
+  errors: string[];
+  warnings: string[];
+  plan?: {
+    policyName: string;
+    runnable: boolean;
+    hooks: { name: string; mechanism: string | null; cost: { class: string }; why: string }[];
+  };
+}
+
+interface JsonReport {
+  status: number;
+  kernel: {
+    release: string;
+    features: Record<string, { supported: boolean | null; reason: string }>;
+  };
+  files: JsonFile[];
+}
+
+function json(args: string[]): { code: number; report: JsonReport } {
+  const r = check(["--json", ...args]);
+  assert.equal(r.stdout.trimEnd().split("\n").length, 1, "one JSON line");
+  return { code: r.code, report: JSON.parse(r.stdout) };
+}
+
+Deno.test(privileged("vigil policy check passes every example in policies/ on this kernel"), () => {
+  const before = tracefsMounts();
+  const files = examples();
+  assert.ok(files.length >= 5);
+  const r = check(files);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  for (const f of files) {
+    assert.match(
+      r.stdout,
+      new RegExp(`^${f}: policy "[a-z-]+" \\(enforce\\): valid, runnable on this kernel$`, "m"),
+    );
+  }
+  assert.match(
+    r.stdout,
+    /mechanism {2}syscall_tracepoint → tracepoint syscalls\/sys_enter_unlinkat/,
+  );
+  assert.match(r.stdout, /cost {7}negligible: sched\/sched_process_exec/);
+  assert.deepEqual(tracefsMounts(), before, "tracefs is left as it was found");
+});
+
+Deno.test(privileged("vigil policy check --json reports the plan of each file"), () => {
+  const { code, report } = json(["policies/file_deletion.yaml", "policies/kill_named_binary.yaml"]);
+  assert.equal(code, 0);
+  assert.equal(report.status, 0);
+  assert.equal(report.kernel.release, Deno.osRelease());
+  assert.equal(report.files.length, 2);
+  const [dels, kill] = report.files;
+  assert.equal(dels?.valid, true);
+  assert.equal(dels?.runnable, true);
+  assert.equal(dels?.plan?.policyName, "file-deletion");
+  assert.deepEqual(dels?.plan?.hooks.map((h) => h.name), [
+    "kprobes[0] sys_unlinkat",
+    "kprobes[1] sys_unlink",
+    "kprobes[2] sys_rmdir",
+  ]);
+  // Whatever this kernel has, the engine's only program type today is the classic tracepoint.
+  for (const h of dels?.plan?.hooks ?? []) {
+    assert.equal(h.mechanism, "syscall_tracepoint");
+    assert.equal(h.cost.class, "syscall-slow-path");
+  }
+  assert.equal(kill?.plan?.hooks[0]?.cost.class, "negligible");
+});
+
+Deno.test(
+  privileged("vigil policy check splits the raw_syscalls + InMap policy per syscall"),
+  () => {
+    const r = check(["tests/fixtures/policy/file_deletion_expensive.yaml"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /hook tracepoints\[0\] raw_syscalls\/sys_enter → syscalls\/sys_enter_unlinkat/,
+    );
+    assert.match(
+      r.stdout,
+      /why {8}split from raw_syscalls\/sys_enter: every selector restricts the syscall id/,
+    );
+  },
+);
+
+Deno.test(privileged("vigil policy check warns about a raw_syscalls hook it cannot split"), () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const file = `${dir}/raw.yaml`;
+    Deno.writeTextFileSync(
+      file,
+      [
+        "apiVersion: cilium.io/v1alpha1",
+        "kind: TracingPolicy",
+        "metadata:",
+        "  name: raw-all",
+        "spec:",
+        "  tracepoints:",
+        "  - subsystem: raw_syscalls",
+        "    event: sys_enter",
+        "    args:",
+        "    - index: 4",
+        "      type: syscall64",
+        "",
+      ].join("\n"),
+    );
+    const r = check([file]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /cost {7}every-syscall: /);
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `${file}:7:5: warning: spec\\.tracepoints\\[0\\]: raw_syscalls/sys_enter runs this hook's program on every syscall of every task \\(the field's 400%-CPU pattern\\)`,
+      ),
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test(
+  privileged("vigil policy check exits 1 on each invalid fixture with file:line:column"),
+  () => {
+    const dir = `${ROOT}tests/fixtures/policy/invalid`;
+    const files = [...Deno.readDirSync(dir)].map((e) => `tests/fixtures/policy/invalid/${e.name}`)
+      .sort();
+    assert.ok(files.length >= 5);
+    for (const file of files) {
+      const r = check([file]);
+      assert.equal(r.code, 1, `${file}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^${file}: invalid \\(\\d+ error\\(s\\)\\)$`, "m"));
+      assert.match(r.stdout, new RegExp(`^  ${file}:\\d+:\\d+: error: `, "m"), file);
+    }
+  },
+);
+
+Deno.test(
+  privileged("vigil policy check exits 1 when any file is invalid, even with valid ones"),
+  () => {
+    const r = check(["policies/file_deletion.yaml", "tests/fixtures/policy/invalid/bad_name.yaml"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^policies\/file_deletion.yaml: policy "file-deletion"/m);
+    assert.match(
+      r.stdout,
+      /tests\/fixtures\/policy\/invalid\/bad_name.yaml:\d+:\d+: error: metadata.name: /,
+    );
+  },
+);
+
+Deno.test(
+  privileged("vigil policy check exits 3 for a kernel-function kprobe this kernel cannot run"),
+  () => {
+    const file = "tests/fixtures/policy/not_runnable/kprobe_fd_install.yaml";
+    const { code, report } = json([file]);
+    assert.equal(code, 3);
+    const f = report.files[0];
+    assert.equal(f?.valid, true);
+    assert.equal(f?.runnable, false);
+    const kprobe = report.kernel.features.kprobe;
+    if (kprobe?.supported === false) {
+      assert.ok(f?.reason?.includes(kprobe.reason), f?.reason);
+      if (/CONFIG_KPROBES/.test(kprobe.reason)) {
+        assert.match(f?.reason ?? "", /kernel built without CONFIG_KPROBES/);
+      }
+    } else {
+      assert.match(f?.reason ?? "", /vigil's policy engine has no (fentry|kprobe) program yet/);
+    }
+    const text = check([file]);
+    assert.equal(text.code, 3);
+    assert.match(
+      text.stdout,
+      /valid, NOT runnable on this kernel: spec\.kprobes\[0\]: kprobe on fd_install cannot run on this kernel/,
+    );
+    assert.match(text.stdout, new RegExp(`^  ${file}:9:5: error: spec\\.kprobes\\[0\\]: `, "m"));
+  },
+);
+
+Deno.test(privileged("vigil policy check exits 3 for an LSM hook this kernel refuses"), () => {
+  const { code, report } = json(["tests/fixtures/policy/not_runnable/lsm_file_open.yaml"]);
+  const lsm = report.kernel.features.lsm;
+  assert.equal(code, 3);
+  assert.match(
+    report.files[0]?.reason ?? "",
+    /^spec\.lsmhooks\[0\]: LSM hook file_open cannot run on this kernel: lsm: /,
+  );
+  if (lsm?.supported === false) assert.ok(report.files[0]?.reason?.includes(lsm.reason));
+});
+
+Deno.test(
+  privileged("vigil policy check without BPF capabilities: valid files exit 3 with why"),
+  () => {
+    const r = check(["policies/file_deletion.yaml"], [
+      "setpriv",
+      "--bounding-set=-all",
+      "--inh-caps=-all",
+    ]);
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /^policies\/file_deletion.yaml: valid, NOT checked against this kernel: cannot probe this kernel: needs CAP_BPF/m,
+    );
+    assert.match(r.stderr, /^vigil policy check: cannot probe this kernel: /);
+  },
+);
+
+Deno.test("vigil policy check without files is a usage error (exit 2)", () => {
+  const r = check([]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /^vigil policy check: give at least one policy file/);
+});
+
+Deno.test("vigil policy check reports an unreadable file as invalid (exit 1), without probing", () => {
+  const r = check(["/nonexistent/policy.yaml"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /^ {2}\/nonexistent\/policy.yaml:1:1: error: cannot read the file: /m);
+});
