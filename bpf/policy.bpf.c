@@ -404,8 +404,10 @@ static __always_inline void read_arg(struct policy_scratch *s, struct vigil_hook
 			s->ev.flags |= VIGIL_EV_TRUNCATED;
 		}
 		zero_str(s->str[i]);
-		if (bpf_probe_read_user(s->str[i], size & (VIGIL_STR_MAX - 1), (void *)v) == 0)
-			s->str_len[i] = size & (VIGIL_STR_MAX - 1);
+		/* The mask must be on the very register passed (clang drops it after the clamp). */
+		asm volatile("%0 &= 0xff" : "+r"(size));
+		if (bpf_probe_read_user(s->str[i], size, (void *)v) == 0)
+			s->str_len[i] = size;
 		return;
 	}
 	default:

@@ -25,9 +25,14 @@ import { createWorkloadResolver } from "./pipeline/workload.ts";
 import { PolicyEngine } from "./policy/engine.ts";
 import { PolicyManager } from "./policy/manager.ts";
 import { planFactsFrom, readHostNamespaces } from "./policy/plan_facts.ts";
+import type { PlanFacts } from "./policy/plan_types.ts";
 import { tracefsFormatLookup } from "./policy/tracepoint_format.ts";
 import { decodePolicyEvent, policyEventLine } from "./policy/event_json.ts";
 import { probeKernel } from "./kernel/mod.ts";
+import { createEventHub } from "./api/event_hub.ts";
+import { notifyReady, notifyStopping } from "./api/notify.ts";
+import { type OperatorConfig, startOperator } from "./operator.ts";
+import { VERSION } from "./version.ts";
 
 /** Everything `vigil run` decides before starting. */
 export interface AgentConfig {
@@ -42,6 +47,8 @@ export interface AgentConfig {
   readonly processCacheSize: number;
   /** TracingPolicy directory loaded at start; null: none. */
   readonly policyDir: string | null;
+  /** API, statistics. */
+  readonly operator: OperatorConfig;
   readonly logger: Logger;
 }
 
@@ -89,6 +96,11 @@ function requireKernelBtf(): void {
       `kernel has no BTF at ${VMLINUX_BTF}; vigil needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
     );
   }
+}
+
+/** A copy of `value` with bigints as decimal strings (for JSON). */
+function jsonSafe(value: object): object {
+  return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
 }
 
 /** Starts the agent; everything created is released again if a step fails. */
@@ -153,6 +165,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     const clock = new BootTimeFormatter(measureBootEpochNs());
     const eventsByType: Record<string, number> = { process_exec: 0, process_exit: 0 };
     const eventsByPolicy: Record<string, number> = {};
+    const hub = createEventHub();
     const registry = new CgroupRegistry();
     const tracker = new ProcessTracker({
       cache,
@@ -162,6 +175,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       emit: (type, line) => {
         eventsByType[type] = (eventsByType[type] ?? 0) + 1;
         exporter.writeLine(line);
+        hub.publish(line, { type });
       },
     });
 
@@ -174,23 +188,39 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     const seeded = tracker.seed(seeds, createProcfsReader());
 
     // The policy engine shares the ring and the binaries map, so its events join the same stream.
-    const engine = PolicyEngine.load(
-      rt,
-      {
-        events: ring.fd,
-        exec_binaries: object.map("exec_binaries").fd,
-        counters: counters.fd,
-      },
-      cgroupV1Ssid,
+    // Loaded on first use: an agent without policies pays neither its load nor the kernel probe.
+    let engine: PolicyEngine | null = null;
+    const getEngine = (): PolicyEngine => {
+      if (engine) return engine;
+      const loaded = PolicyEngine.load(
+        rt,
+        {
+          events: ring.fd,
+          exec_binaries: object.map("exec_binaries").fd,
+          counters: counters.fd,
+        },
+        cgroupV1Ssid,
+        logger,
+      );
+      cleanups.push(() => loaded.close());
+      loaded.ensureTracefs();
+      return (engine = loaded);
+    };
+    let facts: PlanFacts | null = null;
+    const getFacts = (): PlanFacts => {
+      // tracefs must be mounted to read tracepoint formats.
+      getEngine();
+      return (facts ??= planFactsFrom(probeKernel(rt), {
+        tracepointFormat: tracefsFormatLookup(),
+        hostNamespaces: readHostNamespaces(),
+      }));
+    };
+    const policies = new PolicyManager({
+      engine: getEngine,
+      facts: getFacts,
       logger,
-    );
-    cleanups.push(() => engine.close());
-    engine.ensureTracefs();
-    const facts = planFactsFrom(probeKernel(rt), {
-      tracepointFormat: tracefsFormatLookup(),
-      hostNamespaces: readHostNamespaces(),
+      policyDir: config.policyDir,
     });
-    const policies = new PolicyManager({ engine, facts, logger });
     cleanups.push(() => policies.close());
     if (config.policyDir !== null) await policies.loadDir(config.policyDir);
 
@@ -223,6 +253,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
           eventsByType[route.info.kind] = (eventsByType[route.info.kind] ?? 0) + 1;
           eventsByPolicy[route.policy] = (eventsByPolicy[route.policy] ?? 0) + 1;
           exporter.writeLine(line);
+          hub.publish(line, { type: route.info.kind, policy: route.policy });
         }
       } catch (err) {
         if (decodeErrors++ < 10) logger.warn("cannot decode record", { error: String(err) });
@@ -240,6 +271,87 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     }, cache.gcIntervalMs);
     cleanups.push(() => clearInterval(gc));
 
+    let ready = true;
+    const stats = (): AgentStats => {
+      const cacheStats = cache.stats();
+      return {
+        eventsByType: { ...eventsByType },
+        decodeErrors,
+        ringRecords: reader.stats.records,
+        kernelDrops: counters.sumPerCpuCounters()[DROPS_INDEX] ?? 0n,
+        processCacheSize: cacheStats.size,
+        processCacheEvictions: cacheStats.evictions,
+        unroutedPolicyEvents,
+      };
+    };
+    const operator = await startOperator({
+      config: config.operator,
+      logger,
+      rt,
+      policies,
+      hub,
+      health: {
+        alive: () => true,
+        ready: () => (ready ? { ready: true } : { ready: false, reason: "stopping" }),
+      },
+      status: {
+        status: () => ({
+          version: VERSION,
+          node_name: config.nodeName,
+          libbpf: { version: rt.libbpfVersion, source: rt.libbpfSource },
+          kernel: probeKernel(rt),
+          cgroup: {
+            mountpoint: hierarchy.mountpoint,
+            selector: hierarchy.selector,
+            decision: hierarchy.decision.log,
+            cgroups: registry.size,
+            containers: registry.containers().length,
+          },
+          programs: [...PROCESS_PROGRAMS, "vigil_policy"],
+          policies: policies.list().map((p) => ({
+            name: p.name,
+            state: p.state,
+            reason: p.reason,
+          })),
+          stats: jsonSafe(stats()),
+        }),
+      },
+      programs: () => [
+        ...PROCESS_PROGRAMS.map((name) => ({ fd: object.programFd(name), name })),
+        ...(engine ? [{ fd: engine.programFd(), name: "vigil_policy" }] : []),
+      ],
+      snapshot: () => {
+        const s = stats();
+        return {
+          events: [
+            ...Object.entries(eventsByType)
+              .filter(([type]) => type === "process_exec" || type === "process_exit")
+              .map(([type, count]) => ({ type, policy: "", count })),
+            ...Object.entries(eventsByPolicy).map(([policy, count]) => ({
+              type: "policy",
+              policy,
+              count,
+            })),
+          ],
+          kernelFiltered: policies.hookCounters().map((h) => ({
+            policy: h.policy,
+            hook: h.hook,
+            count: h.counters.filtered,
+          })),
+          ringRecords: s.ringRecords,
+          ringLost: Number(s.kernelDrops),
+          decodeErrors: s.decodeErrors,
+          processCache: {
+            size: s.processCacheSize,
+            capacity: config.processCacheSize,
+            evictions: s.processCacheEvictions,
+          },
+          exportErrors: exporter.counters.errors,
+        };
+      },
+    });
+    cleanups.push(() => operator.close());
+
     const startupMs = Math.round(performance.now() - started);
     logger.info("ready", {
       programs: links.map((l) => l.program),
@@ -247,27 +359,23 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       policies: policies.list().map((p) => `${p.name}:${p.state}`),
       cgroups: registry.size,
       export: config.exportPath,
+      ...(operator.api ? { api: operator.api.address } : {}),
       startup_ms: startupMs,
     });
+    const notified = notifyReady(`ready: ${policies.list().length} policies`);
+    if (!notified.sent && "error" in notified) {
+      logger.warn("systemd notify failed", { error: notified.error });
+    }
 
     let stopping: Promise<void> | null = null;
     return {
       startupMs,
       policies,
-      stats: () => {
-        const cacheStats = cache.stats();
-        return {
-          eventsByType: { ...eventsByType },
-          decodeErrors,
-          ringRecords: reader.stats.records,
-          kernelDrops: counters.sumPerCpuCounters()[DROPS_INDEX] ?? 0n,
-          processCacheSize: cacheStats.size,
-          processCacheEvictions: cacheStats.evictions,
-          unroutedPolicyEvents,
-        };
-      },
+      stats,
       stop: () => {
         stopping ??= (async () => {
+          ready = false;
+          notifyStopping();
           const drops = counters.sumPerCpuCounters()[DROPS_INDEX] ?? 0n;
           await unwind();
           logger.info("stopped", {

@@ -22,6 +22,11 @@ Options:
   --ring-buffer-size MB       kernel ring buffer size, a power of two (default 16)
   --process-cache-size N      processes kept in memory (default 65536)
   --node-name NAME            node name in events and exec ids (default: the hostname)
+  --listen HOST:PORT|unix:PATH  serve the API there (default 127.0.0.1:9560; "" for none)
+  --api-token-file FILE       bearer token for mutating API calls; created (0600) if absent
+                              (default /etc/vigil/api-token)
+  --no-bpf-stats              leave the kernel's BPF run-time statistics off (they cost a few
+                              ns per program run; they feed vigil top and the run-time metrics)
   --host-libbpf               use the host's libbpf.so.1 instead of the embedded copy
                               (also VIGIL_LIBBPF=host)
   --log-level LEVEL           debug|info|warn|error (default info)
@@ -49,6 +54,9 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
     "process-cache-size": { type: "string" },
     "node-name": { type: "string" },
     "host-libbpf": { type: "boolean" },
+    listen: { type: "string" },
+    "api-token-file": { type: "string" },
+    "no-bpf-stats": { type: "boolean" },
     "log-level": { type: "string" },
   });
   if (values.help) return "help";
@@ -87,6 +95,13 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
       65536,
     ),
     useHostLibbpf: values["host-libbpf"] === true || Deno.env.get("VIGIL_LIBBPF") === "host",
+    operator: {
+      listen: values.listen === ""
+        ? null
+        : (values.listen as string | undefined) ?? "127.0.0.1:9560",
+      apiTokenFile: (values["api-token-file"] as string | undefined) ?? "/etc/vigil/api-token",
+      bpfStats: values["no-bpf-stats"] !== true,
+    },
     logger: createLogger({ level: level as LogLevel }),
   };
 }
@@ -145,7 +160,21 @@ export const runCommand: Command = {
       config.logger.error("start failed", { error: message });
       return 1;
     }
+    // SIGHUP re-reads the policy directory (each file atomically replaces its running version).
+    const onHup = () => {
+      config.logger.info("SIGHUP: reloading policies");
+      agent.policies.reload().then(
+        (r) =>
+          config.logger.info("policies reloaded", {
+            policies: r.policies.length,
+            errors: r.errors.length,
+          }),
+        (err) => config.logger.error("policy reload failed", { error: String(err) }),
+      );
+    };
+    Deno.addSignalListener("SIGHUP", onHup);
     const received = await signal;
+    Deno.removeSignalListener("SIGHUP", onHup);
     config.logger.info("stopping", { signal: received });
     await agent.stop();
     return 0;

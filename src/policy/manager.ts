@@ -83,9 +83,10 @@ export interface HookRoute {
 
 /** Collaborators of a {@link PolicyManager}. */
 export interface PolicyManagerDeps {
-  readonly engine: PolicyEngine;
-  /** Kernel facts for planning (probed once at start). */
-  readonly facts: PlanFacts;
+  /** The engine, loaded on first use (an agent without policies never loads it). */
+  readonly engine: () => PolicyEngine;
+  /** Kernel facts for planning, probed on first use. */
+  readonly facts: () => PlanFacts;
   readonly logger: Logger;
   /**
    * The policy directory: loaded by {@link PolicyManager.reload}, and where policies added over
@@ -176,7 +177,7 @@ export class PolicyManager {
     if (old?.state === "enabled" && old.yaml === text) {
       return { ok: true, policy: this.#status(old), replaced: false };
     }
-    const plan = planPolicy(policy, this.#deps.facts);
+    const plan = planPolicy(policy, this.#deps.facts());
     if (!plan.runnable) {
       const errors = plan.errors.map(issueToError);
       if (old?.state === "enabled") return { ok: false, errors };
@@ -239,7 +240,7 @@ export class PolicyManager {
 
   /** Compiles and attaches every hook of `plan`; undoes everything it did if one step fails. */
   #install(plan: PolicyPlan): LiveHook[] {
-    const { engine } = this.#deps;
+    const engine = this.#deps.engine();
     const policyId = this.#nextPolicyId++;
     const done: LiveHook[] = [];
     const pending: { id: number; sets?: SetEntries } = { id: -1 };
@@ -288,9 +289,10 @@ export class PolicyManager {
   }
 
   #detach(hook: LiveHook): void {
+    const engine = this.#deps.engine();
     hook.link.close();
-    this.#deps.engine.removeSets(hook.sets);
-    this.#deps.engine.releaseHook(hook.id);
+    engine.removeSets(hook.sets);
+    engine.releaseHook(hook.id);
     // Events already in the ring for this hook still resolve until the next reload turns over.
     setTimeout(() => this.#routes.delete(hook.id), 1000);
   }
@@ -310,7 +312,10 @@ export class PolicyManager {
         try {
           Deno.removeSync(entry.file);
         } catch (err) {
-          this.#deps.logger.warn("cannot remove policy file", { file: entry.file, error: String(err) });
+          this.#deps.logger.warn("cannot remove policy file", {
+            file: entry.file,
+            error: String(err),
+          });
         }
       }
       this.#deps.logger.info("policy deleted", { policy: name });
@@ -381,7 +386,7 @@ export class PolicyManager {
   #counters(entry: PolicyEntry): PolicyCounters {
     const total = { ...ZERO };
     for (const hook of entry.hooks) {
-      const c = this.#deps.engine.counters(hook.id);
+      const c = this.#deps.engine().counters(hook.id);
       total.seen += c.seen;
       total.posted += c.posted;
       total.filtered += c.filtered;
@@ -437,7 +442,7 @@ export class PolicyManager {
         out.push({
           policy: entry.name,
           hook: hook.label,
-          counters: this.#deps.engine.counters(hook.id),
+          counters: this.#deps.engine().counters(hook.id),
         });
       }
     }

@@ -15,6 +15,9 @@ export type ExportedEvent = Record<string, any>;
 export interface AgentUnderTest extends AsyncDisposable {
   readonly pid: number;
   readonly exportPath: string;
+  /** The agent's API socket (`unix:PATH`) and token file. */
+  readonly api: string;
+  readonly tokenFile: string;
   /** Everything the agent logged on stderr so far, parsed per line where JSON. */
   logs(): string[];
   /** All events exported so far. */
@@ -39,7 +42,21 @@ export async function startAgentProcess(options: StartOptions = {}): Promise<Age
   const dir = await Deno.makeTempDir({ prefix: "vigil-test-" });
   const exportPath = `${dir}/events.json`;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, "run", "--export", exportPath, ...(options.args ?? [])],
+    args: [
+      "run",
+      "--allow-all",
+      MAIN,
+      "run",
+      "--export",
+      exportPath,
+      // Each agent under test gets its own API socket and token, and no policies unless asked.
+      "--listen",
+      `unix:${dir}/api.sock`,
+      "--api-token-file",
+      `${dir}/api-token`,
+      ...(options.args?.includes("--policy-dir") ? [] : ["--policy-dir", ""]),
+      ...(options.args ?? []),
+    ],
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -92,6 +109,8 @@ export async function startAgentProcess(options: StartOptions = {}): Promise<Age
   return {
     pid: child.pid,
     exportPath,
+    api: `unix:${dir}/api.sock`,
+    tokenFile: `${dir}/api-token`,
     logs: () => [...stderrLines],
     events,
     async waitFor(predicate, opts = {}) {
