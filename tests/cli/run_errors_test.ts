@@ -10,7 +10,9 @@ async function vigil(
   args: string[],
   wrap: string[] = [],
 ): Promise<{ code: number; stderr: string[] }> {
-  const argv = [...wrap, Deno.execPath(), "run", "--allow-all", MAIN, ...args];
+  // No API and no policies: these runs must not depend on a free port or on policies/.
+  const extra = args[0] === "run" ? ["--listen", "", "--policy-dir", ""] : [];
+  const argv = [...wrap, Deno.execPath(), "run", "--allow-all", MAIN, ...args, ...extra];
   const out = await new Deno.Command(argv[0]!, {
     args: argv.slice(1),
     stdout: "null",
