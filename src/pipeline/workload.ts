@@ -1,12 +1,15 @@
 /**
- * The container part of a process's export: `docker` (the short id, as Tetragon prints it) and
+ * The container part of a process's export: `docker` (the id's first 31 characters, as Tetragon
+ * prints it) and
  * `pod.container.id` as `<runtime>://<id>`, with `pod.uid` when the cgroup path carries one.
  *
  * @module
  */
 import type { CgroupRegistry } from "../cgroup/registry.ts";
-import { containerUri, shortId } from "../cgroup/container.ts";
+import { containerUri } from "../cgroup/container.ts";
 import type { ProcessExtra } from "../process/types.ts";
+
+const DOCKER_ID_CHARS = 31;
 
 /** Resolves the workload fields of a cgroup id; undefined for host processes. */
 export type WorkloadResolver = (cgroupId: bigint) => ProcessExtra | undefined;
@@ -21,7 +24,8 @@ export function createWorkloadResolver(registry: CgroupRegistry): WorkloadResolv
     let extra = byUri.get(uri);
     if (!extra) {
       extra = {
-        docker: shortId(container.id),
+        // Tetragon's `docker` field: the first 31 characters of the container id.
+        docker: container.id.slice(0, DOCKER_ID_CHARS),
         pod: { ...(container.podUid ? { uid: container.podUid } : {}), container: { id: uri } },
       };
       // Bounded by the number of live containers: dropped with the registry's grace period.
