@@ -1,7 +1,7 @@
 /**
  * The container part of a process's export: `docker` (the id's first 31 characters, as Tetragon
- * prints it) and
- * `pod.container.id` as `<runtime>://<id>`, with `pod.uid` when the cgroup path carries one.
+ * prints it) and `pod.container.id` as `<runtime>://<id>`, with `pod.uid` when the cgroup path
+ * carries one.
  *
  * @module
  */
