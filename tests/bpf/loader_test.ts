@@ -1,0 +1,109 @@
+/**
+ * The loader against the real kernel: a broken object fails with the program, the errno and the
+ * verifier's words, and leaves nothing behind; the pre-5.17 (no bpf_loop) build of the process
+ * object also loads and reports a correct cwd.
+ */
+import assert from "node:assert/strict";
+import { privileged } from "../_helpers/privileges.ts";
+import { openBpfRuntime } from "../../src/bpf/runtime.ts";
+import { BpfObject } from "../../src/bpf/object.ts";
+import { BpfError } from "../../src/bpf/errors.ts";
+import { RingReader } from "../../src/ringbuf/reader.ts";
+import { decodeRecord } from "../../src/events/decode.ts";
+import { silentLogger } from "../../src/log/logger.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+async function compile(source: string, defines: string[] = []): Promise<Uint8Array> {
+  const out = `${await Deno.makeTempDir()}/obj.o`;
+  const cc = await new Deno.Command("clang", {
+    args: [
+      "-g",
+      "-O2",
+      "-target",
+      "bpf",
+      "-D__TARGET_ARCH_x86",
+      ...defines,
+      "-I",
+      `${ROOT}bpf/include`,
+      "-I",
+      `${ROOT}bpf/include/vmlinux/x86`,
+      "-I",
+      `${ROOT}bpf`,
+      "-c",
+      source,
+      "-o",
+      out,
+    ],
+  }).output();
+  assert.ok(cc.success, new TextDecoder().decode(cc.stderr));
+  return Deno.readFileSync(out);
+}
+
+function openFds(): string[] {
+  return [...Deno.readDirSync("/proc/self/fd")].map((e) => {
+    try {
+      return Deno.readLinkSync(`/proc/self/fd/${e.name}`);
+    } catch {
+      return "";
+    }
+  }).filter((l) => l.startsWith("anon_inode:bpf")).sort();
+}
+
+async function bpftoolNames(): Promise<string[]> {
+  const out = await new Deno.Command("bpftool", { args: ["-j", "prog", "show"] }).output();
+  return (JSON.parse(new TextDecoder().decode(out.stdout)) as { name?: string }[]).map((p) =>
+    p.name ?? ""
+  );
+}
+
+Deno.test({
+  ...privileged(
+    "BpfObject.load() of a broken object names the program, errno and verifier tail, and leaks nothing",
+  ),
+  async fn() {
+    const bytes = await compile(`${ROOT}tests/fixtures/bpf/broken.bpf.c`);
+    using rt = openBpfRuntime({ useHostLibbpf: false, logger: silentLogger });
+    const before = openFds();
+    let err: unknown;
+    try {
+      BpfObject.load(rt, bytes, { name: "broken.bpf.o" });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof BpfError);
+    assert.equal(err.details.program, "vigil_broken");
+    assert.equal(err.errno, 13); // EACCES: the verifier's refusal
+    assert.match(err.message, /load broken\.bpf\.o: program vigil_broken: EACCES \(13\)/);
+    assert.match(
+      err.details.logTail ?? "",
+      /invalid access to map value|unbounded|min value is negative/,
+    );
+    // Maps and the accepted program were created, then released with the object.
+    assert.deepEqual(openFds(), before);
+    assert.ok(!(await bpftoolNames()).includes("fine_prog"));
+  },
+});
+
+Deno.test({
+  ...privileged("the bounded-loop build (kernels without bpf_loop) loads and reports exec cwd"),
+  async fn() {
+    const bytes = await compile(`${ROOT}bpf/process.bpf.c`, ["-DVIGIL_NO_BPF_LOOP=1"]);
+    using rt = openBpfRuntime({ useHostLibbpf: false, logger: silentLogger });
+    using obj = BpfObject.load(rt, bytes, { name: "process.bpf.o (no bpf_loop)" });
+    using link = obj.attach("vigil_exec");
+    const ring = obj.map("events");
+    using reader = new RingReader(rt.libc, ring.fd, ring.maxEntries);
+    const cwd = await Deno.makeTempDir();
+    const tag = `vigil-fallback-${crypto.randomUUID()}`;
+    await new Deno.Command("/bin/true", { args: [tag], cwd }).output();
+    let found: string | undefined;
+    reader.drain((view, at, length) => {
+      const r = decodeRecord(view, at, length);
+      if (r.kind === "exec" && r.argv.includes(tag)) found = r.cwd;
+    }, 1_000_000);
+    assert.ok(link.program.length > 0);
+    assert.equal(found, cwd);
+    await Deno.remove(cwd);
+  },
+});
