@@ -57,7 +57,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test({
     ...privileged(`vigil run stops on ${signal}: exit 0, events flushed, everything detached`),
     async fn() {
-      const agent = await startAgentProcess();
+      await using agent = await startAgentProcess();
       const ids = ownedBy(agent.pid);
       assert.ok(ids.progs.length >= 3, `agent owns programs: ${JSON.stringify(ids)}`);
       assert.ok(ids.links.length >= 3, `agent owns links: ${JSON.stringify(ids)}`);
@@ -80,7 +80,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 Deno.test({
   ...privileged("after SIGKILL nothing of the agent stays attached"),
   async fn() {
-    const agent = await startAgentProcess();
+    await using agent = await startAgentProcess();
     const ids = ownedBy(agent.pid);
     assert.ok(ids.progs.length >= 3);
     await agent.stop("SIGKILL");
