@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs vigil's build and test dependencies on Debian 12 (as root): Deno from the npm registry,
-# clang/llvm/bpftool/libbpf/libelf/runc from Debian. Idempotent and quiet when already installed.
+# clang/llvm/bpftool/libbpf/libelf/runc from Debian, and promtool (prometheus) for the metrics
+# tests. Idempotent and quiet when already installed.
 set -euo pipefail
 DENO_VERSION=2.9.6
-APT_PACKAGES=(clang llvm bpftool libbpf-dev libbpf1 libelf-dev zlib1g binutils runc util-linux iproute2)
+APT_PACKAGES=(clang llvm bpftool libbpf-dev libbpf1 libelf-dev zlib1g binutils runc containerd util-linux iproute2 prometheus)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
