@@ -86,6 +86,13 @@ function renderRodata(objects: readonly ObjectBtf[]): string {
     const list = (object.btf as { types: BtfType[] }).types;
     const types = new Map(list.map((t) => [t.id, t]));
     const rodata = list.find((t) => t.kind === "DATASEC" && t.name === ".rodata");
+    // clang leaves DATASEC offsets at 0 (libbpf fixes them at open), so only one knob per object
+    // has a trustworthy offset: group knobs in one struct, as abi.h's *_config structs do.
+    if ((rodata?.vars?.length ?? 0) > 1) {
+      throw new Error(
+        `${object.name}: .rodata has ${rodata?.vars?.length} variables; put the knobs in one struct`,
+      );
+    }
     const vars = (rodata?.vars ?? []).map((v) => {
       const variable = types.get(v.type_id);
       const type = resolve(types, variable?.type_id ?? 0);

@@ -30,6 +30,8 @@ import { errnoName } from "../ffi/libc.ts";
 const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
 const HEADER_BYTES = 8;
+/** A drain below this many records counts as a trickle: the loop waits in epoll, not timers. */
+const TRICKLE_RECORDS = 8;
 
 /** Called for each committed record; `offset` indexes `view` (valid only during the call). */
 export type RecordHandler = (view: DataView, offset: number, length: number) => void;
@@ -194,10 +196,13 @@ export class RingReader implements Disposable {
       if (n === slice) {
         sleptEmpty = false;
         await yieldToEventLoop();
-      } else if (n > 0 || !sleptEmpty) {
+      } else if (n >= TRICKLE_RECORDS || (n === 0 && !sleptEmpty)) {
+        // Busy: sleep and take the next batch in one go (a wakeup per event would cost more).
         sleptEmpty = n === 0;
         await sleep(sleepMs);
       } else {
+        // A trickle (or a quiet ring after a sleep): wait for the kernel's wakeup instead of
+        // polling with timers, which cost ~250 µs of CPU per wake on this VM.
         this.stats.epollWaits++;
         await this.#libc.epoll_wait(this.#epollFd, events, 2, idleMs);
         sleptEmpty = false;
