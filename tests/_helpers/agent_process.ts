@@ -35,6 +35,8 @@ export interface AgentUnderTest extends AsyncDisposable {
 export interface StartOptions {
   readonly args?: string[];
   readonly readyTimeoutMs?: number;
+  /** Extra environment variables for the agent (e.g. `NOTIFY_SOCKET`). */
+  readonly env?: Record<string, string>;
 }
 
 /** Spawns the agent and resolves once it logged "ready" (rejects with its stderr otherwise). */
@@ -59,6 +61,7 @@ export async function startAgentProcess(options: StartOptions = {}): Promise<Age
     ],
     stdout: "null",
     stderr: "piped",
+    ...(options.env === undefined ? {} : { env: options.env }),
   }).spawn();
   const stderrLines: string[] = [];
   let ready = false;
