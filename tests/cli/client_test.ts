@@ -235,8 +235,8 @@ Deno.test("vigil top --once prints per-program overhead, busiest first", async (
     const m = /^(\d+\.\d\d)\s+12\s+1000\s+50000000\s+generic_kprobe\s+etc-sensitive-reads$/.exec(
       lines[1]!,
     );
-    assert.ok(m, lines[1]);
-    assert.ok(Number(m[1]) > 5 && Number(m[1]) <= 12.5, m[1]);
+    assert.ok(m, String(lines[1]));
+    assert.ok(Number(m[1]) > 5 && Number(m[1]) <= 12.5, String(m[1]));
     assert.match(lines[2]!, /^\d+\.\d\d\s+11\s+100\s+2000000\s+vigil_exec$/);
   });
 });

@@ -204,7 +204,7 @@ Deno.test(
     assert.equal(f?.runnable, false);
     const kprobe = report.kernel.features.kprobe;
     if (kprobe?.supported === false) {
-      assert.ok(f?.reason?.includes(kprobe.reason), f?.reason);
+      assert.ok(f?.reason?.includes(kprobe.reason), String(f?.reason));
       if (/CONFIG_KPROBES/.test(kprobe.reason)) {
         assert.match(f?.reason ?? "", /kernel built without CONFIG_KPROBES/);
       }

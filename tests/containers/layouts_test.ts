@@ -55,7 +55,7 @@ async function checkLayout(
     await using container = await session.start(layout.path);
     ran = await container.exec(["/bin/true", tag]);
   }
-  assert.equal(ran.code, 0, ran.stderr);
+  assert.equal(ran.code, 0, String(ran.stderr));
   const [exec] = await agent.waitFor((e) => execOf(e, tag));
   const p = exec!.process_exec.process;
   assert.equal(p.pid, ran.pid, "the event is the exec'd process (host pid)");

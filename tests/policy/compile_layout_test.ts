@@ -244,7 +244,7 @@ Deno.test("compileHook() encodes a selector with every filter family", () => {
     "        operator: Equal",
     '        values: ["/etc/hosts"]',
   ]);
-  assert.equal(plan.runnable, true, plan.reason);
+  assert.equal(plan.runnable, true, String(plan.reason));
   const hook = onlyHook(plan);
   assertRoundTrip(hook);
   const out = compileHook(hook, ids(100));

@@ -18,7 +18,7 @@ Deno.test("planPolicy() maps syscall args to the fields after __syscall_nr", () 
     "    - index: 3",
     "      type: uint16",
   ]);
-  assert.equal(plan.runnable, true, plan.reason);
+  assert.equal(plan.runnable, true, String(plan.reason));
   const hook = onlyHook(plan);
   assert.deepEqual(
     hook.args.map((a) => [a.field, a.kind, a.ctxOffset, a.size, a.type, a.json, a.label]),
@@ -125,7 +125,7 @@ Deno.test("planPolicy() types auto tracepoint fields from the format", () => {
     "    - index: 5",
     "    - index: 3",
   ]);
-  assert.equal(plan.runnable, true, plan.reason);
+  assert.equal(plan.runnable, true, String(plan.reason));
   const hook = onlyHook(plan);
   assert.deepEqual(hook.args.map((a) => [a.field, a.kind, a.ctxOffset, a.size, a.type, a.json]), [
     ["filename", "VIGIL_ARG_DATA_LOC", 8, 4, "data_loc", "string_arg"],

@@ -129,7 +129,7 @@ Deno.test("planPolicy() expands list: calls into one hook per syscall", () => {
     "    - index: 0",
     "      type: int",
   ]);
-  assert.equal(plan.runnable, true, plan.reason);
+  assert.equal(plan.runnable, true, String(plan.reason));
   assert.deepEqual(plan.hooks.map((h) => [h.name, h.source.target, h.attach]), [
     ["kprobes[0] sys_unlinkat", "sys_unlinkat", {
       kind: "tracepoint",
@@ -236,7 +236,7 @@ Deno.test("planPolicy() splits return: true into entry and exit tracepoint hooks
     "        operator: LT",
     '        values: ["0"]',
   ]);
-  assert.equal(plan.runnable, true, plan.reason);
+  assert.equal(plan.runnable, true, String(plan.reason));
   const [entry, exit] = plan.hooks;
   assert.equal(plan.hooks.length, 2);
   assert.deepEqual(entry?.attach, {
@@ -280,7 +280,7 @@ Deno.test("planPolicy() refuses a return: true selector that mixes entry args an
     policyFile("tests/fixtures/policy/not_runnable/open_return_filtered.yaml"),
     facts({ features: EVERYTHING_KERNEL, engine: FULL_ENGINE }),
   );
-  assert.equal(fexit.runnable, true, fexit.reason);
+  assert.equal(fexit.runnable, true, String(fexit.reason));
   const hook = onlyHook(fexit);
   assert.deepEqual(hook.attach, { kind: "fexit", function: "__x64_sys_openat" });
   assert.deepEqual(hook.selectors[0]?.argFilters.map((f) => [f.arg, f.op]), [

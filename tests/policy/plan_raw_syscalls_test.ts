@@ -53,7 +53,7 @@ Deno.test("planPolicy() splits the expensive file-deletion policy into three sys
     policyFile("tests/fixtures/policy/file_deletion_expensive.yaml"),
     facts(),
   );
-  assert.equal(plan.runnable, true, plan.reason);
+  assert.equal(plan.runnable, true, String(plan.reason));
   assert.deepEqual(plan.warnings, []);
   assert.deepEqual(
     plan.hooks.map((h) => [h.attach, h.mechanism, h.rewrittenFrom, h.source.target]),
@@ -117,7 +117,7 @@ Deno.test("planPolicy() keeps first-match order and other filters when splitting
     "      matchActions:",
     "      - action: NoPost",
   ]);
-  assert.equal(plan.runnable, true, plan.reason);
+  assert.equal(plan.runnable, true, String(plan.reason));
   assert.deepEqual(
     plan.hooks.map((h) => [
       h.attach?.kind === "tracepoint" ? h.attach.event : "",
@@ -154,7 +154,7 @@ Deno.test("planPolicy() splits raw_syscalls/sys_exit onto sys_exit_* with the re
     "        operator: LT",
     '        values: ["0"]',
   ]);
-  assert.equal(plan.runnable, true, plan.reason);
+  assert.equal(plan.runnable, true, String(plan.reason));
   assert.deepEqual(plan.hooks.map((h) => h.attach?.kind === "tracepoint" && h.attach.event), [
     "sys_exit_rmdir",
     "sys_exit_unlink",
