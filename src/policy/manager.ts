@@ -147,9 +147,15 @@ export class PolicyManager {
       if (file !== "api") return this.#apply(text, file);
       // Over the API: on success the YAML is written to the policy directory (atomically).
       const target = this.#deps.policyDir;
+      const files = new Map([...this.#policies].map(([name, e]) => [name, e.file]));
       const result = this.#apply(text, "api");
       if (result.ok && target !== null) {
-        const path = `${target}/${result.policy.name}.yaml`;
+        // A policy read from a file of the directory is rewritten in that file (it need not be
+        // <name>.yaml): a second file would bring the old version back at reload or restart.
+        const previous = files.get(result.policy.name);
+        const path = previous !== undefined && this.#inPolicyDir(previous)
+          ? previous
+          : `${target}/${result.policy.name}.yaml`;
         const tmp = `${path}.tmp-${crypto.randomUUID()}`;
         Deno.writeTextFileSync(tmp, text);
         Deno.renameSync(tmp, path);
@@ -294,7 +300,11 @@ export class PolicyManager {
     engine.removeSets(hook.sets);
     engine.releaseHook(hook.id);
     // Events already in the ring for this hook still resolve until the next reload turns over.
-    setTimeout(() => this.#routes.delete(hook.id), 1000);
+    // The slot may be reused before then: only forget the route if it is still this hook's.
+    const route = this.#routes.get(hook.id);
+    setTimeout(() => {
+      if (this.#routes.get(hook.id) === route) this.#routes.delete(hook.id);
+    }, 1000);
   }
 
   #uninstall(entry: PolicyEntry): void {
