@@ -233,7 +233,13 @@ static __always_inline int binary_matches(struct policy_scratch *s, struct vigil
 	case VIGIL_SET_NOT_IN:
 		s->skey.set_id = sel->bin_set_id;
 		s->skey.pad0 = 0;
-		__builtin_memcpy(s->skey.s, bin->path, VIGIL_STR_MAX);
+		/*
+		 * Only the bytes up to the NUL: an exec_binaries value may keep bytes of a longer path
+		 * after it (its writer's per-CPU scratch is not cleared between execs), and the set
+		 * keys are zero-padded.
+		 */
+		zero_str(s->skey.s);
+		bpf_probe_read_kernel_str(s->skey.s, VIGIL_STR_MAX, bin->path);
 		hit = bpf_map_lookup_elem(&str_sets, &s->skey) != 0;
 		return sel->bin_op == VIGIL_SET_IN ? hit : !hit;
 	case VIGIL_SET_PREFIX:

@@ -102,6 +102,9 @@ static __always_inline void record_binary(struct exec_scratch *s, struct linux_b
 	struct file *file;
 	__u32 len;
 
+	/* Zero first: the map value is compared as a whole, and the scratch holds earlier paths. */
+	for (int i = 0; i < VIGIL_STR_MAX / 8; i++)
+		((volatile __u64 *)s->bin.path)[i] = 0;
 	bpf_probe_read_kernel_str(s->bin.path, sizeof(s->bin.path), BPF_CORE_READ(bprm, filename));
 	/*
 	 * Relative names are resolved from the file itself. Without bpf_loop (before 5.17) a second

@@ -375,6 +375,7 @@ export const ENUMS = {
 /** Load-time knobs: `.rodata` variables of each program object, set before load. */
 export const RODATA = {
   "bench.bpf.o": { bench_cfg: { offset: 0, size: 8, type: "bench_config" } },
+  "bench_policy.bpf.o": {},
   "policy.bpf.o": { cfg: { offset: 0, size: 8, type: "vigil_process_config" } },
   "probe.bpf.o": {},
   "process.bpf.o": { cfg: { offset: 0, size: 8, type: "vigil_process_config" } },

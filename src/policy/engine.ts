@@ -6,6 +6,12 @@
  *
  * Hook slots and set ids are allocated here; the manager decides what goes in them.
  *
+ * The kernel attaches a given program at most once per tracepoint (a second attach fails with
+ * EEXIST), so when hooks of several policies (or the old and new version of a replaced policy)
+ * need the same tracepoint, the engine loads another instance of the object that shares every map
+ * of the first: the n-th hook on a tracepoint runs the n-th instance's program. Instances are
+ * loaded on first need and kept.
+ *
  * @module
  */
 import { ENUMS, RODATA, STRUCTS } from "../bpf/abi.gen.ts";
@@ -26,7 +32,27 @@ export interface SharedMaps {
   readonly events: number;
   readonly exec_binaries: number;
   readonly counters: number;
+  /**
+   * pid → key of the process's last exec (process.bpf.o's). Without it, policy events of a process
+   * that exec'd after the agent started carry its fork-time key.
+   */
+  readonly exec_keys?: number;
 }
+
+/** Every map of policy.bpf.o (all but its .rodata): extra instances share them all. */
+const OBJECT_MAPS = [
+  "events",
+  "exec_binaries",
+  "counters",
+  "exec_keys",
+  "hooks",
+  "hook_counters",
+  "str_sets",
+  "lpm_sets",
+  "int_sets",
+  "rate_limits",
+  "policy_scratch_map",
+] as const;
 
 /** Per-hook kernel counters, summed over CPUs. */
 export interface HookCounters {
@@ -60,6 +86,13 @@ function isMounted(target: string): boolean {
 export class PolicyEngine implements Disposable {
   readonly #rt: BpfRuntime;
   readonly #object: BpfObject;
+  /** Program instances: [0] is #object; more are loaded when hooks share a tracepoint. */
+  readonly #instances: BpfObject[];
+  readonly #loadInstance: (reuseMaps: Record<string, number>) => BpfObject;
+  /** Tracepoint (`category/name`) → indexes of the instances attached there. */
+  readonly #attached = new Map<string, Set<number>>();
+  /** Hook id → where its link is, until the hook is released. */
+  readonly #hookAt = new Map<number, { tracepoint: string; instance: number }>();
   readonly #hooks: MapHandle;
   readonly #counters: MapHandle;
   readonly #sets: { str: MapHandle; lpm: MapHandle; int: MapHandle };
@@ -68,9 +101,16 @@ export class PolicyEngine implements Disposable {
   #mountedTracefs = false;
   readonly #logger: Logger;
 
-  private constructor(rt: BpfRuntime, object: BpfObject, logger: Logger) {
+  private constructor(
+    rt: BpfRuntime,
+    object: BpfObject,
+    logger: Logger,
+    loadInstance: (reuseMaps: Record<string, number>) => BpfObject,
+  ) {
     this.#rt = rt;
     this.#object = object;
+    this.#instances = [object];
+    this.#loadInstance = loadInstance;
     this.#logger = logger;
     this.#hooks = object.map("hooks");
     this.#counters = object.map("hook_counters");
@@ -90,23 +130,26 @@ export class PolicyEngine implements Disposable {
     cgroupV1Ssid: number,
     logger: Logger,
   ): PolicyEngine {
-    const object = BpfObject.load(rt, POLICY_OBJECT, {
-      name: "policy.bpf.o",
-      reuseMaps: {
-        events: shared.events,
-        exec_binaries: shared.exec_binaries,
-        counters: shared.counters,
-      },
-      rodata: (view) => {
-        const cfg = RODATA["policy.bpf.o"].cfg.offset;
-        view.setInt32(
-          cfg + STRUCTS.vigil_process_config.fields.cgroup_v1_ssid.offset,
-          cgroupV1Ssid,
-          true,
-        );
-      },
+    const load = (reuseMaps: Record<string, number>) =>
+      BpfObject.load(rt, POLICY_OBJECT, {
+        name: "policy.bpf.o",
+        reuseMaps,
+        rodata: (view) => {
+          const cfg = RODATA["policy.bpf.o"].cfg.offset;
+          view.setInt32(
+            cfg + STRUCTS.vigil_process_config.fields.cgroup_v1_ssid.offset,
+            cgroupV1Ssid,
+            true,
+          );
+        },
+      });
+    const object = load({
+      events: shared.events,
+      exec_binaries: shared.exec_binaries,
+      counters: shared.counters,
+      ...(shared.exec_keys === undefined ? {} : { exec_keys: shared.exec_keys }),
     });
-    return new PolicyEngine(rt, object, logger);
+    return new PolicyEngine(rt, object, logger, load);
   }
 
   /** Mounts tracefs if needed (classic tracepoints are attached by their tracefs id). */
@@ -140,10 +183,15 @@ export class PolicyEngine implements Disposable {
     this.#hooks.update(u32Key(id), bytes);
   }
 
-  /** Clears a hook slot and returns it to the free list. */
+  /** Clears a hook slot and returns it to the free list (its link must be closed already). */
   releaseHook(id: number): void {
     this.#hooks.update(u32Key(id), new Uint8Array(STRUCTS.vigil_hook.size));
     this.#free.push(id);
+    const at = this.#hookAt.get(id);
+    if (at) {
+      this.#hookAt.delete(id);
+      this.#attached.get(at.tracepoint)?.delete(at.instance);
+    }
   }
 
   /** Adds a hook's set entries. */
@@ -161,9 +209,39 @@ export class PolicyEngine implements Disposable {
     for (const key of sets.int) this.#sets.int.delete(copy(key));
   }
 
-  /** Attaches the generic program to `category/name` for hook `id`. */
+  /**
+   * Attaches the generic program to `category/name` for hook `id`: the first instance not yet
+   * attached there (loading one more when all are).
+   */
   attach(id: number, category: string, name: string): BpfLink {
-    return this.#object.attachTracepoint(PROGRAM, category, name, BigInt(id));
+    const tracepoint = `${category}/${name}`;
+    const used = this.#attached.get(tracepoint) ?? new Set<number>();
+    let instance = 0;
+    while (used.has(instance)) instance++;
+    const link = this.#instance(instance, tracepoint).attachTracepoint(
+      PROGRAM,
+      category,
+      name,
+      BigInt(id),
+    );
+    used.add(instance);
+    this.#attached.set(tracepoint, used);
+    this.#hookAt.set(id, { tracepoint, instance });
+    return link;
+  }
+
+  #instance(index: number, tracepoint: string): BpfObject {
+    while (this.#instances.length <= index) {
+      const reuse: Record<string, number> = {};
+      for (const name of OBJECT_MAPS) reuse[name] = this.#object.map(name).fd;
+      this.#instances.push(this.#loadInstance(reuse));
+      this.#logger.info("policy engine: loaded another program instance", {
+        instances: this.#instances.length,
+        reason: `${tracepoint} already runs the other instances' program (hooks of several ` +
+          `policies, or two versions of one, on one tracepoint)`,
+      });
+    }
+    return this.#instances[index]!;
   }
 
   /** The kernel counters of hook `id`, summed over CPUs. */
@@ -198,13 +276,19 @@ export class PolicyEngine implements Disposable {
     this.#counters.update(u32Key(id), new Uint8Array(STRUCTS.vigil_hook_counters.size * cpus));
   }
 
-  /** The program's fd (for run-time statistics). */
+  /** The program's fd (for run-time statistics), of the first instance. */
   programFd(): number {
     return this.#object.programFd(PROGRAM);
   }
 
-  /** Detaches everything, frees the object, unmounts tracefs if it mounted it. */
+  /** The fds of every loaded copy of the program (one per hook sharing a tracepoint). */
+  programFds(): number[] {
+    return this.#instances.map((o) => o.programFd(PROGRAM));
+  }
+
+  /** Detaches everything, frees the objects, unmounts tracefs if it mounted it. */
   close(): void {
+    for (const object of this.#instances.slice(1).reverse()) object.close();
     this.#object.close();
     if (this.#mountedTracefs) {
       this.#rt.libc.umount2(cstr(TRACEFS), 0);

@@ -1,0 +1,87 @@
+/**
+ * Regression tests: hooks of different policies (or two versions of one policy) on the same
+ * tracepoint. The kernel refuses to attach one BPF program twice to one tracepoint (EEXIST), so
+ * before the engine kept extra program instances, the second policy on a syscall failed to load
+ * and replacing any running policy failed (the new version is attached before the old one is
+ * detached).
+ */
+import assert from "node:assert/strict";
+import { privileged } from "../_helpers/privileges.ts";
+import {
+  expectOneEvent,
+  getprioritySpec,
+  NR,
+  policy,
+  runPerl,
+  settle,
+  startPolicyAgent,
+  syscallCode,
+} from "./_helpers.ts";
+
+const selector = (which: number) =>
+  `    - matchArgs:
+      - index: 0
+        operator: Equal
+        values: ["${which}"]
+`;
+
+Deno.test({
+  ...privileged("policy e2e: policies sharing a tracepoint all load, post, and can be replaced"),
+  async fn(t) {
+    await using pa = await startPolicyAgent({
+      "a.yaml": policy("shared-a", getprioritySpec(selector(7101))),
+      "b.yaml": policy("shared-b", getprioritySpec(selector(7102))),
+      "c.yaml": policy("shared-c", getprioritySpec(selector(7103))),
+    });
+
+    await t.step("three policies on sys_enter_getpriority are enabled", async () => {
+      const all = await pa.policies();
+      assert.deepEqual(
+        all.map((p) => [p.name, p.state, p.reason ?? ""]),
+        [["shared-a", "enabled", ""], ["shared-b", "enabled", ""], ["shared-c", "enabled", ""]],
+      );
+    });
+
+    await t.step("each posts its own call only", async () => {
+      for (
+        const [name, which] of [["shared-a", 7101], ["shared-b", 7102], ["shared-c", 7103]] as const
+      ) {
+        await expectOneEvent(pa, name, {
+          hit: () => runPerl(syscallCode(NR.getpriority, which, 1)),
+        }, (b) => assert.equal(b.args[0].int_arg, which));
+      }
+    });
+
+    await t.step("a changed file replaces the running version (reload)", async () => {
+      await Deno.writeTextFile(
+        `${pa.policyDir}/a.yaml`,
+        policy("shared-a", getprioritySpec(selector(7104))),
+      );
+      const client = Deno.createHttpClient({
+        proxy: { transport: "unix", path: pa.agent.api.slice("unix:".length) },
+      });
+      try {
+        const token = (await Deno.readTextFile(pa.agent.tokenFile)).trim();
+        const res = await fetch("http://vigil/policies/reload", {
+          method: "POST",
+          client,
+          headers: { authorization: `Bearer ${token}` },
+        });
+        const body = await res.json();
+        assert.equal(res.status, 200, JSON.stringify(body));
+      } finally {
+        client.close();
+      }
+      const status = await pa.status("shared-a");
+      assert.equal(status.state, "enabled");
+      const before = pa.eventsOf("shared-a").length;
+      const old = await runPerl(syscallCode(NR.getpriority, 7101, 1));
+      const now = await runPerl(syscallCode(NR.getpriority, 7104, 1));
+      await pa.waitForPolicyEvents("shared-a", (b) => b.process?.pid === now.pid);
+      await settle();
+      const events = pa.eventsOf("shared-a").slice(before);
+      assert.deepEqual(events.map((e) => e.process_kprobe.process.pid), [now.pid]);
+      assert.ok(old.pid !== now.pid);
+    });
+  },
+});
