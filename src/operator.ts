@@ -60,7 +60,8 @@ export async function startOperator(deps: OperatorDeps): Promise<Operator> {
   registerVigilMetrics(metrics, {
     build: { version: VERSION, deno: Deno.version.deno, libbpf: deps.rt.libbpfVersion },
     snapshot: deps.snapshot,
-    policies: () => deps.policies.list(),
+    // States only: each hook's counters are read once per scrape, by the snapshot.
+    policies: () => deps.policies.list({ counters: false }),
     programs: programStats,
   });
   let api: ApiServer | null = null;
