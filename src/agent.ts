@@ -21,13 +21,17 @@ import { RingReader } from "./ringbuf/reader.ts";
 import { CgroupRegistry } from "./cgroup/registry.ts";
 import { openHostHierarchy } from "./cgroup/host_hierarchy.ts";
 import { scanHierarchy } from "./cgroup/scan.ts";
-import { createWorkloadResolver } from "./pipeline/workload.ts";
+import { Enrichment } from "./pipeline/enrichment.ts";
+import type { EmitFn, ParkingOptions } from "./pipeline/parking.ts";
+import { containerIdOf } from "./pipeline/workload.ts";
+import { createMetadataRegistry, type MetadataOptions } from "./metadata/mod.ts";
+import { cachedProcessJson } from "./events/process_json.ts";
 import { PolicyEngine } from "./policy/engine.ts";
 import { PolicyManager } from "./policy/manager.ts";
 import { planFactsFrom, readHostNamespaces } from "./policy/plan_facts.ts";
 import type { PlanFacts } from "./policy/plan_types.ts";
 import { tracefsFormatLookup } from "./policy/tracepoint_format.ts";
-import { decodePolicyEvent, policyEventLine } from "./policy/event_json.ts";
+import { decodePolicyEvent, detachPolicyEvent, policyEventLine } from "./policy/event_json.ts";
 import { probeKernel } from "./kernel/mod.ts";
 import { createEventHub } from "./api/event_hub.ts";
 import { notifyReady, notifyStopping } from "./api/notify.ts";
@@ -47,6 +51,13 @@ export interface AgentConfig {
   readonly processCacheSize: number;
   /** TracingPolicy directory loaded at start; null: none. */
   readonly policyDir: string | null;
+  /**
+   * Workload metadata sources (each auto-detected unless configured or `false`); null: none
+   * (`--no-metadata`), events carry only what the cgroup path says and never wait.
+   */
+  readonly metadata: Omit<MetadataOptions, "logger"> | null;
+  /** How long events wait for their workload metadata, and how many at most. */
+  readonly parking?: ParkingOptions;
   /** API, statistics. */
   readonly operator: OperatorConfig;
   readonly logger: Logger;
@@ -63,6 +74,8 @@ export interface AgentStats {
   readonly processCacheEvictions: number;
   /** Policy records whose hook was already gone. */
   readonly unroutedPolicyEvents: number;
+  /** Events waiting for workload metadata now. */
+  readonly parkedEvents: number;
 }
 
 /** A running agent. */
@@ -167,16 +180,39 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     const eventsByPolicy: Record<string, number> = {};
     const hub = createEventHub();
     const registry = new CgroupRegistry();
+    // Every event line leaves through here: now, or later when it waited for its metadata.
+    const emit: EmitFn = (type, line, policy, container) => {
+      eventsByType[type] = (eventsByType[type] ?? 0) + 1;
+      if (policy !== undefined) eventsByPolicy[policy] = (eventsByPolicy[policy] ?? 0) + 1;
+      exporter.writeLine(line);
+      hub.publish(line, { type, policy, container });
+    };
+    // Workload metadata: sources start in the background; nothing here waits for them.
+    const metadataOptions = config.metadata;
+    const enrichment = new Enrichment({
+      registry,
+      metadata: metadataOptions === null ? null : createMetadataRegistry({
+        ...metadataOptions,
+        kubernetes: metadataOptions.kubernetes === false
+          ? false
+          : { nodeName: config.nodeName, ...metadataOptions.kubernetes },
+        logger,
+      }),
+      emit,
+      flush: () => exporter.flush(),
+      parking: config.parking,
+      logger,
+    });
+    cleanups.push(() => enrichment.close());
+    enrichment.start();
+    const gate = enrichment.gate;
     const tracker = new ProcessTracker({
       cache,
       clock,
       nodeName: config.nodeName,
-      workload: createWorkloadResolver(registry),
-      emit: (type, line) => {
-        eventsByType[type] = (eventsByType[type] ?? 0) + 1;
-        exporter.writeLine(line);
-        hub.publish(line, { type });
-      },
+      workload: enrichment.workload,
+      gate,
+      emit: (type, line, container) => emit(type, line, undefined, container),
     });
 
     // Attach before seeding: a process or cgroup that appears in between is then seen by both.
@@ -197,6 +233,8 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         {
           events: ring.fd,
           exec_binaries: object.map("exec_binaries").fd,
+          // Policy events must name the process instance the exec tracker knows.
+          exec_keys: object.map("exec_keys").fd,
           counters: counters.fd,
         },
         cgroupV1Ssid,
@@ -232,8 +270,10 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         if (record.kind === "exec") tracker.onExec(record);
         else if (record.kind === "clone") tracker.onClone(record);
         else if (record.kind === "exit") tracker.onExit(record);
-        else if (record.kind === "cgroup_mkdir") registry.onMkdir(record.cgroupId, record.path);
-        else if (record.kind === "cgroup_rmdir") registry.onRmdir(record.cgroupId, Date.now());
+        else if (record.kind === "cgroup_mkdir") {
+          registry.onMkdir(record.cgroupId, record.path);
+          enrichment.onCgroupMkdir(record.cgroupId);
+        } else if (record.kind === "cgroup_rmdir") registry.onRmdir(record.cgroupId, Date.now());
         else if (record.kind === "policy") {
           const rec = decodePolicyEvent(record.view, record.offset, record.length);
           const route = policies.route(rec.hookId);
@@ -241,19 +281,31 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
             unroutedPolicyEvents++;
             return;
           }
-          const [process, parent] = tracker.processJsons(rec.pid, rec.ktimeKey);
-          const line = policyEventLine(
-            rec,
-            route.info,
-            process,
-            parent,
-            config.nodeName,
-            clock.format(rec.ktime),
-          );
-          eventsByType[route.info.kind] = (eventsByType[route.info.kind] ?? 0) + 1;
-          eventsByPolicy[route.policy] = (eventsByPolicy[route.policy] ?? 0) + 1;
-          exporter.writeLine(line);
-          hub.publish(line, { type: route.info.kind, policy: route.policy });
+          const [process, parent] = tracker.instances(rec.pid, rec.ktimeKey);
+          const { info, policy } = route;
+          const { nodeName } = config;
+          if (gate.ready(process, parent)) {
+            const line = policyEventLine(
+              rec,
+              info,
+              process === undefined ? undefined : cachedProcessJson(process),
+              parent === undefined ? undefined : cachedProcessJson(parent),
+              nodeName,
+              clock.format(rec.ktime),
+            );
+            emit(info.kind, line, policy, containerIdOf(process));
+          } else {
+            // Waits for the container's metadata: the arg data must outlive the ring slot.
+            const kept = detachPolicyEvent(rec);
+            const time = clock.format(rec.ktime);
+            gate.submit({
+              type: info.kind,
+              policy,
+              process,
+              parent,
+              line: (p, q) => policyEventLine(kept, info, p, q, nodeName, time),
+            });
+          }
         }
       } catch (err) {
         if (decodeErrors++ < 10) logger.warn("cannot decode record", { error: String(err) });
@@ -262,12 +314,15 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     cleanups.push(async () => {
       await reader.stop();
       await running;
+      // Events still waiting for metadata leave now (with it where known, else flagged).
+      enrichment.drain();
       exporter.flush();
     });
 
     const gc = setInterval(() => {
       cache.tick(Date.now());
       registry.tick(Date.now());
+      enrichment.sweep();
     }, cache.gcIntervalMs);
     cleanups.push(() => clearInterval(gc));
 
@@ -282,6 +337,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         processCacheSize: cacheStats.size,
         processCacheEvictions: cacheStats.evictions,
         unroutedPolicyEvents,
+        parkedEvents: gate.parked,
       };
     };
     const operator = await startOperator({
@@ -307,6 +363,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
             cgroups: registry.size,
             containers: registry.containers().length,
           },
+          metadata: enrichment.status(),
           programs: [...PROCESS_PROGRAMS, "vigil_policy"],
           policies: policies.list().map((p) => ({
             name: p.name,
@@ -318,7 +375,12 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       },
       programs: () => [
         ...PROCESS_PROGRAMS.map((name) => ({ fd: object.programFd(name), name })),
-        ...(engine ? [{ fd: engine.programFd(), name: "vigil_policy" }] : []),
+        ...(engine
+          ? engine.programFds().map((fd, i) => ({
+            fd,
+            name: i ? `vigil_policy#${i}` : "vigil_policy",
+          }))
+          : []),
       ],
       snapshot: () => {
         const s = stats();
@@ -347,6 +409,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
             evictions: s.processCacheEvictions,
           },
           exportErrors: exporter.counters.errors,
+          metadata: enrichment.metrics(),
         };
       },
     });

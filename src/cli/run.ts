@@ -27,10 +27,31 @@ Options:
                               (default /etc/vigil/api-token)
   --no-bpf-stats              leave the kernel's BPF run-time statistics off (they cost a few
                               ns per program run; they feed vigil top and the run-time metrics)
+
   --host-libbpf               use the host's libbpf.so.1 instead of the embedded copy
                               (also VIGIL_LIBBPF=host)
   --log-level LEVEL           debug|info|warn|error (default info)
-  -h, --help                  show this help`;
+  -h, --help                  show this help
+
+Workload metadata (the pod object, and cf on Cloud Foundry, in every event of a container):
+each source is used when its socket or configuration exists (checked again every resync); a path
+given here is always used (reported down while absent); "" turns that source off.
+  --containerd-socket PATH    containerd API and CRI (default /run/containerd/containerd.sock)
+  --docker-socket PATH        Docker Engine API (default /var/run/docker.sock)
+  --garden-socket PATH        Garden API (default /var/vcap/data/garden/garden.sock)
+  --kubeconfig PATH           Kubernetes API, pods of --node-name only (default: in-cluster
+                              service account, else $KUBECONFIG or ~/.kube/config)
+  --no-metadata               no sources: events carry only the container id and pod UID the
+                              cgroup path gives, and never wait
+  --metadata-resync-interval S  full resync of every source every S seconds (default 60)
+  An event of a container no enabled source knows yet waits (per container, in order) until one
+  does, looked up again every --metadata-retry-delay, at most --metadata-retries times; then it
+  is emitted without metadata, its process objects flagged "nometadata", and so are the
+  container's later events until a source knows it.
+  --metadata-retry-delay MS   between two lookups of a waiting container (default 2000)
+  --metadata-retries N        lookups before giving up (default 15)
+  --metadata-max-parked N     events waiting at most; one more emits the oldest, flagged
+                              (default 8192)`;
 
 const LOG_LEVELS = new Set(["debug", "info", "warn", "error"]);
 
@@ -58,6 +79,15 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
     "api-token-file": { type: "string" },
     "no-bpf-stats": { type: "boolean" },
     "log-level": { type: "string" },
+    "containerd-socket": { type: "string" },
+    "docker-socket": { type: "string" },
+    "garden-socket": { type: "string" },
+    kubeconfig: { type: "string" },
+    "no-metadata": { type: "boolean" },
+    "metadata-resync-interval": { type: "string" },
+    "metadata-retry-delay": { type: "string" },
+    "metadata-retries": { type: "string" },
+    "metadata-max-parked": { type: "string" },
   });
   if (values.help) return "help";
   const level = (values["log-level"] as string | undefined) ?? "info";
@@ -95,6 +125,24 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
       65536,
     ),
     useHostLibbpf: values["host-libbpf"] === true || Deno.env.get("VIGIL_LIBBPF") === "host",
+    metadata: metadataConfig(values),
+    parking: {
+      retryDelayMs: positiveInt(
+        "metadata-retry-delay",
+        values["metadata-retry-delay"] as string | undefined,
+        2000,
+      ),
+      retries: positiveInt(
+        "metadata-retries",
+        values["metadata-retries"] as string | undefined,
+        15,
+      ),
+      maxEvents: positiveInt(
+        "metadata-max-parked",
+        values["metadata-max-parked"] as string | undefined,
+        8192,
+      ),
+    },
     operator: {
       listen: values.listen === ""
         ? null
@@ -103,6 +151,44 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
       bpfStats: values["no-bpf-stats"] !== true,
     },
     logger: createLogger({ level: level as LogLevel }),
+  };
+}
+
+/** An explicit socket path: always used; "" turns the source off; absent: auto-detected. */
+function socketSource(
+  value: string | undefined,
+): { socketPath?: string; enabled?: true } | false {
+  if (value === undefined) return {};
+  if (value === "") return false;
+  return { socketPath: value, enabled: true };
+}
+
+function metadataConfig(
+  values: Record<string, string | boolean | string[] | boolean[] | undefined>,
+): AgentConfig["metadata"] {
+  const paths = ["containerd-socket", "docker-socket", "garden-socket", "kubeconfig"];
+  if (values["no-metadata"] === true) {
+    const given = paths.filter((f) => values[f] !== undefined);
+    if (given.length > 0) {
+      throw new UsageError(`vigil run: --no-metadata contradicts --${given[0]}`);
+    }
+    return null;
+  }
+  const kubeconfig = values.kubeconfig as string | undefined;
+  return {
+    containerd: socketSource(values["containerd-socket"] as string | undefined),
+    docker: socketSource(values["docker-socket"] as string | undefined),
+    garden: socketSource(values["garden-socket"] as string | undefined),
+    kubernetes: kubeconfig === undefined
+      ? {}
+      : kubeconfig === ""
+      ? false
+      : { kubeconfig, enabled: true },
+    resyncIntervalMs: positiveInt(
+      "metadata-resync-interval",
+      values["metadata-resync-interval"] as string | undefined,
+      60,
+    ) * 1000,
   };
 }
 

@@ -37,7 +37,43 @@ export interface VigilMetricsSnapshot {
   };
   /** Lines the exporter failed to write. */
   readonly exportErrors?: SampleValue;
+  /** Workload metadata sources and the events that waited for them. */
+  readonly metadata?: MetadataMetricsSnapshot;
 }
+
+/** Workload metadata (issue 6): per-source health and the parking counters. */
+export interface MetadataMetricsSnapshot {
+  readonly sources: Iterable<{
+    source: string;
+    /** `up`, `down` or `disabled`. */
+    state: string;
+    entries: number;
+    refreshErrors: SampleValue;
+    hits: SampleValue;
+  }>;
+  readonly lookups?: { hits: SampleValue; misses: SampleValue };
+  readonly refreshes?: SampleValue;
+  /** Events waiting for metadata now. */
+  readonly parkedNow: number;
+  /** Events by stage (`parked`, `retried`, `resolved`, `gave_up`), type and reason. */
+  readonly parking: Iterable<{ stage: string; type: string; reason: string; count: SampleValue }>;
+}
+
+const SOURCE_STATES = ["up", "down", "disabled"] as const;
+const PARK_STAGES: readonly [string, string, string][] = [
+  ["parked", "vigil_metadata_events_parked_total", "Events that waited for workload metadata"],
+  ["retried", "vigil_metadata_events_retried_total", "Retries of waiting events (one per tick)"],
+  [
+    "resolved",
+    "vigil_metadata_events_resolved_total",
+    "Waiting events emitted once the metadata arrived",
+  ],
+  [
+    "gave_up",
+    "vigil_metadata_events_gave_up_total",
+    "Events emitted without workload metadata, flagged nometadata",
+  ],
+];
 
 /** Inputs of {@link registerVigilMetrics}. */
 export interface VigilMetricsOptions {
@@ -157,6 +193,91 @@ export function registerVigilMetrics(
   registry.counter("vigil_export_errors_total", "Event lines the exporter failed to write.", [], {
     collect: () => one(snap().exportErrors),
   });
+
+  registry.gauge(
+    "vigil_metadata_source_state",
+    "Metadata source state: 1 for the source's current state (up, down, disabled), 0 for the others.",
+    ["source", "state"],
+    {
+      collect: function* () {
+        for (const s of snap().metadata?.sources ?? []) {
+          for (const state of SOURCE_STATES) {
+            yield { labels: [s.source, state], value: s.state === state ? 1 : 0 };
+          }
+        }
+      },
+    },
+  );
+  registry.gauge(
+    "vigil_metadata_source_entries",
+    "Containers (or pods) each metadata source has cached.",
+    ["source"],
+    {
+      collect: function* () {
+        for (const s of snap().metadata?.sources ?? []) {
+          yield { labels: [s.source], value: s.entries };
+        }
+      },
+    },
+  );
+  registry.counter(
+    "vigil_metadata_source_hits_total",
+    "Metadata lookups each source answered.",
+    ["source"],
+    {
+      collect: function* () {
+        for (const s of snap().metadata?.sources ?? []) {
+          yield { labels: [s.source], value: s.hits };
+        }
+      },
+    },
+  );
+  registry.counter(
+    "vigil_metadata_source_refresh_errors_total",
+    "Container refreshes that failed or timed out, per metadata source.",
+    ["source"],
+    {
+      collect: function* () {
+        for (const s of snap().metadata?.sources ?? []) {
+          yield { labels: [s.source], value: s.refreshErrors };
+        }
+      },
+    },
+  );
+  registry.counter(
+    "vigil_metadata_lookups_total",
+    "Workload metadata lookups, by result (hit, miss).",
+    ["result"],
+    {
+      collect: () => {
+        const l = snap().metadata?.lookups;
+        return l === undefined
+          ? []
+          : [{ labels: ["hit"], value: l.hits }, { labels: ["miss"], value: l.misses }];
+      },
+    },
+  );
+  registry.counter(
+    "vigil_metadata_refreshes_total",
+    "Container metadata refreshes asked of the sources (cgroup mkdir, retries).",
+    [],
+    { collect: () => one(snap().metadata?.refreshes) },
+  );
+  registry.gauge(
+    "vigil_metadata_parked_events",
+    "Events waiting for workload metadata now.",
+    [],
+    { collect: () => one(snap().metadata?.parkedNow) },
+  );
+  for (const [stage, name, help] of PARK_STAGES) {
+    registry.counter(name, `${help}, by event type and reason.`, ["type", "reason"], {
+      collect: function* () {
+        for (const c of snap().metadata?.parking ?? []) {
+          if (c.stage === stage) yield { labels: [c.type, c.reason], value: c.count };
+        }
+      },
+    });
+  }
 
   registry.gauge(
     "vigil_policy_state",

@@ -1,7 +1,12 @@
 /**
  * Applies process lifecycle records to the process cache and emits `process_exec` /
  * `process_exit` events. Clone records only update the cache (as in Tetragon): a forked process
- * runs its parent's image until it execs, so it inherits binary, arguments and cwd.
+ * runs its parent's image until it execs, so it inherits binary, arguments and cwd, and its
+ * container (workload) from the start.
+ *
+ * Events go out through the {@link EventGate} when one is given: emitted at once when the
+ * process's workload metadata is known (or nothing can be waited for), else parked until it is
+ * (see `parking.ts`).
  *
  * @module
  */
@@ -16,15 +21,20 @@ import {
 import type { ProcessCache } from "../process/cache.ts";
 import { execId } from "../process/exec_id.ts";
 import { type BootTimeFormatter, shellQuoteArgs } from "../process/format.ts";
-import type { ProcessInfo } from "../process/types.ts";
+import type { ProcessContainer, ProcessInfo } from "../process/types.ts";
 import { resolveBinary } from "./binary_path.ts";
+import type { EventGate } from "./parking.ts";
 import type { ProcfsReader } from "./procfs.ts";
-import type { WorkloadResolver } from "./workload.ts";
+import { containerIdOf, type WorkloadTracker } from "./workload.ts";
 
 const F = ENUMS.vigil_exec_flags;
 
-/** Receives one JSON line per exported event. */
-export type EventSink = (type: "process_exec" | "process_exit", line: string) => void;
+/** Receives one JSON line per exported event (and the container id, for stream filters). */
+export type EventSink = (
+  type: "process_exec" | "process_exit",
+  line: string,
+  container?: string,
+) => void;
 
 /** Collaborators of a {@link ProcessTracker}. */
 export interface ProcessTrackerDeps {
@@ -32,8 +42,10 @@ export interface ProcessTrackerDeps {
   readonly clock: BootTimeFormatter;
   readonly nodeName: string;
   readonly emit: EventSink;
-  /** Container/pod fields by cgroup id; absent: no enrichment. */
-  readonly workload?: WorkloadResolver;
+  /** Container of each cgroup id and its export fields; absent: no enrichment. */
+  readonly workload?: WorkloadTracker;
+  /** Holds events back until their workload metadata is known; absent: emit at once. */
+  readonly gate?: EventGate;
 }
 
 /** Exec-record flag bits → Tetragon flag words. */
@@ -56,9 +68,26 @@ export class ProcessTracker {
     this.#deps = deps;
   }
 
-  #extra(cgroupId: bigint, fallback?: ProcessInfo["extra"]): { extra?: ProcessInfo["extra"] } {
-    const extra = this.#deps.workload?.(cgroupId) ?? fallback;
-    return extra ? { extra } : {};
+  /**
+   * The container fields of a new instance: the container of its cgroup, or `fallback` (the
+   * parent's, at fork) when the cgroup is not known yet.
+   */
+  #container(
+    cgroupId: bigint,
+    fallback?: ProcessContainer,
+  ): { container?: ProcessContainer; extra?: ProcessInfo["extra"] } {
+    const workload = this.#deps.workload;
+    const container = workload ? workload.containerOf(cgroupId, fallback) : fallback;
+    return container ? { container, extra: container.extra } : {};
+  }
+
+  /** Emits now when the gate lets it through, else hands the event (with its builder) over. */
+  #ready(process: ProcessInfo | undefined, parent: ProcessInfo | undefined): boolean {
+    const { gate, workload } = this.#deps;
+    if (gate !== undefined) return gate.ready(process, parent);
+    workload?.sync(process);
+    workload?.sync(parent);
+    return true;
   }
 
   #parentExecId(pid: number, ktime: bigint): string {
@@ -94,7 +123,7 @@ export class ProcessTracker {
         flags,
         startTime: clock.format(s.ktimeKey),
         cgroupId: s.cgroupId,
-        ...this.#extra(s.cgroupId),
+        ...this.#container(s.cgroupId),
       });
     }
     return ordered.length;
@@ -119,10 +148,24 @@ export class ProcessTracker {
       flags: execFlags(r.flags, r.cwd),
       startTime: clock.format(r.ktimeKey),
       cgroupId: r.cgroupId,
-      ...this.#extra(r.cgroupId),
+      ...this.#container(r.cgroupId),
     });
     const parent = cache.peek(r.parentPid, r.parentKtime);
-    emit("process_exec", execEventLine(process, parent, nodeName, clock.format(r.ktime)));
+    const time = clock.format(r.ktime);
+    if (this.#ready(process, parent)) {
+      emit(
+        "process_exec",
+        execEventLine(process, parent, nodeName, time),
+        containerIdOf(process),
+      );
+    } else {
+      (this.#deps.gate as EventGate).submit({
+        type: "process_exec",
+        process,
+        parent,
+        line: (p, q) => execEventLine(p, q, nodeName, time),
+      });
+    }
   }
 
   /** A process forked: cached with its parent's image, not exported. */
@@ -145,8 +188,9 @@ export class ProcessTracker {
       flags: parent ? ["clone"] : ["clone", "miss"],
       startTime: clock.format(r.ktimeKey),
       cgroupId: r.cgroupId,
-      // The child's own cgroup decides; a fork usually stays in its parent's container.
-      ...this.#extra(r.cgroupId, parent?.extra),
+      // The child's own cgroup decides (its parent's at fork, unless CLONE_INTO_CGROUP); an
+      // unknown cgroup inherits the parent's container, so the workload is there before any exec.
+      ...this.#container(r.cgroupId, parent?.container),
     });
   }
 
@@ -162,23 +206,47 @@ export class ProcessTracker {
       ? cache.peek(process.parentPid, process.parentKtime)
       : undefined;
     const time = clock.format(r.ktime);
-    emit(
-      "process_exit",
-      exitEventLine(process, parent, decodeWaitStatus(r.exitCode), nodeName, time),
-    );
+    const exit = decodeWaitStatus(r.exitCode);
+    if (this.#ready(process, parent)) {
+      emit(
+        "process_exit",
+        exitEventLine(process, parent, exit, nodeName, time),
+        containerIdOf(process),
+      );
+    } else {
+      (this.#deps.gate as EventGate).submit({
+        type: "process_exit",
+        process,
+        parent,
+        line: (p, q) => exitEventLine(p, q, exit, nodeName, time),
+      });
+    }
   }
 
   /**
-   * The serialized `process` and `parent` objects of instance (pid, ktime), for events that other
-   * sources (policies) raise about a process; undefined when unknown.
+   * The cached records of instance (pid, ktime) (else the pid's current instance) and of its
+   * parent, for events that other sources (policies) raise about a process; undefined when
+   * unknown.
    */
-  processJsons(pid: number, ktime: bigint): [string | undefined, string | undefined] {
+  instances(pid: number, ktime: bigint): [ProcessInfo | undefined, ProcessInfo | undefined] {
     const { cache } = this.#deps;
     const process = cache.get(pid, ktime) ?? cache.getByPid(pid);
     if (!process) return [undefined, undefined];
     const parent = process.parentPid
       ? cache.peek(process.parentPid, process.parentKtime)
       : undefined;
+    return [process, parent];
+  }
+
+  /**
+   * The serialized `process` and `parent` objects of instance (pid, ktime), with their container
+   * fields brought up to date; undefined when unknown.
+   */
+  processJsons(pid: number, ktime: bigint): [string | undefined, string | undefined] {
+    const [process, parent] = this.instances(pid, ktime);
+    if (!process) return [undefined, undefined];
+    this.#deps.workload?.sync(process);
+    this.#deps.workload?.sync(parent);
     return [cachedProcessJson(process), parent ? cachedProcessJson(parent) : undefined];
   }
 

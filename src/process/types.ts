@@ -14,7 +14,10 @@
  * - `procFS`: found by the start-up scan (the process predates the agent);
  * - `truncArgs`: the argument list was cut to fit; `errorArgs`: it could not be read;
  * - `rootcwd`: the cwd is `/`; `nocwd`: the cwd could not be read;
- * - `miss`: the kernel had no record of the process when it produced the event.
+ * - `miss`: the kernel had no record of the process when it produced the event;
+ * - `nometadata` (vigil's own word): the process runs in a container whose workload metadata (the
+ *   `pod` / `cf` objects) no metadata source knew when the event was emitted, after the event
+ *   waited for it (see `src/pipeline/parking.ts`); printed per event, never stored in the cache.
  */
 export type ProcessFlag =
   | "execve"
@@ -24,14 +27,27 @@ export type ProcessFlag =
   | "errorArgs"
   | "rootcwd"
   | "nocwd"
-  | "miss";
+  | "miss"
+  | "nometadata";
 
 /**
  * Open enrichment slot (container, pod, …). Its non-empty fields are printed in the exported
  * `process` object after `auid` (where Tetragon prints `pod` and `docker`); bigints print as
- * decimal strings. Whoever changes it must clear {@link ProcessInfo.json}.
+ * decimal strings. Whoever changes it must clear {@link ProcessInfo.json}, and must replace the
+ * object rather than mutate it: its serialization is memoised per object (many processes share
+ * one, e.g. every process of a container).
  */
 export type ProcessExtra = Record<string, unknown>;
+
+/**
+ * The container a process runs in, shared by every process of that container (see
+ * `src/pipeline/workload.ts`). `extra` is the container's current enrichment object, replaced
+ * (never mutated) when its workload metadata changes, so comparing it by identity with
+ * {@link ProcessInfo.extra} tells whether a process's cached JSON is stale.
+ */
+export interface ProcessContainer {
+  readonly extra: ProcessExtra;
+}
 
 /** One process instance as the cache stores it. */
 export interface ProcessInfo {
@@ -75,6 +91,11 @@ export interface ProcessInfo {
   exitKtime?: bigint;
   /** Enrichment slot, see {@link ProcessExtra}. */
   extra?: ProcessExtra;
+  /**
+   * The container of the process (from its cgroup at exec, or its parent's at fork when the
+   * cgroup is unknown); undefined for host processes. Not printed.
+   */
+  container?: ProcessContainer;
   /**
    * Cached serialized `process` JSON object (see `cachedProcessJson()` in
    * `events/process_json.ts`), reused by every event of this instance. The cache clears it when

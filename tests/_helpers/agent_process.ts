@@ -7,6 +7,15 @@
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
+/** `vigil run` flags that configure workload metadata sources. */
+const METADATA_FLAGS = new Set([
+  "--containerd-socket",
+  "--docker-socket",
+  "--garden-socket",
+  "--kubeconfig",
+  "--no-metadata",
+]);
+
 /** One exported event line, parsed. */
 // deno-lint-ignore no-explicit-any
 export type ExportedEvent = Record<string, any>;
@@ -57,6 +66,9 @@ export async function startAgentProcess(options: StartOptions = {}): Promise<Age
       "--api-token-file",
       `${dir}/api-token`,
       ...(options.args?.includes("--policy-dir") ? [] : ["--policy-dir", ""]),
+      // No workload metadata unless a test asks for a source: a containerd or Docker socket on
+      // the test host would otherwise hold the events of the tests' own containers back.
+      ...(options.args?.some((a) => METADATA_FLAGS.has(a)) ? [] : ["--no-metadata"]),
       ...(options.args ?? []),
     ],
     stdout: "null",
