@@ -166,14 +166,6 @@ static __always_inline int int_in_set(__u32 set_id, __u64 value)
 
 /* ---- process filters ---- */
 
-static __always_inline __u32 current_pid_in_ns(struct task_struct *task)
-{
-	struct pid *pid = BPF_CORE_READ(task, thread_pid);
-	__u32 level = BPF_CORE_READ(pid, level);
-
-	return BPF_CORE_READ(pid, numbers[level & 31].nr);
-}
-
 static __always_inline __u32 ns_inum(struct task_struct *task, __u8 kind)
 {
 	struct nsproxy *ns = BPF_CORE_READ(task, nsproxy);
@@ -266,7 +258,7 @@ static __always_inline int process_filters_match(struct policy_scratch *s, struc
 						 struct task_struct *task, __u32 tgid)
 {
 	if (sel->pid_op != VIGIL_SET_NONE) {
-		__u32 pid = (sel->pid_flags & VIGIL_PID_NAMESPACE) ? current_pid_in_ns(task) : tgid;
+		__u32 pid = (sel->pid_flags & VIGIL_PID_NAMESPACE) ? task_ns_pid(task) : tgid;
 		int hit = 0;
 
 		for (int i = 0; i < VIGIL_MAX_PIDS; i++)

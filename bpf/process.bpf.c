@@ -182,6 +182,8 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	e->uid = BPF_CORE_READ(task, cred, uid.val);
 	e->euid = BPF_CORE_READ(task, cred, euid.val);
 	e->auid = task_auid(task);
+	e->ns_pid = task_ns_pid(task);
+	e->pad1 = 0;
 	e->filename_len = fn_len;
 	e->args_len = args_len;
 	e->cwd_len = cwd_len;
@@ -230,6 +232,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent_task, struct task_struct *ch
 	c.cgroup_id = task_cgroup_id(child);
 	c.uid = BPF_CORE_READ(child, cred, uid.val);
 	c.auid = task_auid(child);
+	c.ns_pid = task_ns_pid(child);
 	if (BPF_CORE_READ(child, flags) & PF_KTHREAD)
 		c.flags |= VIGIL_F_KTHREAD;
 	BPF_CORE_READ_STR_INTO(&c.comm, child, comm);

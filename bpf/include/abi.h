@@ -79,6 +79,8 @@ struct vigil_exec {
 	__u16 cwd_len;		/* tail: NUL-terminated components, leaf first */
 	__u16 pad0;
 	char comm[VIGIL_COMM_LEN];
+	__u32 ns_pid;		/* the pid as seen in the process's own pid namespace */
+	__u32 pad1;
 };
 
 /* A new process (not a thread) forked; it runs the parent's image until it execs. */
@@ -92,6 +94,8 @@ struct vigil_clone {
 	__u32 auid;
 	__u32 flags;
 	char comm[VIGIL_COMM_LEN];
+	__u32 ns_pid;		/* the pid as seen in the child's own pid namespace */
+	__u32 pad0;
 };
 
 /* The last thread of a process exited. */

@@ -45,6 +45,15 @@ static __always_inline __u64 task_cgroup_id(struct task_struct *task)
 	return BPF_CORE_READ(css, cgroup, kn, id);
 }
 
+/* The process's pid in its own (innermost) pid namespace: what `pod.container.pid` shows. */
+static __always_inline __u32 task_ns_pid(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	__u32 level = BPF_CORE_READ(pid, level);
+
+	return BPF_CORE_READ(pid, numbers[level & 31].nr);
+}
+
 static __always_inline __u32 task_auid(struct task_struct *task)
 {
 	if (bpf_core_field_exists(task->loginuid))

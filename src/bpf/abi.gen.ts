@@ -15,7 +15,7 @@ export const STRUCTS = {
     },
   },
   vigil_exec: {
-    size: 96,
+    size: 104,
     fields: {
       hdr: { offset: 0, size: 24, type: "vigil_header" },
       ktime_key: { offset: 24, size: 8, type: "u64" },
@@ -32,10 +32,12 @@ export const STRUCTS = {
       cwd_len: { offset: 76, size: 2, type: "u16" },
       pad0: { offset: 78, size: 2, type: "u16" },
       comm: { offset: 80, size: 16, type: "char", count: 16 },
+      ns_pid: { offset: 96, size: 4, type: "u32" },
+      pad1: { offset: 100, size: 4, type: "u32" },
     },
   },
   vigil_clone: {
-    size: 80,
+    size: 88,
     fields: {
       hdr: { offset: 0, size: 24, type: "vigil_header" },
       ktime_key: { offset: 24, size: 8, type: "u64" },
@@ -46,6 +48,8 @@ export const STRUCTS = {
       auid: { offset: 56, size: 4, type: "u32" },
       flags: { offset: 60, size: 4, type: "u32" },
       comm: { offset: 64, size: 16, type: "char", count: 16 },
+      ns_pid: { offset: 80, size: 4, type: "u32" },
+      pad0: { offset: 84, size: 4, type: "u32" },
     },
   },
   vigil_exit: {

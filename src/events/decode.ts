@@ -88,6 +88,7 @@ function decodeExec(view: DataView, at: number, length: number): ExecRecord {
       (flags & ENUMS.vigil_exec_flags.VIGIL_F_ROOT_CWD) !== 0,
     ),
     comm: readFixedString(view, at + E.comm.offset, E.comm.size),
+    nsPid: view.getUint32(at + E.ns_pid.offset, true),
   };
 }
 
@@ -105,6 +106,7 @@ function decodeClone(view: DataView, at: number): CloneRecord {
     auid: view.getUint32(at + C.auid.offset, true),
     flags: view.getUint32(at + C.flags.offset, true),
     comm: readFixedString(view, at + C.comm.offset, C.comm.size),
+    nsPid: view.getUint32(at + C.ns_pid.offset, true),
   };
 }
 

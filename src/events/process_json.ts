@@ -69,7 +69,7 @@ export function jsonString(s: string): string {
  * ```
  */
 export function processJson(p: ProcessInfo, extra: ProcessExtra | undefined = p.extra): string {
-  const fields = extra === undefined ? "" : extraFields(extra);
+  const fields = extra === undefined ? "" : fieldsFor(extra, p.nsPid ?? 0);
   if (fields === "") {
     return JSON.stringify({
       exec_id: p.execId || undefined,
@@ -124,6 +124,34 @@ function extraFields(extra: ProcessExtra): string {
     EXTRA_FIELDS.set(extra, fields);
   }
   return fields;
+}
+
+// A value no pid can take: marks where the per-process `pod.container.pid` goes.
+const PID_SENTINEL = 987654321987654;
+const PID_SPLIT = new WeakMap<ProcessExtra, readonly [string, string] | null>();
+
+/**
+ * The extra fields with `pod.container.pid` set to this process's namespace pid. The container
+ * object is shared by every process of the container, so its JSON is split once around the pid
+ * (Tetragon prints it last in `container`) and each process only joins the two halves.
+ */
+function fieldsFor(extra: ProcessExtra, nsPid: number): string {
+  if (nsPid === 0) return extraFields(extra);
+  let split = PID_SPLIT.get(extra);
+  if (split === undefined) {
+    const pod = extra.pod as { container?: object } | undefined;
+    split = null;
+    if (pod && typeof pod === "object" && pod.container && typeof pod.container === "object") {
+      const marked = extraFields({
+        ...extra,
+        pod: { ...pod, container: { ...pod.container, pid: PID_SENTINEL } },
+      });
+      const at = marked.indexOf(`"pid":${PID_SENTINEL}`);
+      if (at >= 0) split = [marked.slice(0, at), marked.slice(at + `"pid":${PID_SENTINEL}`.length)];
+    }
+    PID_SPLIT.set(extra, split);
+  }
+  return split === null ? extraFields(extra) : `${split[0]}"pid":${nsPid}${split[1]}`;
 }
 
 /**

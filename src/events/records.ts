@@ -32,6 +32,8 @@ export interface ExecRecord extends RecordHeader {
   /** Working directory; "" when it could not be read. */
   readonly cwd: string;
   readonly comm: string;
+  /** The pid in the process's own pid namespace (its pid inside a container). */
+  readonly nsPid: number;
 }
 
 /** A new process was forked (struct vigil_clone). */
@@ -45,6 +47,8 @@ export interface CloneRecord extends RecordHeader {
   readonly auid: number;
   readonly flags: number;
   readonly comm: string;
+  /** The pid in the child's own pid namespace. */
+  readonly nsPid: number;
 }
 
 /** The last thread of a process exited (struct vigil_exit). */

@@ -123,6 +123,7 @@ export class ProcessTracker {
         flags,
         startTime: clock.format(s.ktimeKey),
         cgroupId: s.cgroupId,
+        nsPid: proc.nsPid,
         ...this.#container(s.cgroupId),
       });
     }
@@ -148,6 +149,7 @@ export class ProcessTracker {
       flags: execFlags(r.flags, r.cwd),
       startTime: clock.format(r.ktimeKey),
       cgroupId: r.cgroupId,
+      nsPid: r.nsPid,
       ...this.#container(r.cgroupId),
     });
     const parent = cache.peek(r.parentPid, r.parentKtime);
@@ -188,6 +190,7 @@ export class ProcessTracker {
       flags: parent ? ["clone"] : ["clone", "miss"],
       startTime: clock.format(r.ktimeKey),
       cgroupId: r.cgroupId,
+      nsPid: r.nsPid,
       // The child's own cgroup decides (its parent's at fork, unless CLONE_INTO_CGROUP); an
       // unknown cgroup inherits the parent's container, so the workload is there before any exec.
       ...this.#container(r.cgroupId, parent?.container),

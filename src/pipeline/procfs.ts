@@ -10,6 +10,8 @@ export interface ProcfsProcess {
   readonly binary: string;
   readonly argv: string[];
   readonly cwd: string;
+  /** The pid in the process's own pid namespace (last `NSpid` of /proc/PID/status); 0 unknown. */
+  readonly nsPid: number;
 }
 
 /** Reads process details; an interface so tests can feed fixtures. */
@@ -36,6 +38,16 @@ function readArgv(path: string): string[] {
   }
 }
 
+function readNsPid(path: string): number {
+  try {
+    const line = /^NSpid:\s*(.*)$/m.exec(Deno.readTextFileSync(path))?.[1];
+    const last = line?.trim().split(/\s+/).pop();
+    return last ? Number(last) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Reads from a procfs mount (default /proc). */
 export function createProcfsReader(root = "/proc"): ProcfsReader {
   return {
@@ -44,6 +56,7 @@ export function createProcfsReader(root = "/proc"): ProcfsReader {
         binary: readLink(`${root}/${pid}/exe`),
         argv: readArgv(`${root}/${pid}/cmdline`),
         cwd: readLink(`${root}/${pid}/cwd`),
+        nsPid: readNsPid(`${root}/${pid}/status`),
       };
     },
   };

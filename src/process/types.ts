@@ -81,6 +81,8 @@ export interface ProcessInfo {
   startTime: string;
   /** Cgroup (v2) id of the process at exec. */
   cgroupId: bigint;
+  /** The pid in the process's own pid namespace (printed as `pod.container.pid`); 0 unknown. */
+  nsPid?: number;
   /**
    * References held on this instance: one for the process itself until it exits (or is replaced
    * by an exec), plus one per known child instance that has not exited. Maintained by the cache;

@@ -329,3 +329,26 @@ Deno.test({
     ]);
   },
 });
+
+Deno.test({
+  ...containerTest("pod.container.pid is the process's pid inside the container's pid namespace"),
+  async fn() {
+    await using session = await RuncSession.open();
+    await using agent = await startAgentProcess();
+    await using container = await session.start(
+      `/kubepods/besteffort/pod${crypto.randomUUID()}/${containerId64()}`,
+    );
+    const tag = marker();
+    // The shell prints its own pid as the container sees it, then becomes /bin/true.
+    const ran = await container.exec(["/bin/sh", "-c", `echo $$; exec /bin/true ${tag}`]);
+    assert.equal(ran.code, 0, String(ran.stderr));
+    const inside = Number(ran.stdout.trim());
+    const [exec] = await agent.waitFor((e) =>
+      e.process_exec?.process?.binary === "/bin/true" &&
+      e.process_exec.process.arguments === tag
+    );
+    const p = exec!.process_exec.process;
+    assert.equal(p.pod.container.pid, inside);
+    assert.notEqual(p.pod.container.pid, p.pid, "the container has its own pid namespace");
+  },
+});

@@ -111,6 +111,7 @@ function exec(pid: number, parentPid: number, parentKtime: bigint, cgroupId: big
     argv: ["sh", arg],
     cwd: "/",
     comm: "sh",
+    nsPid: 0,
   };
   return r;
 }
@@ -129,6 +130,7 @@ function clone(pid: number, parentPid: number, parentKtime: bigint, cgroupId: bi
     auid: 0xffffffff,
     flags: 0,
     comm: "sh",
+    nsPid: 0,
   };
 }
 
