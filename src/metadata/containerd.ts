@@ -19,7 +19,7 @@ import type { Logger } from "../log/logger.ts";
 import { MetadataCache, type MetadataCacheOptions } from "./cache.ts";
 import { listPodSandboxes } from "./cri.ts";
 import { GrpcError, GrpcStatus, GrpcUnixClient } from "./grpc.ts";
-import { errorText, HealthTracker, socketExists } from "./health.ts";
+import { detectSocket, errorText, HealthTracker } from "./health.ts";
 import {
   CONTAINERD_KIND_LABEL,
   imageIdOf,
@@ -156,19 +156,9 @@ export class ContainerdSource implements MetadataSource {
     this.#detect();
   }
 
-  /** Applies `enabled: "auto"`: disabled while the socket is absent. */
+  /** Applies the `enabled` mode (see `detectSocket`). */
   #detect(): boolean {
-    if (this.#mode === false) return false;
-    if (this.#mode === "auto") {
-      if (!socketExists(this.socketPath)) {
-        if (this.#health.state !== "disabled") {
-          this.#health.disable(`no socket at ${this.socketPath}`);
-        }
-        return false;
-      }
-      this.#health.enable();
-    }
-    return true;
+    return detectSocket(this.#mode, this.socketPath, this.#health);
   }
 
   health(): SourceHealth {

@@ -14,7 +14,7 @@
  */
 import type { Logger } from "../log/logger.ts";
 import { MetadataCache, type MetadataCacheOptions } from "./cache.ts";
-import { errorText, HealthTracker, socketExists } from "./health.ts";
+import { detectSocket, errorText, HealthTracker } from "./health.ts";
 import { getJson, unixSocketClient } from "./http.ts";
 import type {
   CfMetadata,
@@ -141,18 +141,9 @@ export class GardenSource implements MetadataSource {
     this.#detect();
   }
 
+  /** Applies the `enabled` mode (see `detectSocket`). */
   #detect(): boolean {
-    if (this.#mode === false) return false;
-    if (this.#mode === "auto") {
-      if (!socketExists(this.socketPath)) {
-        if (this.#health.state !== "disabled") {
-          this.#health.disable(`no socket at ${this.socketPath}`);
-        }
-        return false;
-      }
-      this.#health.enable();
-    }
-    return true;
+    return detectSocket(this.#mode, this.socketPath, this.#health);
   }
 
   #http(): Deno.HttpClient {

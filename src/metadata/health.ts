@@ -151,3 +151,24 @@ export function socketExists(path: string): boolean {
     return false;
   }
 }
+
+/**
+ * Applies a socket source's `enabled` mode: false → off; "auto" → disabled (with the reason in
+ * its health) while `socketPath` is absent, enabled again once it appears; true → always on (an
+ * absent socket then shows as `down` at the next request). Returns whether to talk to it now.
+ */
+export function detectSocket(
+  mode: boolean | "auto",
+  socketPath: string,
+  health: HealthTracker,
+): boolean {
+  if (mode === false) return false;
+  if (mode === "auto") {
+    if (!socketExists(socketPath)) {
+      if (health.state !== "disabled") health.disable(`no socket at ${socketPath}`);
+      return false;
+    }
+    health.enable();
+  }
+  return true;
+}
