@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { formatTs } from "./_format_ts.ts";
 import { type ObjectBtf, renderAbiModule } from "../src/bpf/abi_render.ts";
 
 const OUT_DIR = new URL("../bpf/out/", import.meta.url).pathname;
@@ -20,20 +21,6 @@ async function dumpBtf(object: string): Promise<unknown> {
     throw new Error(`bpftool btf dump ${object}: ${new TextDecoder().decode(out.stderr).trim()}`);
   }
   return JSON.parse(new TextDecoder().decode(out.stdout));
-}
-
-async function formatTs(source: string): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--line-width=100", "--ext=ts", "-"],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(source));
-  await writer.close();
-  const out = await child.output();
-  if (!out.success) throw new Error("deno fmt failed on the generated module");
-  return new TextDecoder().decode(out.stdout);
 }
 
 const check = Deno.args.includes("--check");

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { formatTs } from "./_format_ts.ts";
 
 const DEFAULT_HEADER = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h";
 const TARGET = new URL("../src/policy/syscalls_x86_64.ts", import.meta.url).pathname;
@@ -57,20 +58,6 @@ export const X86_64_SYSCALLS: ReadonlyArray<readonly [string, number]> = [
 ${rows}
 ];
 `;
-}
-
-async function formatTs(source: string): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--line-width=100", "--ext=ts", "-"],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(source));
-  await writer.close();
-  const out = await child.output();
-  if (!out.success) throw new Error("deno fmt failed on the generated module");
-  return new TextDecoder().decode(out.stdout);
 }
 
 const check = Deno.args.includes("--check");

@@ -20,11 +20,13 @@ import type { MapHandle } from "../bpf/map.ts";
 import { BpfObject } from "../bpf/object.ts";
 import { POLICY_OBJECT } from "../bpf/objects.ts";
 import type { BpfRuntime } from "../bpf/runtime.ts";
+import { cString } from "../ffi/libbpf.ts";
 import { errnoName, readErrno } from "../ffi/libc.ts";
+import { isMounted, TRACEFS as TRACEFS_FS } from "../kernel/mounts.ts";
 import type { Logger } from "../log/logger.ts";
 
 const PROGRAM = "vigil_policy";
-const TRACEFS = "/sys/kernel/tracing";
+const TRACEFS = TRACEFS_FS.target;
 const MAX_HOOKS = ENUMS.vigil_policy_limits.VIGIL_MAX_HOOKS;
 
 /** Maps the engine shares with the process object. */
@@ -70,16 +72,6 @@ export interface SetEntries {
   readonly str: readonly Uint8Array[];
   readonly lpm: readonly Uint8Array[];
   readonly int: readonly Uint8Array[];
-}
-
-function isMounted(target: string): boolean {
-  try {
-    return Deno.readTextFileSync("/proc/self/mountinfo").split("\n").some((l) =>
-      l.split(" ")[4] === target
-    );
-  } catch {
-    return false;
-  }
 }
 
 /** Owner of the policy object. */
@@ -154,8 +146,14 @@ export class PolicyEngine implements Disposable {
 
   /** Mounts tracefs if needed (classic tracepoints are attached by their tracefs id). */
   ensureTracefs(): void {
-    if (isMounted(TRACEFS)) return;
-    const rc = this.#rt.libc.mount(cstr("nodev"), cstr(TRACEFS), cstr("tracefs"), 0n, null);
+    if (isMounted(TRACEFS_FS)) return;
+    const rc = this.#rt.libc.mount(
+      cString("nodev"),
+      cString(TRACEFS),
+      cString("tracefs"),
+      0n,
+      null,
+    );
     if (rc !== 0) {
       throw new Error(`cannot mount tracefs at ${TRACEFS}: ${errnoName(readErrno(this.#rt.libc))}`);
     }
@@ -291,7 +289,7 @@ export class PolicyEngine implements Disposable {
     for (const object of this.#instances.slice(1).reverse()) object.close();
     this.#object.close();
     if (this.#mountedTracefs) {
-      this.#rt.libc.umount2(cstr(TRACEFS), 0);
+      this.#rt.libc.umount2(cString(TRACEFS), 0);
       this.#mountedTracefs = false;
     }
   }
@@ -307,11 +305,4 @@ function u32Key(id: number): Uint8Array<ArrayBuffer> {
 
 function copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return new Uint8Array(bytes);
-}
-
-function cstr(text: string): Uint8Array<ArrayBuffer> {
-  const bytes = new TextEncoder().encode(text);
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  return out;
 }
