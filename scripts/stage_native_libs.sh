@@ -29,8 +29,10 @@ command -v sha256sum >/dev/null || die "sha256sum not found; install the Debian 
 
 # Where the dynamic linker would find a soname on this host (its cache, this architecture only).
 find_lib() {
+  # awk reads to the end: exiting at the first match would SIGPIPE ldconfig, and pipefail
+  # would turn that into a failed build (seen as exit 141 in CI).
   ldconfig -p 2>/dev/null | awk -v so="$1" -v dir="/$multiarch/" \
-    '$1 == so && index($NF, dir) { print $NF; exit }'
+    '!found && $1 == so && index($NF, dir) { print $NF; found = 1 }'
 }
 
 # Highest GLIBC_x.y symbol version a shared object requires ("" when it requires none).
