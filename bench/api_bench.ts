@@ -29,7 +29,7 @@ import {
   sleep,
   startGenerator,
 } from "../tests/api_e2e/_e2e.ts";
-import { X86_64_SYSCALLS } from "../src/policy/syscalls_x86_64.ts";
+import { X86_64_SYSCALLS } from "../src/policy/vocab/mod.ts";
 
 const encoder = new TextEncoder();
 function print(line = ""): void {

@@ -1,5 +1,5 @@
 /**
- * Generates `src/policy/syscalls_x86_64.ts`, the x86_64 syscall name → number table that policy
+ * Generates `src/policy/vocab/syscalls_x86_64.ts`, the x86_64 syscall name → number table that policy
  * `lists` and `InMap` selectors resolve against, from the kernel UAPI header shipped by Debian's
  * `linux-libc-dev` package (`apt-get install -y linux-libc-dev`).
  *
@@ -12,7 +12,7 @@
 import { formatTs } from "./_format_ts.ts";
 
 const DEFAULT_HEADER = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h";
-const TARGET = new URL("../src/policy/syscalls_x86_64.ts", import.meta.url).pathname;
+const TARGET = new URL("../src/policy/vocab/syscalls_x86_64.ts", import.meta.url).pathname;
 
 /** Reads `#define __NR_<name> <nr>` lines; anything else in the header is ignored. */
 function parseHeader(text: string): Array<[string, number]> {
@@ -73,7 +73,7 @@ if (check) {
   if (current !== generated) {
     Deno.stderr.writeSync(
       new TextEncoder().encode(
-        "gen_syscalls --check: src/policy/syscalls_x86_64.ts is stale; regenerate and commit it\n",
+        "gen_syscalls --check: src/policy/vocab/syscalls_x86_64.ts is stale; regenerate and commit it\n",
       ),
     );
     Deno.exit(1);

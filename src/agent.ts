@@ -26,12 +26,17 @@ import type { EmitFn, ParkingOptions } from "./pipeline/parking.ts";
 import { containerIdOf } from "./pipeline/workload.ts";
 import { createMetadataRegistry, type MetadataOptions } from "./metadata/mod.ts";
 import { cachedProcessJson } from "./events/process_json.ts";
-import { PolicyEngine } from "./policy/engine.ts";
-import { PolicyManager } from "./policy/manager.ts";
-import { planFactsFrom, readHostNamespaces } from "./policy/plan_facts.ts";
-import type { PlanFacts } from "./policy/plan_types.ts";
-import { tracefsFormatLookup } from "./policy/tracepoint_format.ts";
-import { decodePolicyEvent, detachPolicyEvent, policyEventLine } from "./policy/event_json.ts";
+import {
+  decodePolicyEvent,
+  detachPolicyEvent,
+  type PlanFacts,
+  planFactsFrom,
+  PolicyEngine,
+  policyEventLine,
+  PolicyManager,
+  readHostNamespaces,
+  tracefsFormatLookup,
+} from "./policy/mod.ts";
 import { probeKernel } from "./kernel/mod.ts";
 import { createEventHub } from "./api/event_hub.ts";
 import { notifyReady, notifyStopping } from "./api/notify.ts";

@@ -13,7 +13,7 @@ import { MetricsRegistry } from "./metrics/registry.ts";
 import { registerVigilMetrics, type VigilMetricsSnapshot } from "./metrics/vigil_metrics.ts";
 import type { BpfRuntime } from "./bpf/runtime.ts";
 import type { Logger } from "./log/logger.ts";
-import type { PolicyManager } from "./policy/manager.ts";
+import type { PolicyManager } from "./policy/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** Where and how to serve. */

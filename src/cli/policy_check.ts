@@ -10,15 +10,22 @@ import { probeBlocker, probeKernel } from "../kernel/mod.ts";
 import { TRACEFS, withPseudoFs } from "../kernel/mounts.ts";
 import type { KernelReport } from "../kernel/types.ts";
 import { createLogger } from "../log/logger.ts";
-import { CompileError, compileHook } from "../policy/compile.ts";
-import { formatIssue } from "../policy/format_issue.ts";
-import { parsePolicy, type ParseResult } from "../policy/parse.ts";
-import { planPolicy } from "../policy/plan.ts";
-import { planFactsFrom, readHostNamespaces } from "../policy/plan_facts.ts";
-import { formatPlan, planJsonReplacer } from "../policy/plan_report.ts";
-import type { PolicyPlan } from "../policy/plan_types.ts";
-import { tracefsFormatLookup, type TracepointFormatLookup } from "../policy/tracepoint_format.ts";
-import type { Policy } from "../policy/types.ts";
+import {
+  CompileError,
+  compileHook,
+  formatIssue,
+  formatPlan,
+  parsePolicy,
+  type ParseResult,
+  planFactsFrom,
+  planJsonReplacer,
+  planPolicy,
+  type Policy,
+  type PolicyPlan,
+  readHostNamespaces,
+  tracefsFormatLookup,
+  type TracepointFormatLookup,
+} from "../policy/mod.ts";
 import { type Command, parseFlags, printErr, printOut, UsageError } from "./command.ts";
 
 const VERB = "policy check";

@@ -31,7 +31,7 @@ import type {
   PlannedHook,
   PlannedSelector,
   PlannedSet,
-} from "./plan_types.ts";
+} from "./plan/mod.ts";
 
 const HOOK = STRUCTS.vigil_hook;
 const ARG = STRUCTS.vigil_hook_arg;

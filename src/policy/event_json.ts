@@ -17,7 +17,7 @@
 import { ENUMS, STRUCTS } from "../bpf/abi.gen.ts";
 import { DecodeError } from "../events/decode.ts";
 import { jsonString } from "../events/process_json.ts";
-import type { ArgJson, PlannedHook } from "./plan_types.ts";
+import type { ArgJson, PlannedHook } from "./plan/mod.ts";
 
 const H = STRUCTS.vigil_header.fields;
 const P = STRUCTS.vigil_policy_event.fields;

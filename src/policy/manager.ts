@@ -14,44 +14,22 @@ import type { Logger } from "../log/logger.ts";
 import { compileHook, setEntriesOf } from "./compile.ts";
 import type { PolicyEngine, SetEntries } from "./engine.ts";
 import { type HookEventInfo, hookEventInfo } from "./event_json.ts";
-import { formatIssue } from "./format_issue.ts";
-import { parsePolicy } from "./parse.ts";
-import { type PlanFacts, planPolicy, type PolicyPlan } from "./plan.ts";
-import type { PolicyIssue } from "./types.ts";
-
-/** Kernel counters of a policy, summed over its hooks. */
-export interface PolicyCounters {
-  seen: number;
-  posted: number;
-  filtered: number;
-  rateLimited: number;
-  signals: number;
-}
-
-/** What `GET /policies` and `vigil policy list` show of one policy. */
-export interface PolicyStatus {
-  readonly name: string;
-  readonly state: "enabled" | "error" | "loading";
-  readonly reason?: string;
-  readonly file: string;
-  readonly mode: "enforce" | "monitor";
-  readonly hooks: { hook: string; mechanism: string; cost: string; attached: boolean }[];
-  readonly counters: PolicyCounters;
-}
-
-/** An error of a policy text: where and what. */
-export interface PolicyError {
-  readonly message: string;
-  readonly file?: string;
-  readonly line?: number;
-  readonly column?: number;
-  readonly path?: string;
-}
-
-/** Outcome of {@link PolicyManager.apply}. */
-export type ApplyResult =
-  | { ok: true; policy: PolicyStatus; replaced: boolean }
-  | { ok: false; errors: PolicyError[] };
+import { type PlanFacts, planPolicy, type PolicyPlan } from "./plan/mod.ts";
+import {
+  formatIssue,
+  loadPolicyDir,
+  parsePolicy,
+  type ParseResult,
+  type PolicyIssue,
+} from "./spec/mod.ts";
+import type {
+  ApplyResult,
+  PolicyCounters,
+  PolicyError,
+  PolicyMode,
+  PolicyStatus,
+  ReloadResult,
+} from "./status.ts";
 
 /** One attached hook. */
 interface LiveHook {
@@ -68,7 +46,7 @@ interface PolicyEntry {
   readonly name: string;
   readonly file: string;
   readonly yaml: string;
-  readonly mode: "enforce" | "monitor";
+  readonly mode: PolicyMode;
   readonly state: "enabled" | "error";
   readonly reason?: string;
   readonly plan?: PolicyPlan;
@@ -95,12 +73,6 @@ export interface PolicyManagerDeps {
   readonly policyDir: string | null;
 }
 
-/** Outcome of {@link PolicyManager.reload}. */
-export interface ReloadResult {
-  readonly policies: PolicyStatus[];
-  readonly errors: { file: string; message: string }[];
-}
-
 function issueToError(issue: PolicyIssue): PolicyError {
   return {
     message: issue.message,
@@ -109,6 +81,18 @@ function issueToError(issue: PolicyIssue): PolicyError {
     column: issue.column,
     path: issue.path,
   };
+}
+
+/** One line for an error: `file:line:column: path: message` when it has a place, else the message. */
+function errorText(e: PolicyError): string {
+  if (e.file === undefined || e.line === undefined) return e.message;
+  return formatIssue({
+    file: e.file,
+    line: e.line,
+    column: e.column ?? 1,
+    path: e.path ?? "",
+    message: e.message,
+  });
 }
 
 const ZERO: PolicyCounters = { seen: 0, posted: 0, filtered: 0, rateLimited: 0, signals: 0 };
@@ -171,8 +155,7 @@ export class PolicyManager {
     if (entry) this.#policies.set(name, { ...entry, file });
   }
 
-  #apply(text: string, file: string): ApplyResult {
-    const parsed = parsePolicy(text, file);
+  #apply(text: string, file: string, parsed: ParseResult = parsePolicy(text, file)): ApplyResult {
     for (const w of parsed.warnings) {
       this.#deps.logger.warn("policy warning", { issue: formatIssue(w, "warning") });
     }
@@ -352,40 +335,26 @@ export class PolicyManager {
       if (this.#inPolicyDir(entry.file) && !present.has(entry.file)) await this.delete(entry.name);
     }
     const errors = results.flatMap((r) =>
-      r.result.ok ? [] : r.result.errors.map((e) => ({
-        file: r.file,
-        message: e.line ? `${e.file}:${e.line}:${e.column}: ${e.path}: ${e.message}` : e.message,
-      }))
+      r.result.ok ? [] : r.result.errors.map((e) => ({ file: r.file, message: errorText(e) }))
     );
     return { policies: this.list(), errors };
   }
 
-  /** Loads every `*.yaml`/`*.yml` of `dir`, each on its own; returns the per-file outcome. */
+  /**
+   * Loads every `*.yaml`/`*.yml` of `dir` with the spec stage's directory rules (name order,
+   * symlinks followed, a name already used by an earlier file is an error), each file on its own;
+   * returns the per-file outcome.
+   */
   async loadDir(dir: string): Promise<{ file: string; result: ApplyResult }[]> {
-    const files: string[] = [];
-    for await (const entry of Deno.readDir(dir)) {
-      if (entry.isFile && /\.ya?ml$/.test(entry.name)) files.push(`${dir}/${entry.name}`);
-    }
-    files.sort();
     const results: { file: string; result: ApplyResult }[] = [];
-    for (const file of files) {
-      let text: string;
-      try {
-        text = await Deno.readTextFile(file);
-      } catch (err) {
-        results.push({
-          file,
-          result: { ok: false, errors: [{ message: `cannot read: ${String(err)}`, file }] },
-        });
-        continue;
-      }
-      const result = await this.apply(text, file);
+    for (const loaded of await loadPolicyDir(dir)) {
+      const { file, text } = loaded;
+      const result: ApplyResult = text === undefined || loaded.policy === undefined
+        ? { ok: false, errors: loaded.errors.map(issueToError) }
+        : await this.#serial(() => this.#apply(text, file, loaded));
       if (!result.ok) {
         for (const e of result.errors) {
-          this.#deps.logger.error("policy rejected", {
-            file,
-            error: e.line ? `${e.file}:${e.line}:${e.column}: ${e.path}: ${e.message}` : e.message,
-          });
+          this.#deps.logger.error("policy rejected", { file, error: errorText(e) });
         }
       }
       results.push({ file, result });
@@ -394,7 +363,7 @@ export class PolicyManager {
   }
 
   #counters(entry: PolicyEntry): PolicyCounters {
-    const total = { ...ZERO };
+    const total = { seen: 0, posted: 0, filtered: 0, rateLimited: 0, signals: 0 };
     for (const hook of entry.hooks) {
       const c = this.#deps.engine().counters(hook.id);
       total.seen += c.seen;

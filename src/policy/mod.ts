@@ -1,18 +1,26 @@
 /**
- * TracingPolicy front end: parse and validate Tetragon-compatible policy files into a typed,
- * normalised model ({@link Policy}) for the compiler, with precise issues (file, line, column,
- * YAML path) for everything that is wrong. No kernel work happens here.
+ * The policy package: Tetragon TracingPolicy files, run in the kernel.
+ *
+ * Stages, each a folder with its own face:
+ * - `spec/`: YAML → a typed, validated {@link Policy} (located issues, no kernel work);
+ * - `vocab/`: Tetragon's names and numbers (types, operators, actions, syscalls, limits);
+ * - `plan/`: a policy plus this kernel's facts → a {@link PolicyPlan} (mechanism per hook, or why not);
+ * - `compile.ts`: a planned hook → the bytes of the engine's maps;
+ * - runtime: `engine.ts` (the loaded BPF object and its maps), `manager.ts` (the running set,
+ *   atomic replace), `event_json.ts` (policy records → Tetragon-shaped JSON), `status.ts`.
  *
  * @module
  */
 
-export { parsePolicy, type ParseResult } from "./parse.ts";
-export { loadPolicyDir, type PolicyFileResult } from "./load_dir.ts";
-export { formatIssue } from "./format_issue.ts";
-export { allSyscalls, resolveSyscall, syscallByNumber, type SyscallResolution } from "./lists.ts";
-export { POLICY_LIMITS } from "./limits.ts";
-export { parseRateLimit } from "./rate_limit.ts";
-export { ARG_TYPES, normaliseArgType } from "./arg_types.ts";
-export { ARG_OPERATORS, normaliseArgOperator } from "./operators.ts";
-export { ACTION_NAMES, normaliseActionName } from "./actions.ts";
-export * from "./types.ts";
+export * from "./spec/mod.ts";
+export * from "./plan/mod.ts";
+export { type CompiledHook, CompileError, compileHook, setEntriesOf } from "./compile.ts";
+export { PolicyEngine } from "./engine.ts";
+export { type HookRoute, PolicyManager, type PolicyManagerDeps } from "./manager.ts";
+export {
+  decodePolicyEvent,
+  detachPolicyEvent,
+  policyEventLine,
+  type PolicyEventRecord,
+} from "./event_json.ts";
+export type * from "./status.ts";

@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { parsePolicy, type ParseResult } from "../../src/policy/parse.ts";
-import type { Policy, PolicyIssue } from "../../src/policy/types.ts";
+import { parsePolicy, type ParseResult } from "../../src/policy/spec/mod.ts";
+import type { Policy, PolicyIssue } from "../../src/policy/spec/mod.ts";
 
 /** The envelope every inline policy starts with; `spec:` is line 5, spec content starts on 6. */
 export const ENVELOPE = [

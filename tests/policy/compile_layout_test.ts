@@ -12,8 +12,8 @@ import {
   setEntriesOf,
   strSetKey,
 } from "../../src/policy/compile.ts";
-import { planPolicy } from "../../src/policy/plan.ts";
-import type { PlannedHook, PolicyPlan } from "../../src/policy/plan_types.ts";
+import { planPolicy } from "../../src/policy/plan/mod.ts";
+import type { PlannedHook, PolicyPlan } from "../../src/policy/plan/mod.ts";
 import { facts, HOST_NS, onlyHook, planSpec, policyFile } from "./plan_fixtures.ts";
 
 const H = STRUCTS.vigil_hook;

@@ -12,8 +12,8 @@ import {
   policyEventLine,
   type PolicyEventRecord,
 } from "../../src/policy/event_json.ts";
-import { planPolicy } from "../../src/policy/plan.ts";
-import type { PlannedHook } from "../../src/policy/plan_types.ts";
+import { planPolicy } from "../../src/policy/plan/mod.ts";
+import type { PlannedHook } from "../../src/policy/plan/mod.ts";
 import { facts, onlyHook, planSpec, policyFile } from "./plan_fixtures.ts";
 
 const P = STRUCTS.vigil_policy_event.fields;

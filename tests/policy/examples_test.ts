@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { parsePolicy } from "../../src/policy/parse.ts";
-import type { Policy } from "../../src/policy/types.ts";
+import { parsePolicy } from "../../src/policy/spec/mod.ts";
+import type { Policy } from "../../src/policy/spec/mod.ts";
 
 const POLICIES = new URL("../../policies/", import.meta.url);
 const EXPENSIVE = new URL("../fixtures/policy/file_deletion_expensive.yaml", import.meta.url);

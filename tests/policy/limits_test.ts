@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { POLICY_LIMITS } from "../../src/policy/limits.ts";
+import { POLICY_LIMITS } from "../../src/policy/vocab/mod.ts";
 import { onlyError, parse, parseValid, withSpec } from "./_helpers.ts";
 
 const PREFIX = "  kprobes:\n  - call: sys_openat\n    syscall: true\n    args:\n" +

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { allSyscalls, resolveSyscall, syscallByNumber } from "../../src/policy/lists.ts";
-import { X86_64_SYSCALLS } from "../../src/policy/syscalls_x86_64.ts";
+import { allSyscalls, resolveSyscall, syscallByNumber } from "../../src/policy/vocab/mod.ts";
+import { X86_64_SYSCALLS } from "../../src/policy/vocab/mod.ts";
 import { parse, parseValid, withSpec } from "./_helpers.ts";
 
 Deno.test("resolveSyscall() accepts openat, sys_openat, __x64_sys_openat and x64/", () => {

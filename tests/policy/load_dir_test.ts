@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadPolicyDir } from "../../src/policy/load_dir.ts";
+import { loadPolicyDir } from "../../src/policy/spec/mod.ts";
 import { withSpec } from "./_helpers.ts";
 
 function named(name: string, ...specLines: string[]): string {

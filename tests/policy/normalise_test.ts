@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { normaliseActionName } from "../../src/policy/actions.ts";
-import { normaliseArgType } from "../../src/policy/arg_types.ts";
-import { normaliseArgOperator } from "../../src/policy/operators.ts";
-import { parseRateLimit } from "../../src/policy/rate_limit.ts";
+import { normaliseActionName } from "../../src/policy/vocab/mod.ts";
+import { normaliseArgType } from "../../src/policy/vocab/mod.ts";
+import { normaliseArgOperator } from "../../src/policy/vocab/mod.ts";
+import { parseRateLimit } from "../../src/policy/vocab/mod.ts";
 import { parse, parseValid, withSpec } from "./_helpers.ts";
 
 Deno.test("normaliseArgOperator() maps Tetragon's spellings to one canonical name", () => {

@@ -9,17 +9,17 @@
 import assert from "node:assert/strict";
 import type { FeatureName } from "../../src/kernel/types.ts";
 import { FEATURE_NAMES } from "../../src/kernel/types.ts";
-import { parsePolicy } from "../../src/policy/parse.ts";
-import { planPolicy } from "../../src/policy/plan.ts";
+import { parsePolicy } from "../../src/policy/spec/mod.ts";
+import { planPolicy } from "../../src/policy/plan/mod.ts";
 import type {
   EngineMechanism,
   FeatureFact,
   PlanFacts,
   PlannedHook,
   PolicyPlan,
-} from "../../src/policy/plan_types.ts";
-import { tracefsFormatLookup } from "../../src/policy/tracepoint_format.ts";
-import type { Policy } from "../../src/policy/types.ts";
+} from "../../src/policy/plan/mod.ts";
+import { tracefsFormatLookup } from "../../src/policy/plan/mod.ts";
+import type { Policy } from "../../src/policy/spec/mod.ts";
 import { ENVELOPE, lines } from "./_helpers.ts";
 
 const FIXTURES = new URL("../fixtures/policy/", import.meta.url);

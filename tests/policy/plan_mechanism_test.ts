@@ -4,7 +4,7 @@
  * kernels in between.
  */
 import assert from "node:assert/strict";
-import { planPolicy } from "../../src/policy/plan.ts";
+import { planPolicy } from "../../src/policy/plan/mod.ts";
 import {
   errorMessages,
   EVERYTHING_KERNEL,

@@ -3,8 +3,8 @@
  * split into per-syscall tracepoints with the same events; otherwise it stays, with a warning.
  */
 import assert from "node:assert/strict";
-import { planPolicy } from "../../src/policy/plan.ts";
-import type { PolicyPlan } from "../../src/policy/plan_types.ts";
+import { planPolicy } from "../../src/policy/plan/mod.ts";
+import type { PolicyPlan } from "../../src/policy/plan/mod.ts";
 import { facts, onlyHook, planSpec, policyFile } from "./plan_fixtures.ts";
 
 const LISTS = [

@@ -1,7 +1,7 @@
 /** Selector translation: operators, values, sets, process filters and actions. */
 import assert from "node:assert/strict";
-import { planPolicy } from "../../src/policy/plan.ts";
-import type { PlannedSelector } from "../../src/policy/plan_types.ts";
+import { planPolicy } from "../../src/policy/plan/mod.ts";
+import type { PlannedSelector } from "../../src/policy/plan/mod.ts";
 import {
   errorMessages,
   facts,

@@ -4,7 +4,7 @@ import {
   syscallArgFields,
   tracefsFormatLookup,
   TracepointFormatError,
-} from "../../src/policy/tracepoint_format.ts";
+} from "../../src/policy/plan/mod.ts";
 import { TRACEFS_FIXTURES } from "./plan_fixtures.ts";
 
 const lookup = tracefsFormatLookup({ root: TRACEFS_FIXTURES });

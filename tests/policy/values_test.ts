@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { parseInteger } from "../../src/policy/int_parse.ts";
-import { networkNameValue, parseIpPrefix } from "../../src/policy/network.ts";
-import { capabilityByName } from "../../src/policy/capabilities.ts";
-import { formatIssue } from "../../src/policy/format_issue.ts";
+import { parseInteger } from "../../src/policy/vocab/mod.ts";
+import { networkNameValue, parseIpPrefix } from "../../src/policy/vocab/mod.ts";
+import { capabilityByName } from "../../src/policy/vocab/mod.ts";
+import { formatIssue } from "../../src/policy/spec/mod.ts";
 
 Deno.test("parseInteger() follows Go's base-0 and base-10 syntax and range rules", () => {
   const s32 = { base: 0, bits: 32, signed: true } as const;

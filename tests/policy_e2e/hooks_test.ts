@@ -95,7 +95,7 @@ const INVALID: Record<string, string> = {
     `characters (try "bad-name")`,
   "too_many_selectors.yaml":
     "19:7: spec.kprobes[0].selectors[5]: at most 5 selectors per hook (Tetragon's limit); found 6",
-  "syntax_error.yaml": "5:1: : YAML syntax error: Tabs are not allowed as indentation",
+  "syntax_error.yaml": "5:1: YAML syntax error: Tabs are not allowed as indentation",
 };
 
 Deno.test({

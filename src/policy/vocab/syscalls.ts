@@ -8,7 +8,6 @@
  * @module
  */
 
-import type { SyscallRef } from "./types.ts";
 import { X86_64_SYSCALLS } from "./syscalls_x86_64.ts";
 
 /**
@@ -22,6 +21,19 @@ const ENTRY_POINTS: Readonly<Record<string, string>> = {
   uname: "newuname",
   umount2: "umount",
 };
+
+/** An x86_64 syscall. */
+export interface SyscallRef {
+  /** Bare name, without `sys_` or `__x64_sys_` (e.g. `openat`). */
+  readonly name: string;
+  /** x86_64 syscall number (e.g. 257). */
+  readonly nr: number;
+  /**
+   * Kernel entry point suffix: the function is `__x64_sys_<entry>` and the tracepoints are
+   * `syscalls/sys_{enter,exit}_<entry>`. Usually `name`; differs for a few (`stat` → `newstat`).
+   */
+  readonly entry: string;
+}
 
 const BY_NAME = new Map<string, SyscallRef>();
 const BY_NR = new Map<number, SyscallRef>();

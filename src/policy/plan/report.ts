@@ -5,9 +5,9 @@
  * @module
  */
 
-import { STRUCTS } from "../bpf/abi.gen.ts";
-import { formatIssue } from "./format_issue.ts";
-import type { PlannedArg, PlannedHook, PolicyPlan } from "./plan_types.ts";
+import { STRUCTS } from "../../bpf/abi.gen.ts";
+import { formatIssue } from "../spec/mod.ts";
+import type { PlannedArg, PlannedHook, PolicyPlan } from "./types.ts";
 
 function attachText(h: PlannedHook): string {
   const a = h.attach;

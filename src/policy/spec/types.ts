@@ -10,19 +10,21 @@
  * @module
  */
 
-import type { ArgType } from "./arg_types.ts";
-import type { ArgOperator, BinaryOperator, SetOperator } from "./operators.ts";
-import type { RateLimitScope } from "./actions.ts";
-import type { CapabilityName, CapabilitySet } from "./capabilities.ts";
-import type { NamespaceType } from "./namespaces.ts";
-import type { IpPrefix } from "./network.ts";
+import type { ArgType } from "../vocab/mod.ts";
+import type { ArgOperator, BinaryOperator, SetOperator } from "../vocab/mod.ts";
+import type { RateLimitScope } from "../vocab/mod.ts";
+import type { CapabilityName, CapabilitySet } from "../vocab/mod.ts";
+import type { NamespaceType } from "../vocab/mod.ts";
+import type { IpPrefix } from "../vocab/mod.ts";
+import type { SyscallRef } from "../vocab/mod.ts";
 
-export type { ArgType } from "./arg_types.ts";
-export type { ArgOperator, BinaryOperator, SetOperator } from "./operators.ts";
-export type { ActionName, RateLimitScope } from "./actions.ts";
-export type { CapabilityName, CapabilitySet } from "./capabilities.ts";
-export type { NamespaceType } from "./namespaces.ts";
-export type { IpPrefix } from "./network.ts";
+export type { ArgType } from "../vocab/mod.ts";
+export type { ArgOperator, BinaryOperator, SetOperator } from "../vocab/mod.ts";
+export type { ActionName, RateLimitScope } from "../vocab/mod.ts";
+export type { CapabilityName, CapabilitySet } from "../vocab/mod.ts";
+export type { NamespaceType } from "../vocab/mod.ts";
+export type { IpPrefix } from "../vocab/mod.ts";
+export type { SyscallRef } from "../vocab/mod.ts";
 
 /** A problem found in a policy file: where it is and what is wrong. */
 export interface PolicyIssue {
@@ -115,19 +117,6 @@ export interface CallTarget {
   readonly written: string;
   /** For syscall hooks: the resolved x86_64 syscall; absent when not in the syscall table. */
   readonly syscall?: SyscallRef;
-}
-
-/** An x86_64 syscall. */
-export interface SyscallRef {
-  /** Bare name, without `sys_` or `__x64_sys_` (e.g. `openat`). */
-  readonly name: string;
-  /** x86_64 syscall number (e.g. 257). */
-  readonly nr: number;
-  /**
-   * Kernel entry point suffix: the function is `__x64_sys_<entry>` and the tracepoints are
-   * `syscalls/sys_{enter,exit}_<entry>`. Usually `name`; differs for a few (`stat` → `newstat`).
-   */
-  readonly entry: string;
 }
 
 /** A `kprobes[]` (or `fentries[]`) entry. */

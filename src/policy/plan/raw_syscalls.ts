@@ -11,19 +11,19 @@
  * the id is compared otherwise (GT, LT, Mask), when an arg reads a field the per-syscall
  * tracepoints lack (`args`), or when a syscall of the set has no tracepoint here.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
 
-import { syscallByNumber } from "./lists.ts";
+import { syscallByNumber } from "../vocab/mod.ts";
 import type { TracepointField, TracepointFormat } from "./tracepoint_format.ts";
-import type { PlannedHook } from "./plan_types.ts";
-import type { ArgFilter, HookArg, Selector, SyscallRef, TracepointHook } from "./types.ts";
-import { eventOf, type PlanEnv } from "./_plan_hook.ts";
-import { IssueSink } from "./_plan_issues.ts";
-import { option, syscallTracepointCost } from "./_plan_mechanism.ts";
-import { tracepointHook } from "./_plan_tp_hook.ts";
+import type { PlannedHook } from "./types.ts";
+import type { ArgFilter, HookArg, Selector, SyscallRef, TracepointHook } from "../spec/mod.ts";
+import { eventOf, type PlanEnv } from "./hook.ts";
+import { IssueSink } from "./issues.ts";
+import { option, syscallTracepointCost } from "./mechanism.ts";
+import { tracepointHook } from "./tp_hook.ts";
 
 /** Most per-syscall hooks one split may create. */
 export const MAX_SPLIT_SYSCALLS = 64;

@@ -15,8 +15,8 @@ import {
   type PolicySpec,
   type SourceRef,
 } from "./types.ts";
-import { decodeSpec } from "./_decode_spec.ts";
-import { type Fields, Reader, type Val } from "./_reader.ts";
+import { decodeSpec } from "./read_spec.ts";
+import { type Fields, Reader, type Val } from "./yaml_reader.ts";
 
 /** What {@link parsePolicy} found. */
 export interface ParseResult {

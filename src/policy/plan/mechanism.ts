@@ -3,12 +3,12 @@
  * costs. The kernel's answers come from the feature probe; the engine's from the program types
  * vigil's policy engine has.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
 
-import type { FeatureName } from "../kernel/types.ts";
+import type { FeatureName } from "../../kernel/types.ts";
 import {
   DEFAULT_ENGINE,
   type EngineMechanism,
@@ -16,7 +16,7 @@ import {
   type Mechanism,
   type MechanismOption,
   type PlanFacts,
-} from "./plan_types.ts";
+} from "./types.ts";
 
 /** The kernel feature and engine program type each mechanism needs. */
 const NEEDS: Readonly<Record<Mechanism, FeatureName | null>> = {

@@ -3,12 +3,12 @@
  * or sets, pids, binaries, namespaces, capabilities and actions. Anything the ABI cannot express
  * is an error at its YAML location, never silently dropped.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
 
-import { ENUMS } from "../bpf/abi.gen.ts";
+import { ENUMS } from "../../bpf/abi.gen.ts";
 import type {
   NsKind,
   PlanFacts,
@@ -20,7 +20,7 @@ import type {
   PlannedPids,
   PlannedSelector,
   SetOp,
-} from "./plan_types.ts";
+} from "./types.ts";
 import type {
   Action,
   ArgFilter,
@@ -28,9 +28,9 @@ import type {
   CapabilitySet,
   NamespaceType,
   Selector,
-} from "./types.ts";
-import type { IssueSink } from "./_plan_issues.ts";
-import { planArgFilter } from "./_plan_filters.ts";
+} from "../spec/mod.ts";
+import type { IssueSink } from "./issues.ts";
+import { planArgFilter } from "./filters.ts";
 
 const LIMITS = ENUMS.vigil_policy_limits;
 

@@ -2,14 +2,14 @@
  * Decodes the hooks of a policy (`kprobes`, `fentries`, `tracepoints`, `lsmhooks`, `uprobes`):
  * their args, message, tags and selectors, with Tetragon's defaults and rules.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
 
-import { ARG_TYPES, normaliseArgType } from "./arg_types.ts";
-import { POLICY_LIMITS } from "./limits.ts";
-import { resolveSyscall } from "./lists.ts";
+import { ARG_TYPES, normaliseArgType } from "../vocab/mod.ts";
+import { POLICY_LIMITS } from "../vocab/mod.ts";
+import { resolveSyscall } from "../vocab/mod.ts";
 import type {
   CallTarget,
   HookArg,
@@ -19,9 +19,9 @@ import type {
   TracepointHook,
   UprobeHook,
 } from "./types.ts";
-import { type ArgSlot, decodeSelectors, type SelectorContext } from "./_decode_selectors.ts";
-import type { ListIndex } from "./_match_values.ts";
-import { type Fields, type Reader, suggest, type Val } from "./_reader.ts";
+import { type ArgSlot, decodeSelectors, type SelectorContext } from "./read_selectors.ts";
+import type { ListIndex } from "./read_values.ts";
+import { type Fields, type Reader, suggest, type Val } from "./yaml_reader.ts";
 
 /** Policy-wide context hooks need. */
 export interface HookEnv {

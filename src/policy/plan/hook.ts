@@ -2,7 +2,7 @@
  * Assembles {@link PlannedHook}s: the shared finishing step (set sizes, runnable) and the shape of
  * a hook no mechanism can run.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
@@ -19,12 +19,12 @@ import type {
   PlannedHook,
   PlannedSelector,
   SetSizes,
-} from "./plan_types.ts";
-import { ENUMS } from "../bpf/abi.gen.ts";
+} from "./types.ts";
+import { ENUMS } from "../../bpf/abi.gen.ts";
 import type { TracepointFormat } from "./tracepoint_format.ts";
-import type { HookArg, Policy } from "./types.ts";
-import { argJsonOf } from "./_plan_args.ts";
-import type { IssueSink } from "./_plan_issues.ts";
+import type { HookArg, Policy } from "../spec/mod.ts";
+import { argJsonOf } from "./args.ts";
+import type { IssueSink } from "./issues.ts";
 
 /** What planning a hook needs from the policy and the kernel. */
 export interface PlanEnv {

@@ -2,17 +2,17 @@
  * Decodes a hook's `selectors`: every filter and action, with Tetragon's limits, cross-references
  * to the hook's args/data/returnArg and to `spec.lists`, and per-hook-kind action rules.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
 
-import { ACTION_NAMES, normaliseActionName, normaliseRateLimitScope } from "./actions.ts";
-import type { ArgType } from "./arg_types.ts";
-import { isCapabilityType } from "./arg_types.ts";
-import { capabilityByName, type CapabilityName, normaliseCapabilitySet } from "./capabilities.ts";
-import { POLICY_LIMITS } from "./limits.ts";
-import { type NamespaceType, normaliseNamespaceType } from "./namespaces.ts";
+import { ACTION_NAMES, normaliseActionName, normaliseRateLimitScope } from "../vocab/mod.ts";
+import type { ArgType } from "../vocab/mod.ts";
+import { isCapabilityType } from "../vocab/mod.ts";
+import { capabilityByName, type CapabilityName, normaliseCapabilitySet } from "../vocab/mod.ts";
+import { POLICY_LIMITS } from "../vocab/mod.ts";
+import { type NamespaceType, normaliseNamespaceType } from "../vocab/mod.ts";
 import {
   ARG_OPERATOR_NAMES,
   type ArgOperator,
@@ -20,8 +20,8 @@ import {
   normaliseBinaryOperator,
   normaliseSetOperator,
   type SetOperator,
-} from "./operators.ts";
-import { parseRateLimit } from "./rate_limit.ts";
+} from "../vocab/mod.ts";
+import { parseRateLimit } from "../vocab/mod.ts";
 import type {
   Action,
   ArgFilter,
@@ -32,8 +32,8 @@ import type {
   PidFilter,
   Selector,
 } from "./types.ts";
-import { type ListIndex, parseMatchValues } from "./_match_values.ts";
-import { type Fields, type Reader, suggest, type Val } from "./_reader.ts";
+import { type ListIndex, parseMatchValues } from "./read_values.ts";
+import { type Fields, type Reader, suggest, type Val } from "./yaml_reader.ts";
 
 /** What a selector may refer to on its hook. */
 export interface ArgSlot {

@@ -9,10 +9,10 @@
  * @module
  */
 
-import type { ENUMS } from "../bpf/abi.gen.ts";
-import type { FeatureName } from "../kernel/types.ts";
+import type { ENUMS } from "../../bpf/abi.gen.ts";
+import type { FeatureName } from "../../kernel/types.ts";
 import type { TracepointFormatLookup } from "./tracepoint_format.ts";
-import type { ArgType, NamespaceType, PolicyIssue, SourceRef } from "./types.ts";
+import type { ArgType, NamespaceType, PolicyIssue, SourceRef } from "../spec/mod.ts";
 
 type Abi = typeof ENUMS;
 /** `enum vigil_arg_kind` value names. */

@@ -2,7 +2,7 @@
  * Builds the planned hook of a tracepoint hook on one tracepoint format: as written, or one of
  * the per-syscall hooks a raw_syscalls hook is split into.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
@@ -17,13 +17,13 @@ import type {
   PlannedArg,
   PlannedEvent,
   PlannedHook,
-} from "./plan_types.ts";
-import type { HookArg, Selector, TracepointHook } from "./types.ts";
-import { placeholderArg, planArg } from "./_plan_args.ts";
-import { finishHook, type PlanEnv, recordSize } from "./_plan_hook.ts";
-import type { IssueSink } from "./_plan_issues.ts";
-import { MECHANISM_NAMES } from "./_plan_mechanism.ts";
-import { planSelectors } from "./_plan_selectors.ts";
+} from "./types.ts";
+import type { HookArg, Selector, TracepointHook } from "../spec/mod.ts";
+import { placeholderArg, planArg } from "./args.ts";
+import { finishHook, type PlanEnv, recordSize } from "./hook.ts";
+import type { IssueSink } from "./issues.ts";
+import { MECHANISM_NAMES } from "./mechanism.ts";
+import { planSelectors } from "./selectors.ts";
 
 /** Inputs of {@link tracepointHook}: one tracepoint hook on one format. */
 export interface TracepointHookInput {

@@ -3,15 +3,15 @@
  * and `lsmhooks[]`/`uprobes[]`. A syscall hook prefers fentry, then kprobe, then the syscall's own
  * tracepoints; a kernel function needs fentry or kprobe.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
 
 import { syscallArgFields, type TracepointField } from "./tracepoint_format.ts";
-import type { MechanismOption, PlannedArg, PlannedHook } from "./plan_types.ts";
-import type { CallTarget, HookArg, KprobeHook, LsmHook, UprobeHook } from "./types.ts";
-import { placeholderArg, planArg } from "./_plan_args.ts";
+import type { MechanismOption, PlannedArg, PlannedHook } from "./types.ts";
+import type { CallTarget, HookArg, KprobeHook, LsmHook, UprobeHook } from "../spec/mod.ts";
+import { placeholderArg, planArg } from "./args.ts";
 import {
   eventOf,
   failedHook,
@@ -19,16 +19,16 @@ import {
   type HookParts,
   type PlanEnv,
   recordSize,
-} from "./_plan_hook.ts";
-import { IssueSink } from "./_plan_issues.ts";
+} from "./hook.ts";
+import { IssueSink } from "./issues.ts";
 import {
   explainChoice,
   functionCost,
   MECHANISM_NAMES,
   option,
   syscallTracepointCost,
-} from "./_plan_mechanism.ts";
-import { planSelectors } from "./_plan_selectors.ts";
+} from "./mechanism.ts";
+import { planSelectors } from "./selectors.ts";
 
 /** `__x64_sys_<entry>` or the bare name of a syscall target the table does not know. */
 function syscallEntry(target: CallTarget): string {

@@ -6,11 +6,11 @@
  * @module
  */
 
-import type { KernelReport } from "../kernel/types.ts";
-import { NAMESPACE_TYPES } from "./namespaces.ts";
-import type { EngineMechanism, PlanFacts } from "./plan_types.ts";
+import type { KernelReport } from "../../kernel/types.ts";
+import { NAMESPACE_TYPES } from "../vocab/mod.ts";
+import type { EngineMechanism, PlanFacts } from "./types.ts";
 import type { TracepointFormatLookup } from "./tracepoint_format.ts";
-import type { NamespaceType } from "./types.ts";
+import type { NamespaceType } from "../spec/mod.ts";
 
 /** `/proc/<pid>/ns/<file>` of each namespace type. */
 const NS_FILES: Readonly<Record<NamespaceType, string>> = {

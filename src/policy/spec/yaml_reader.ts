@@ -3,7 +3,7 @@
  * that record an issue (file, line, column, YAML path, message) for every unknown field, wrong
  * type or missing value, and return `undefined` so decoding can go on and report everything.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */

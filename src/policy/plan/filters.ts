@@ -2,16 +2,16 @@
  * Translates one `matchArgs`/`matchReturnArgs` entry into a `struct vigil_arg_filter`: the
  * kernel operator, inline values (≤ 4 values or 4 inclusive ranges) or a set of map entries.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
 
-import { ENUMS } from "../bpf/abi.gen.ts";
-import { parseInteger } from "./int_parse.ts";
-import type { ArgKind, MatchOp, PlannedArg, PlannedArgFilter } from "./plan_types.ts";
-import type { ArgFilter, ArgOperator, IpPrefix } from "./types.ts";
-import type { IssueSink } from "./_plan_issues.ts";
+import { ENUMS } from "../../bpf/abi.gen.ts";
+import { parseInteger } from "../vocab/mod.ts";
+import type { ArgKind, MatchOp, PlannedArg, PlannedArgFilter } from "./types.ts";
+import type { ArgFilter, ArgOperator, IpPrefix } from "../spec/mod.ts";
+import type { IssueSink } from "./issues.ts";
 
 const LIMITS = ENUMS.vigil_policy_limits;
 /** Inline values of a non-range filter (the ABI stores 8 u64: 4 values or 4 pairs). */

@@ -13,6 +13,8 @@ import { parsePolicy, type ParseResult } from "./parse.ts";
 export interface PolicyFileResult extends ParseResult {
   /** Path of the file (the directory joined with its name). */
   readonly file: string;
+  /** The file's text; absent when it could not be read. */
+  readonly text?: string;
 }
 
 function isPolicyFileName(name: string): boolean {
@@ -78,11 +80,12 @@ export async function loadPolicyDir(dir: string): Promise<PolicyFileResult[]> {
           message: `policy name ${JSON.stringify(policy.name)} is already used by ${owner}`,
         }],
         warnings: parsed.warnings,
+        text,
       });
       continue;
     }
     if (policy !== undefined) owners.set(policy.name, file);
-    results.push({ file, ...parsed });
+    results.push({ file, text, ...parsed });
   }
   return results;
 }

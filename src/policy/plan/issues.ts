@@ -2,12 +2,12 @@
  * Collects the planner's errors and warnings as {@link PolicyIssue}s, so they print like the
  * parser's (`file:line:column: path: message`).
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
 
-import type { PolicyIssue, SourceRef } from "./types.ts";
+import type { PolicyIssue, SourceRef } from "../spec/mod.ts";
 
 /** Errors and warnings of one hook (or of the policy as a whole). */
 export class IssueSink {

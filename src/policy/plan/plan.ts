@@ -9,23 +9,21 @@
  *   else kprobe, else the syscall's own `syscalls/sys_enter_<entry>` tracepoint (plus
  *   `sys_exit_<entry>` for `return: true`);
  * - `raw_syscalls/sys_enter|sys_exit` hooks whose every selector restricts the syscall id: split
- *   into per-syscall tracepoints (see `_plan_raw_syscalls.ts`), else kept with a warning;
+ *   into per-syscall tracepoints (see `raw_syscalls.ts`), else kept with a warning;
  * - other tracepoints stay themselves; non-syscall kprobes need fentry or kprobe, LSM hooks the
  *   BPF LSM, and uprobes are refused (the engine has no uprobe program).
  *
  * @module
  */
 
-import { ENUMS } from "../bpf/abi.gen.ts";
-import type { PlanFacts, PlannedHook, PolicyPlan, SetSizes } from "./plan_types.ts";
-import { DEFAULT_ENGINE } from "./plan_types.ts";
-import type { Policy, PolicyIssue } from "./types.ts";
-import { addSizes, type PlanEnv } from "./_plan_hook.ts";
-import { IssueSink } from "./_plan_issues.ts";
-import { planKprobe, planLsm, planUprobe } from "./_plan_kprobe.ts";
-import { planTracepoint } from "./_plan_tracepoint.ts";
-
-export * from "./plan_types.ts";
+import { ENUMS } from "../../bpf/abi.gen.ts";
+import type { PlanFacts, PlannedHook, PolicyPlan, SetSizes } from "./types.ts";
+import { DEFAULT_ENGINE } from "./types.ts";
+import type { Policy, PolicyIssue } from "../spec/mod.ts";
+import { addSizes, type PlanEnv } from "./hook.ts";
+import { IssueSink } from "./issues.ts";
+import { planKprobe, planLsm, planUprobe } from "./kprobe.ts";
+import { planTracepoint } from "./tracepoint.ts";
 
 function policyChecks(policy: Policy, sink: IssueSink): void {
   const { spec } = policy;

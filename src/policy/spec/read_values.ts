@@ -2,7 +2,7 @@
  * Checks and parses the `values` of one `matchArgs`/`matchData`/`matchReturnArgs` entry for its
  * operator and the type of the arg it filters, with Tetragon's rules and limits.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
@@ -15,11 +15,11 @@ import {
   isStringEqualType,
   isStringMatchType,
   isUnsignedInteger,
-} from "./arg_types.ts";
-import { capabilityByName } from "./capabilities.ts";
-import { parseInteger } from "./int_parse.ts";
-import { POLICY_LIMITS } from "./limits.ts";
-import { type NetworkNameKind, networkNameValue, parseIpPrefix } from "./network.ts";
+} from "../vocab/mod.ts";
+import { capabilityByName } from "../vocab/mod.ts";
+import { parseInteger } from "../vocab/mod.ts";
+import { POLICY_LIMITS } from "../vocab/mod.ts";
+import { type NetworkNameKind, networkNameValue, parseIpPrefix } from "../vocab/mod.ts";
 import {
   ADDRESS_OPERATORS,
   type ArgOperator,
@@ -27,9 +27,9 @@ import {
   PORT_OPERATORS,
   PRIV_PORT_OPERATORS,
   SOCKADDR_OPERATORS,
-} from "./operators.ts";
+} from "../vocab/mod.ts";
 import type { IpPrefix, MatchValues, PolicyList } from "./types.ts";
-import type { Located, LocatedString, Reader } from "./_reader.ts";
+import type { Located, LocatedString, Reader } from "./yaml_reader.ts";
 
 /** Lists by name; `null` marks a list that is declared but invalid (already reported). */
 export type ListIndex = ReadonlyMap<string, PolicyList | null>;

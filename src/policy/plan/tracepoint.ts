@@ -3,20 +3,20 @@
  * `common_*` included in the index), `raw_syscalls` ones are split into per-syscall tracepoints
  * when every selector allows it, and `raw: true` ones need a raw tracepoint program.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
 
-import type { HookSource, Mechanism, PlannedEvent, PlannedHook } from "./plan_types.ts";
-import type { TracepointHook } from "./types.ts";
-import { planArg } from "./_plan_args.ts";
-import { eventOf, failedHook, finishHook, type PlanEnv } from "./_plan_hook.ts";
-import { fieldAt, tracepointHook } from "./_plan_tp_hook.ts";
-import { IssueSink } from "./_plan_issues.ts";
-import { explainChoice, MECHANISM_NAMES, option, tracepointCost } from "./_plan_mechanism.ts";
-import { isRawSyscalls, rewriteRawSyscalls } from "./_plan_raw_syscalls.ts";
-import { planSelectors } from "./_plan_selectors.ts";
+import type { HookSource, Mechanism, PlannedEvent, PlannedHook } from "./types.ts";
+import type { TracepointHook } from "../spec/mod.ts";
+import { planArg } from "./args.ts";
+import { eventOf, failedHook, finishHook, type PlanEnv } from "./hook.ts";
+import { fieldAt, tracepointHook } from "./tp_hook.ts";
+import { IssueSink } from "./issues.ts";
+import { explainChoice, MECHANISM_NAMES, option, tracepointCost } from "./mechanism.ts";
+import { isRawSyscalls, rewriteRawSyscalls } from "./raw_syscalls.ts";
+import { planSelectors } from "./selectors.ts";
 
 /** Plans one `tracepoints[]` entry (several hooks when a raw_syscalls hook is split). */
 export function planTracepoint(hook: TracepointHook, index: number, env: PlanEnv): PlannedHook[] {

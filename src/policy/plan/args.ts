@@ -2,15 +2,15 @@
  * Maps a hook arg (Tetragon type + where it is read) onto how the policy engine reads it: a
  * `vigil_arg_kind`, the record offset and size, and the JSON object it is exported as.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
 
 import type { TracepointField } from "./tracepoint_format.ts";
-import type { ArgJson, ArgKind, PlannedArg } from "./plan_types.ts";
-import type { ArgType, HookArg } from "./types.ts";
-import type { IssueSink } from "./_plan_issues.ts";
+import type { ArgJson, ArgKind, PlannedArg } from "./types.ts";
+import type { ArgType, HookArg } from "../spec/mod.ts";
+import type { IssueSink } from "./issues.ts";
 
 /** An integer arg type: bytes read, sign, exported object. */
 interface IntType {

@@ -2,13 +2,13 @@
  * Decodes `spec`: lists first (hooks and selectors refer to them), then options, enforcers, hooks
  * and the pod/container/host selectors.
  *
- * Internal to `src/policy/`.
+ * Internal to this stage: other code goes through `mod.ts`.
  *
  * @module
  */
 
-import { allSyscalls, resolveSyscall } from "./lists.ts";
-import { POLICY_LIMITS } from "./limits.ts";
+import { allSyscalls, resolveSyscall } from "../vocab/mod.ts";
+import { POLICY_LIMITS } from "../vocab/mod.ts";
 import type {
   Enforcer,
   LabelExpression,
@@ -26,9 +26,9 @@ import {
   decodeTracepoint,
   decodeUprobe,
   type HookEnv,
-} from "./_decode_hooks.ts";
-import type { ListIndex } from "./_match_values.ts";
-import type { Reader, Val } from "./_reader.ts";
+} from "./read_hooks.ts";
+import type { ListIndex } from "./read_values.ts";
+import type { Reader, Val } from "./yaml_reader.ts";
 
 const SPEC_SHAPE = {
   fields: [
