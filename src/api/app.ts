@@ -1,8 +1,10 @@
 /**
  * The HTTP API as a Hono app, built from interfaces only so tests drive it with fakes through
- * `app.request()`. Every mutating request (POST, PUT, PATCH, DELETE) needs
- * `Authorization: Bearer <token>` (compared in constant time by `hono/bearer-auth`) and a body
- * within the size limit; every error is JSON `{ "error": ... }` from one `onError`, never a stack
+ * `app.request()`. Every request needs `Authorization: Bearer <token>` (compared in constant time
+ * by `hono/bearer-auth`) except `GET` of the public routes (by default `/healthz`, `/readyz` and
+ * `/metrics`, see {@link DEFAULT_PUBLIC_ROUTES}): the event stream carries every command line on
+ * the host and policies show what is watched, so reading them is as privileged as changing them.
+ * Every mutating request (POST, PUT, PATCH, DELETE) also needs a body within the size limit; every error is JSON `{ "error": ... }` from one `onError`, never a stack
  * trace; every request is counted in `vigil_api_requests_total{method,route,code}`.
  *
  * @module
@@ -21,6 +23,13 @@ import { opsRoutes } from "./ops_routes.ts";
 import { policiesRoutes } from "./policies_routes.ts";
 import type { EventHub, Health, PolicyService, StatusSource } from "./types.ts";
 
+/** Routes that may be readable without the token, and the ones that are by default. */
+export const PUBLIC_ROUTE_CHOICES = ["/healthz", "/readyz", "/metrics"] as const;
+/** A route {@link AppDeps.publicRoutes} may open. */
+export type PublicRoute = typeof PUBLIC_ROUTE_CHOICES[number];
+/** Probes and the scrape stay open: systemd, load balancers and Prometheus hold no token. */
+export const DEFAULT_PUBLIC_ROUTES: readonly PublicRoute[] = PUBLIC_ROUTE_CHOICES;
+
 /** Default request body limit: 1 MiB. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -32,8 +41,10 @@ export interface AppDeps {
   readonly health: Health;
   /** Rendered by `GET /metrics`; the app adds its request and stream families to it. */
   readonly metrics: MetricsRegistry;
-  /** The bearer token mutating requests must present. */
+  /** The bearer token every request but a public route's `GET` must present. */
   readonly token: string;
+  /** Routes readable without the token (default {@link DEFAULT_PUBLIC_ROUTES}); [] = none. */
+  readonly publicRoutes?: readonly PublicRoute[];
   /** Request body limit in bytes (default {@link DEFAULT_BODY_LIMIT_BYTES}). */
   readonly bodyLimitBytes?: number;
   /** Per-client `/events` queue in lines (default: the hub's, 10,000). */
@@ -75,6 +86,18 @@ function registerApiMetrics(deps: AppDeps): (method: string, route: string, code
     { collect: () => [{ labels: [], value: deps.events.stats().dropped }] },
   );
   deps.metrics.counter(
+    "vigil_event_stream_refused_clients_total",
+    "/events clients refused with 503 because the limit of concurrent streams was reached.",
+    [],
+    { collect: () => [{ labels: [], value: deps.events.stats().refused }] },
+  );
+  deps.metrics.gauge(
+    "vigil_event_stream_queued_bytes",
+    "Bytes of event lines queued for /events clients now (bounded in total).",
+    [],
+    { collect: () => [{ labels: [], value: deps.events.stats().queuedBytes }] },
+  );
+  deps.metrics.counter(
     "vigil_event_stream_lines_total",
     "Event lines queued to /events clients.",
     [],
@@ -112,23 +135,29 @@ export function createApp(deps: AppDeps): Hono {
     countRequest(c.req.method, routeLabel(c), c.res.status);
   });
 
+  const publicRoutes = new Set<string>(deps.publicRoutes ?? DEFAULT_PUBLIC_ROUTES);
+  const auth = bearerAuth({
+    token: deps.token,
+    noAuthenticationHeader: {
+      message: () =>
+        unauthorized(
+          "missing bearer token: send 'Authorization: Bearer <token>' " +
+            "with the token from the agent's --api-token-file",
+        ),
+    },
+    invalidAuthenticationHeader: {
+      message: () => unauthorized("malformed Authorization header: expected 'Bearer <token>'"),
+    },
+    invalidToken: { message: () => unauthorized("invalid bearer token") },
+  });
+  app.use("*", (c, next) => {
+    const open = (c.req.method === "GET" || c.req.method === "HEAD") &&
+      publicRoutes.has(c.req.path);
+    return open ? next() : auth(c, next);
+  });
   app.on(
     MUTATING,
     "*",
-    bearerAuth({
-      token: deps.token,
-      noAuthenticationHeader: {
-        message: () =>
-          unauthorized(
-            "missing bearer token: send 'Authorization: Bearer <token>' " +
-              "with the token from the agent's --api-token-file",
-          ),
-      },
-      invalidAuthenticationHeader: {
-        message: () => unauthorized("malformed Authorization header: expected 'Bearer <token>'"),
-      },
-      invalidToken: { message: () => unauthorized("invalid bearer token") },
-    }),
     bodyLimit({
       maxSize: limit,
       onError: () => errorResponse(413, `request body too large: the limit is ${limit} bytes`),

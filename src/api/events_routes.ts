@@ -2,13 +2,19 @@
  * `GET /events?type=&policy=&container=`: an NDJSON stream of export lines. Each parameter may
  * repeat or hold a comma-separated list; absent means "all". Each client has a bounded queue in
  * the event hub: a client that stops reading is dropped (the response is aborted) and counted,
- * and the agent never waits for it.
+ * and the agent never waits for it. Beyond the hub's limit of clients the answer is a 503. Each
+ * read of the body takes at most {@link CHUNK_BYTES} of queued lines, so what sits in the
+ * response pipeline per client is bounded too.
  *
  * @module
  */
 import { Hono } from "hono";
 import type { Logger } from "../log/logger.ts";
-import type { EventHub } from "./types.ts";
+import { errorResponse } from "./_json.ts";
+import { type EventHub, StreamLimitError } from "./types.ts";
+
+/** Queued lines taken per body chunk, at most (one line longer than this goes alone). */
+export const CHUNK_BYTES = 64 * 1024;
 
 /** What the events route needs. */
 export interface EventsDeps {
@@ -45,10 +51,18 @@ export function eventsRoutes(deps: EventsDeps): Hono {
       policies: listParam(c.req.queries("policy")),
       containers: listParam(c.req.queries("container")),
     };
-    const sub = deps.events.subscribe({
-      ...filters,
-      ...(deps.queueLines === undefined ? {} : { queueLines: deps.queueLines }),
-    });
+    let sub;
+    try {
+      sub = deps.events.subscribe({
+        ...filters,
+        ...(deps.queueLines === undefined ? {} : { queueLines: deps.queueLines }),
+      });
+    } catch (err) {
+      if (!(err instanceof StreamLimitError)) throw err;
+      return errorResponse(503, `${err.message}; try again later`, { limit: err.limit }, {
+        "retry-after": "5",
+      });
+    }
     // A client that disconnects cancels the body (see cancel below); shutdown ends it here.
     const stop = () => sub.close();
     deps.shutdown?.addEventListener("abort", stop, { once: true });
@@ -56,7 +70,7 @@ export function eventsRoutes(deps: EventsDeps): Hono {
 
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const batch = await sub.nextBatch();
+        const batch = await sub.nextBatch(CHUNK_BYTES);
         if (batch !== null) {
           controller.enqueue(encoder.encode(batch.join("\n") + "\n"));
           return;

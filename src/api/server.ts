@@ -1,17 +1,46 @@
 /**
- * Serves the API app with `Deno.serve` on a TCP address or a unix socket. The unix socket is
- * created with mode 0600 (the umask is tightened around the bind, so it is never reachable with
- * looser permissions), a stale socket file left by a crashed agent is removed first, and a live
- * one (another agent) is refused.
+ * Serves the API app on a TCP address or a unix socket, through `node:http` driven by Hono's
+ * Node adapter (`@hono/node-server`). Not `Deno.serve`: it has no header or idle timeout and no
+ * connection limit (a connection that never finishes its headers stays open forever), and it
+ * keeps pulling a streamed body while the client reads nothing. `node:http` enforces
+ * `headersTimeout` (408, then close), `requestTimeout`, `keepAliveTimeout` and `maxConnections`
+ * (refused at accept), and writes a streamed body only as fast as the client reads.
+ *
+ * The unix socket is created with mode 0600 (the umask is tightened around the bind, so it is
+ * never reachable with looser permissions), a stale socket file left by a crashed agent is removed
+ * first, and a live one (another agent) is refused.
  *
  * @module
  */
+import { getRequestListener } from "@hono/node-server";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import type { Logger } from "../log/logger.ts";
 import { type ApiAddress, formatApiAddress, isLoopback, parseApiAddress } from "./address.ts";
-import { type AppDeps, createApp } from "./app.ts";
+import { type AppDeps, createApp, type PublicRoute } from "./app.ts";
 import { errorResponse } from "./_json.ts";
 import { loadOrCreateToken } from "./token.ts";
+
+/** Connection limits of the listener; see {@link DEFAULT_CONNECTION_LIMITS}. */
+export interface ConnectionLimits {
+  /** A request's headers must arrive within this time from the connection (or last request). */
+  readonly headersTimeoutMs: number;
+  /** A whole request (headers and body) must arrive within this time. */
+  readonly requestTimeoutMs: number;
+  /** A kept-alive connection with no request in flight is closed after this time. */
+  readonly idleTimeoutMs: number;
+  /** Open connections at most (streams included); more are closed at accept. */
+  readonly maxConnections: number;
+}
+
+/** Generous for any real client, short for a connection that holds a slot and sends nothing. */
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+  maxConnections: 256,
+};
 
 /** How and where to serve. */
 export interface ApiServerOptions {
@@ -19,14 +48,17 @@ export interface ApiServerOptions {
   readonly listen: string;
   /** Bearer token file; created (0600) when absent. */
   readonly tokenFile: string;
+  /** Routes readable without the token (default `/healthz`, `/readyz`, `/metrics`). */
+  readonly publicRoutes?: readonly PublicRoute[];
   /** Request body limit in bytes (default 1 MiB). */
   readonly bodyLimitBytes?: number;
   /** Per-client `/events` queue in lines (default 10,000). */
   readonly eventQueueLines?: number;
+  /** Timeouts and the connection cap (each defaults to {@link DEFAULT_CONNECTION_LIMITS}). */
+  readonly limits?: Partial<ConnectionLimits>;
   /**
-   * How long {@link ApiServer.close} waits for open connections (default 2000 ms). A client that
-   * stopped reading can hold its connection until it reads or disconnects; close() does not wait
-   * for it longer than this.
+   * How long {@link ApiServer.close} waits for open connections (default 2000 ms); then the
+   * remaining ones are cut.
    */
   readonly closeGraceMs?: number;
   readonly logger: Logger;
@@ -35,7 +67,7 @@ export interface ApiServerOptions {
 /** The agent-side dependencies of the API (the server adds the token, limits and shutdown). */
 export type ApiServerDeps = Omit<
   AppDeps,
-  "token" | "bodyLimitBytes" | "eventQueueLines" | "shutdown" | "logger"
+  "token" | "bodyLimitBytes" | "eventQueueLines" | "shutdown" | "logger" | "publicRoutes"
 >;
 
 /** A running API server. */
@@ -44,9 +76,11 @@ export interface ApiServer {
   readonly address: string;
   /** Whether the token file was created by this start. */
   readonly tokenCreated: boolean;
+  /** Open connections now. */
+  connections(): Promise<number>;
   /**
    * Stops accepting connections, ends `/events` streams, waits (up to the grace period) for
-   * in-flight requests, removes the unix socket. Idempotent.
+   * in-flight requests, cuts the rest, removes the unix socket. Idempotent.
    */
   close(): Promise<void>;
 }
@@ -79,27 +113,37 @@ async function clearStaleSocket(path: string): Promise<void> {
 
 function listenError(address: string, err: unknown): Error {
   let why = err instanceof Error ? err.message : String(err);
-  if (err instanceof Deno.errors.AddrInUse) why = "address already in use";
-  else if (err instanceof Deno.errors.PermissionDenied) why = "permission denied";
-  else if (err instanceof Deno.errors.AddrNotAvailable) why = "address not available";
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") {
+    why = "address already in use";
+  } else if (err instanceof Deno.errors.PermissionDenied || code === "EACCES") {
+    why = "permission denied";
+  } else if (err instanceof Deno.errors.AddrNotAvailable || code === "EADDRNOTAVAIL") {
+    why = "address not available";
+  }
   return new Error(`api: cannot listen on ${address}: ${why}`, { cause: err });
 }
 
-function serve(
-  address: ApiAddress,
-  handler: Deno.ServeHandler,
-  onError: (error: unknown) => Response,
-): Deno.HttpServer<Deno.NetAddr> | Deno.HttpServer<Deno.UnixAddr> {
-  const common = { handler, onError, onListen: () => {} };
-  if (address.kind === "tcp") {
-    return Deno.serve({ ...common, hostname: address.hostname, port: address.port });
-  }
-  const previous = Deno.umask(0o177);
-  try {
-    return Deno.serve({ ...common, transport: "unix", path: address.path });
-  } finally {
-    Deno.umask(previous);
-  }
+/** Binds `server` to the address; resolves once listening, rejects with the bind error. */
+function listen(server: Server, address: ApiAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const failed = (err: Error) => reject(err);
+    server.once("error", failed);
+    const done = () => {
+      server.off("error", failed);
+      resolve();
+    };
+    if (address.kind === "tcp") {
+      server.listen({ port: address.port, host: address.hostname }, done);
+      return;
+    }
+    const previous = Deno.umask(0o177);
+    try {
+      server.listen({ path: address.path }, done);
+    } finally {
+      Deno.umask(previous);
+    }
+  });
 }
 
 /**
@@ -131,21 +175,52 @@ export async function startApiServer(
     token,
     shutdown: shutdown.signal,
     logger,
+    ...(options.publicRoutes === undefined ? {} : { publicRoutes: options.publicRoutes }),
     ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
     ...(options.eventQueueLines === undefined ? {} : { eventQueueLines: options.eventQueueLines }),
   });
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
 
   let socketIno: number | null = null;
   if (address.kind === "unix") {
     await Deno.mkdir(dirname(address.path), { recursive: true, mode: 0o755 });
     await clearStaleSocket(address.path);
   }
-  let server: Deno.HttpServer<Deno.NetAddr> | Deno.HttpServer<Deno.UnixAddr>;
-  try {
-    server = serve(address, (req) => app.fetch(req), (error) => {
-      logger.error("api: unhandled error", { error: String(error) });
-      return errorResponse(500, "internal error (see the agent's log)");
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.idleTimeoutMs,
+      // How often the timeouts above are checked.
+      connectionsCheckingInterval: Math.max(
+        50,
+        Math.min(1000, Math.floor(limits.headersTimeoutMs / 4)),
+      ),
+    },
+    getRequestListener((req) => app.fetch(req), {
+      // Keep Deno's own Request/Response: the adapter would otherwise replace the globals.
+      overrideGlobalObjects: false,
+      errorHandler: (error) => {
+        logger.error("api: unhandled error", { error: String(error) });
+        return errorResponse(500, "internal error (see the agent's log)");
+      },
+    }),
+  );
+  server.maxConnections = limits.maxConnections;
+  // No socket inactivity timeout: a quiet /events stream is legitimate; a stalled one is dropped
+  // by the event hub (its queue is bounded), idle keep-alive by keepAliveTimeout.
+  server.timeout = 0;
+  let refusedLogged = 0;
+  server.on("drop", () => {
+    const now = Date.now();
+    if (now - refusedLogged < 10_000) return;
+    refusedLogged = now;
+    logger.warn("api: connection limit reached; refusing new connections", {
+      max_connections: limits.maxConnections,
     });
+  });
+  try {
+    await listen(server, address);
   } catch (err) {
     throw listenError(formatApiAddress(address), err);
   }
@@ -156,34 +231,51 @@ export async function startApiServer(
     socketIno = (await Deno.lstat(address.path)).ino;
     bound = formatApiAddress(address);
   } else {
-    const addr = server.addr as Deno.NetAddr;
-    bound = formatApiAddress({ kind: "tcp", hostname: addr.hostname, port: addr.port });
+    const addr = server.address() as AddressInfo;
+    bound = formatApiAddress({ kind: "tcp", hostname: addr.address, port: addr.port });
     if (!isLoopback(address)) {
-      logger.warn("api: listening beyond loopback; read-only routes need no token", {
-        address: bound,
-      });
+      logger.warn(
+        "api: listening beyond loopback: every route but the public ones needs the token",
+        {
+          address: bound,
+        },
+      );
     }
   }
-  logger.info("api: listening", { address: bound, token_file: options.tokenFile });
+  logger.info("api: listening", {
+    address: bound,
+    token_file: options.tokenFile,
+    max_connections: limits.maxConnections,
+    headers_timeout_ms: limits.headersTimeoutMs,
+  });
 
   let closing: Promise<void> | null = null;
   return {
     address: bound,
     tokenCreated: created,
+    connections(): Promise<number> {
+      return new Promise((resolve, reject) => {
+        server.getConnections((err, n) => err ? reject(err) : resolve(n));
+      });
+    },
     close(): Promise<void> {
       closing ??= (async () => {
         shutdown.abort();
         let timer: ReturnType<typeof setTimeout> | undefined;
         const graceMs = options.closeGraceMs ?? 2000;
+        const closed = new Promise<"done">((r) => server.close(() => r("done")));
+        server.closeIdleConnections();
         const outcome = await Promise.race([
-          server.shutdown().then(() => "done" as const),
+          closed,
           new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), graceMs)),
         ]);
         clearTimeout(timer);
         if (outcome === "timeout") {
-          logger.warn("api: connections still open after the grace period; not waiting", {
+          logger.warn("api: connections still open after the grace period; cutting them", {
             grace_ms: graceMs,
           });
+          server.closeAllConnections();
+          await closed;
         }
         if (address.kind === "unix") {
           const info = await statOrNull(address.path);

@@ -51,15 +51,18 @@ export interface SubscribeOptions {
   readonly containers?: readonly string[];
   /** Lines queued for this client before it is dropped (default 10,000). */
   readonly queueLines?: number;
+  /** Bytes (UTF-16 units) queued for this client before it is dropped (default 1 MiB). */
+  readonly queueBytes?: number;
 }
 
 /** One stream client's view of the events. Iterating yields export lines (no newline). */
 export interface EventSubscription extends AsyncIterable<string> {
   /**
-   * Waits for lines and takes every queued one; resolves to null once the subscription is closed
-   * or dropped (queued lines are discarded on drop).
+   * Waits for lines and takes the queued ones, up to `maxBytes` (at least one line; default: all);
+   * resolves to null once the subscription is closed or dropped (queued lines are discarded on
+   * drop).
    */
-  nextBatch(): Promise<string[] | null>;
+  nextBatch(maxBytes?: number): Promise<string[] | null>;
   /** True once the hub dropped this client for falling behind. */
   readonly dropped: boolean;
   readonly closed: boolean;
@@ -75,6 +78,22 @@ export interface EventHubStats {
   readonly dropped: number;
   /** Lines queued to subscribers, since start. */
   readonly delivered: number;
+  /** Bytes queued for all subscribers now (bounded by the hub's total). */
+  readonly queuedBytes: number;
+  /** Subscriptions refused because the hub was at its limit of streams, since start. */
+  readonly refused: number;
+}
+
+/** Thrown by {@link EventHub.subscribe} when the hub already serves its maximum of streams. */
+export class StreamLimitError extends Error {
+  override name = "StreamLimitError";
+  /** The limit that was reached. */
+  readonly limit: number;
+
+  constructor(limit: number) {
+    super(`too many event streams: the limit is ${limit} concurrent /events clients`);
+    this.limit = limit;
+  }
 }
 
 /** Fans export lines out to stream clients. */
@@ -84,6 +103,7 @@ export interface EventHub {
    * nearly free when there are none, and never waits for a client.
    */
   publish(line: string, meta: EventMeta): void;
+  /** Throws {@link StreamLimitError} when the hub already has its maximum of subscribers. */
   subscribe(options?: SubscribeOptions): EventSubscription;
   stats(): EventHubStats;
 }

@@ -3,7 +3,7 @@
  * parser (so 400s carry real line/column errors), a settable health, a status with a bigint, and
  * BPF program statistics that grow between calls.
  */
-import { createEventHub } from "../../src/api/event_hub.ts";
+import { createEventHub, type EventHubOptions } from "../../src/api/event_hub.ts";
 import type { AppDeps } from "../../src/api/app.ts";
 import type {
   ApplyResult,
@@ -121,9 +121,11 @@ export interface Fakes {
 }
 
 /** Builds fake deps; `overrides` replaces any of them. */
-export function fakes(overrides: Partial<AppDeps> = {}): Fakes {
+export function fakes(
+  { hubOptions, ...overrides }: Partial<AppDeps> & { hubOptions?: EventHubOptions } = {},
+): Fakes {
   const policies = new FakePolicyService();
-  const hub = createEventHub();
+  const hub = createEventHub(hubOptions);
   const registry = new MetricsRegistry();
   const health: Fakes["health"] = { alive: true, ready: true };
   registerVigilMetrics(registry, {

@@ -44,7 +44,7 @@ Deno.test("GET /readyz answers 200 when ready and 503 with the reason when not",
 
 Deno.test("GET /status returns the status object with bigints as strings", async () => {
   const app = createApp(fakes().deps);
-  const res = await app.request("/status");
+  const res = await app.request("/status", { headers: AUTH });
   assert.equal(res.status, 200);
   const body = await json(res);
   assert.equal(body.version, "0.1.0");
@@ -54,7 +54,7 @@ Deno.test("GET /status returns the status object with bigints as strings", async
 Deno.test("GET /metrics serves the text format with build info and counted requests", async () => {
   const app = createApp(fakes().deps);
   await app.request("/healthz");
-  await app.request("/nope");
+  await app.request("/nope", { headers: AUTH });
   await app.request("/policies", { method: "POST", body: "x" });
   const res = await app.request("/metrics");
   assert.equal(res.status, 200);
@@ -81,22 +81,24 @@ Deno.test("GET /metrics serves the text format with build info and counted reque
 Deno.test("GET /policies lists, GET /policies/:name returns YAML, unknown name is 404", async () => {
   const f = fakes();
   const app = createApp(f.deps);
-  assert.deepEqual(await json(await app.request("/policies")), { policies: [] });
+  assert.deepEqual(await json(await app.request("/policies", { headers: AUTH })), {
+    policies: [],
+  });
   const yaml = examplePolicy("etc_reads.yaml");
   assert.equal((await f.policies.apply(yaml, "test")).ok, true);
 
-  const list = await json(await app.request("/policies"));
+  const list = await json(await app.request("/policies", { headers: AUTH }));
   assert.deepEqual((list.policies as { name: string }[]).map((p) => p.name), [
     "etc-sensitive-reads",
   ]);
 
-  const res = await app.request("/policies/etc-sensitive-reads");
+  const res = await app.request("/policies/etc-sensitive-reads", { headers: AUTH });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("content-type"), "application/yaml; charset=utf-8");
   assert.equal(await res.text(), yaml);
 
   const missing = await assertJsonError(
-    await app.request("/policies/nope"),
+    await app.request("/policies/nope", { headers: AUTH }),
     404,
     /no policy named 'nope'/,
   );
@@ -287,10 +289,15 @@ Deno.test("POST /policies/reload answers 200, or 400 listing the files that fail
   assert.equal((bad.policies as unknown[]).length, 1);
 });
 
-Deno.test("unknown routes answer 404 JSON (mutating ones only after auth)", async () => {
+Deno.test("unknown routes answer 404 JSON, only after auth", async () => {
   const app = createApp(fakes().deps);
-  await assertJsonError(await app.request("/nope"), 404, /no route for GET \/nope/);
-  await assertJsonError(await app.request("/policies/a/b"), 404);
+  await assertJsonError(await app.request("/nope"), 401);
+  await assertJsonError(
+    await app.request("/nope", { headers: AUTH }),
+    404,
+    /no route for GET \/nope/,
+  );
+  await assertJsonError(await app.request("/policies/a/b", { headers: AUTH }), 404);
   await assertJsonError(
     await app.request("/policies", { method: "PUT", headers: AUTH, body: "x" }),
     404,
@@ -315,7 +322,10 @@ Deno.test("a failing service answers 500 JSON without the message or stack; the 
 Deno.test("GET /events streams NDJSON filtered by type, policy and container", async () => {
   const f = fakes();
   const app = createApp(f.deps);
-  const res = await app.request("/events?type=process_kprobe,process_exit&policy=p1&container=c1");
+  const res = await app.request(
+    "/events?type=process_kprobe,process_exit&policy=p1&container=c1",
+    { headers: AUTH },
+  );
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("content-type"), "application/x-ndjson");
   assert.equal(f.hub.stats().subscribers, 1);
@@ -337,9 +347,59 @@ Deno.test("GET /events ends every stream when the shutdown signal fires", async 
   const stop = new AbortController();
   const f = fakes({ shutdown: stop.signal });
   const app = createApp(f.deps);
-  const res = await app.request("/events");
+  const res = await app.request("/events", { headers: AUTH });
   f.hub.publish("a", { type: "x" });
   stop.abort();
   assert.equal(await res.text(), "a\n");
   assert.equal(f.hub.stats().subscribers, 0);
+});
+
+Deno.test("reads need the token: events, policy list and bodies, status; probes and metrics stay open", async () => {
+  const f = fakes();
+  assert.equal((await f.policies.apply(examplePolicy("etc_reads.yaml"), "test")).ok, true);
+  const app = createApp(f.deps);
+  for (const path of ["/events", "/policies", "/policies/etc-sensitive-reads", "/status"]) {
+    await assertJsonError(await app.request(path), 401, /missing bearer token/);
+    await assertJsonError(
+      await app.request(path, { headers: { authorization: "Bearer wrong" } }),
+      401,
+      /invalid bearer token/,
+    );
+    assert.equal((await app.request(path, { method: "HEAD" })).status, 401);
+  }
+  assert.equal(f.hub.stats().subscribers, 0, "a refused /events never subscribes");
+  for (const path of ["/healthz", "/readyz", "/metrics"]) {
+    assert.equal((await app.request(path)).status, 200, path);
+  }
+});
+
+Deno.test("publicRoutes: [] closes the probes and metrics too; a subset opens only those", async () => {
+  const none = createApp({ ...fakes().deps, publicRoutes: [] });
+  for (const path of ["/healthz", "/readyz", "/metrics"]) {
+    await assertJsonError(await none.request(path), 401);
+    assert.equal((await none.request(path, { headers: AUTH })).status, 200, path);
+  }
+  const some = createApp({ ...fakes().deps, publicRoutes: ["/healthz"] });
+  assert.equal((await some.request("/healthz")).status, 200);
+  await assertJsonError(await some.request("/metrics"), 401);
+});
+
+Deno.test("GET /events beyond the hub's limit of streams answers 503 with Retry-After", async () => {
+  const f = fakes({ hubOptions: { maxSubscribers: 2 } });
+  const app = createApp(f.deps);
+  const open = [
+    await app.request("/events", { headers: AUTH }),
+    await app.request("/events", { headers: AUTH }),
+  ];
+  const refused = await app.request("/events", { headers: AUTH });
+  const body = await assertJsonError(refused, 503, /too many event streams: the limit is 2/);
+  assert.equal(body.limit, 2);
+  assert.equal(refused.headers.get("retry-after"), "5");
+  assert.equal(f.hub.stats().refused, 1);
+  const metrics = await (await app.request("/metrics")).text();
+  assert.match(metrics, /^vigil_event_stream_refused_clients_total 1$/m);
+  await open[0]!.body!.cancel();
+  const again = await app.request("/events", { headers: AUTH });
+  assert.equal(again.status, 200, "a slot is free again once a client leaves");
+  for (const res of [open[1]!, again]) await res.body!.cancel();
 });

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createEventHub, DEFAULT_QUEUE_LINES } from "../../src/api/event_hub.ts";
+import { StreamLimitError } from "../../src/api/types.ts";
 
 Deno.test("publish() delivers to matching subscribers only, in order, in batches", async () => {
   const hub = createEventHub();
@@ -17,7 +18,13 @@ Deno.test("publish() delivers to matching subscribers only, in order, in batches
   assert.deepEqual(await all.nextBatch(), ["a", "b", "c", "d"]);
   assert.deepEqual(await execs.nextBatch(), ["a", "d"]);
   assert.deepEqual(await p1.nextBatch(), ["b", "d"]);
-  assert.deepEqual(hub.stats(), { subscribers: 3, dropped: 0, delivered: 8 });
+  assert.deepEqual(hub.stats(), {
+    subscribers: 3,
+    dropped: 0,
+    delivered: 8,
+    queuedBytes: 0,
+    refused: 0,
+  });
   for (const s of [all, execs, p1]) s.close();
   assert.equal(hub.stats().subscribers, 0);
   assert.equal(hub.stats().delivered, 8, "delivered survives closed subscribers");
@@ -71,7 +78,13 @@ Deno.test("a subscriber whose queue is full is dropped, counted and ended; other
   assert.equal(slow.dropped, true);
   assert.equal(await slow.nextBatch(), null, "queued lines are discarded on drop");
   assert.deepEqual(drops, [{ queued: 100, delivered: 100 }]);
-  assert.deepEqual(hub.stats(), { subscribers: 1, dropped: 1, delivered: 250 });
+  assert.deepEqual(hub.stats(), {
+    subscribers: 1,
+    dropped: 1,
+    delivered: 250,
+    queuedBytes: 0,
+    refused: 0,
+  });
   assert.equal(fast.dropped, false);
 });
 
@@ -131,4 +144,61 @@ Deno.test("publish() stays fast with a stalled subscriber (dropped) next to a li
     slowestSliceMs < 50,
     `slowest slice of 1,000 publishes: ${slowestSliceMs.toFixed(2)} ms`,
   );
+});
+
+Deno.test("a subscriber's queue is bounded in bytes as well as lines", async () => {
+  const hub = createEventHub({ queueBytes: 10_000 });
+  const slow = hub.subscribe();
+  const line = "x".repeat(999); // 1,000 bytes with its newline
+  for (let i = 0; i < 10; i++) hub.publish(line, { type: "t" });
+  assert.equal(slow.dropped, false, "10 lines of 1,000 bytes fit 10,000 bytes");
+  assert.equal(hub.stats().queuedBytes, 10_000);
+  hub.publish(line, { type: "t" });
+  assert.equal(slow.dropped, true, "the 11th does not");
+  assert.equal(hub.stats().queuedBytes, 0, "a dropped client's queue is freed");
+  assert.equal(await slow.nextBatch(), null);
+});
+
+Deno.test("nextBatch(maxBytes) takes at most that many bytes, and at least one line", async () => {
+  const hub = createEventHub();
+  const sub = hub.subscribe();
+  for (let i = 0; i < 5; i++) hub.publish(String(i).repeat(9), { type: "t" }); // 10 bytes each
+  assert.deepEqual(await sub.nextBatch(25), ["000000000", "111111111"]);
+  assert.equal(hub.stats().queuedBytes, 30);
+  assert.deepEqual(await sub.nextBatch(5), ["222222222"], "one line even when it is larger");
+  assert.deepEqual(await sub.nextBatch(), ["333333333", "444444444"]);
+  assert.equal(hub.stats().queuedBytes, 0);
+});
+
+Deno.test("subscribers beyond maxSubscribers are refused with StreamLimitError, counted", () => {
+  const hub = createEventHub({ maxSubscribers: 3 });
+  const subs = [hub.subscribe(), hub.subscribe(), hub.subscribe()];
+  assert.throws(() => hub.subscribe(), (err: unknown) => {
+    assert.ok(err instanceof StreamLimitError);
+    assert.equal(err.limit, 3);
+    assert.match(err.message, /limit is 3 concurrent \/events clients/);
+    return true;
+  });
+  assert.equal(hub.stats().refused, 1);
+  subs[0]!.close();
+  hub.subscribe().close();
+  assert.equal(hub.stats().subscribers, 2);
+});
+
+Deno.test("the total queued for all subscribers is bounded: the one furthest behind is dropped", () => {
+  // 100 stalled clients with 1 MB queues each would hold 100 MB; the total caps them at 50 KB.
+  const hub = createEventHub({ queueBytes: 1_000_000, maxTotalBytes: 50_000, maxSubscribers: 200 });
+  const early = hub.subscribe();
+  const line = "y".repeat(99);
+  for (let i = 0; i < 300; i++) hub.publish(line, { type: "t" }); // early: 30,000 bytes
+  const late = Array.from({ length: 100 }, () => hub.subscribe());
+  let peak = 0;
+  for (let i = 0; i < 2000; i++) {
+    hub.publish(line, { type: "t" });
+    peak = Math.max(peak, hub.stats().queuedBytes);
+  }
+  assert.ok(peak <= 50_000, `peak ${peak} bytes queued`);
+  assert.equal(early.dropped, true, "the client furthest behind went first");
+  assert.ok(late.some((s) => s.dropped), "then the others, as they fall behind");
+  assert.ok(hub.stats().queuedBytes <= 50_000);
 });

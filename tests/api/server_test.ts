@@ -15,6 +15,11 @@ function serverDeps() {
   return { f, deps };
 }
 
+/** The `Authorization` header with the token a server created in `tokenFile`. */
+async function bearer(tokenFile: string): Promise<{ authorization: string }> {
+  return { authorization: `Bearer ${(await Deno.readTextFile(tokenFile)).trim()}` };
+}
+
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "vigil-api-test-" });
 }
@@ -167,7 +172,9 @@ Deno.test("GET /events over HTTP: filtered NDJSON; close() ends open streams", a
     { listen: "127.0.0.1:0", tokenFile: `${dir}/token`, logger: silentLogger },
     deps,
   );
-  const res = await fetch(`http://${api.address}/events?type=process_exit&policy=p1`);
+  const res = await fetch(`http://${api.address}/events?type=process_exit&policy=p1`, {
+    headers: await bearer(`${dir}/token`),
+  });
   assert.equal(res.headers.get("content-type"), "application/x-ndjson");
   while (f.hub.stats().subscribers === 0) await new Promise((r) => setTimeout(r, 5));
   f.hub.publish('{"process_exec":{}}', { type: "process_exec", policy: "p1" });
@@ -203,11 +210,15 @@ Deno.test("a /events client that stops reading is dropped and counted; a reading
     // A raw TCP client that sends the request and then never reads.
     const [host, port] = api.address.split(":") as [string, string];
     stalled = await Deno.connect({ hostname: host, port: Number(port) });
+    const auth = await bearer(`${dir}/token`);
     await stalled.write(
-      new TextEncoder().encode(`GET /events HTTP/1.1\r\nHost: ${api.address}\r\n\r\n`),
+      new TextEncoder().encode(
+        `GET /events HTTP/1.1\r\nHost: ${api.address}\r\n` +
+          `Authorization: ${auth.authorization}\r\n\r\n`,
+      ),
     );
     // A client that keeps reading.
-    const live = await fetch(`http://${api.address}/events`);
+    const live = await fetch(`http://${api.address}/events`, { headers: auth });
     let liveLines = 0;
     const reading = (async () => {
       for await (const chunk of live.body!.pipeThrough(new TextDecoderStream())) {
@@ -259,7 +270,10 @@ Deno.test("a /events client that disconnects is unsubscribed", async () => {
   );
   try {
     const stop = new AbortController();
-    const res = await fetch(`http://${api.address}/events`, { signal: stop.signal });
+    const res = await fetch(`http://${api.address}/events`, {
+      signal: stop.signal,
+      headers: await bearer(`${dir}/token`),
+    });
     while (f.hub.stats().subscribers === 0) await new Promise((r) => setTimeout(r, 5));
     f.hub.publish("x", { type: "t" });
     const reader = res.body!.getReader();
@@ -291,3 +305,112 @@ Deno.test("startApiServer() refuses a token file that group or others can read",
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+/** Opens a raw connection to `address` (TCP `HOST:PORT` or `unix:PATH`). */
+function rawConnect(address: string): Promise<Deno.Conn> {
+  if (address.startsWith("unix:")) {
+    return Deno.connect({ transport: "unix", path: address.slice("unix:".length) });
+  }
+  const [hostname, port] = address.split(":") as [string, string];
+  return Deno.connect({ hostname, port: Number(port) });
+}
+
+/** Reads until the peer closes; resolves to what it sent and when (ms since `t0`). */
+async function untilClosed(conn: Deno.Conn, t0: number): Promise<{ text: string; ms: number }> {
+  const buf = new Uint8Array(4096);
+  let text = "";
+  for (;;) {
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) break;
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  return { text, ms: performance.now() - t0 };
+}
+
+for (const transport of ["tcp", "unix"] as const) {
+  Deno.test(`${transport}: slow headers get a 408 and are closed; idle connections are closed`, async () => {
+    const dir = await tempDir();
+    const { deps } = serverDeps();
+    const api = await startApiServer(
+      {
+        listen: transport === "tcp" ? "127.0.0.1:0" : `unix:${dir}/api.sock`,
+        tokenFile: `${dir}/token`,
+        limits: { headersTimeoutMs: 600, idleTimeoutMs: 600 },
+        logger: silentLogger,
+      },
+      deps,
+    );
+    try {
+      const t0 = performance.now();
+      // A request line and one header, then one more header byte every 100 ms: never complete.
+      const slow = await rawConnect(api.address);
+      await slow.write(new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+      const dribble = setInterval(
+        () => slow.write(new TextEncoder().encode("X")).catch(() => {}),
+        100,
+      );
+      // Connected and silent.
+      const silent = await rawConnect(api.address);
+      const [s, q] = await Promise.all([untilClosed(slow, t0), untilClosed(silent, t0)]);
+      clearInterval(dribble);
+      assert.match(s.text, /^HTTP\/1\.1 408 /, "the slow client is told");
+      for (const r of [s, q]) {
+        assert.ok(r.ms >= 500 && r.ms < 5000, `closed after ${r.ms.toFixed(0)} ms`);
+      }
+      slow.close();
+      silent.close();
+      assert.equal(await api.connections(), 0);
+      // A healthy client is not affected.
+      const client = transport === "unix"
+        ? Deno.createHttpClient({ proxy: { transport: "unix", path: `${dir}/api.sock` } })
+        : undefined;
+      const base = transport === "unix" ? "http://vigil" : `http://${api.address}`;
+      const res = await fetch(`${base}/healthz`, client ? { client } : {});
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+      client?.close();
+    } finally {
+      await api.close();
+    }
+    await Deno.remove(dir, { recursive: true });
+  });
+
+  Deno.test(`${transport}: connections beyond maxConnections are refused at accept`, async () => {
+    const dir = await tempDir();
+    const { deps } = serverDeps();
+    const api = await startApiServer(
+      {
+        listen: transport === "tcp" ? "127.0.0.1:0" : `unix:${dir}/api.sock`,
+        tokenFile: `${dir}/token`,
+        limits: { maxConnections: 5 },
+        logger: silentLogger,
+      },
+      deps,
+    );
+    const held: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 5; i++) held.push(await rawConnect(api.address));
+      // Let the server accept them.
+      while ((await api.connections()) < 5) await new Promise((r) => setTimeout(r, 10));
+      const extra = await rawConnect(api.address);
+      await extra.write(new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        .catch(() => 0);
+      const answer = await untilClosed(extra, performance.now());
+      extra.close();
+      assert.equal(answer.text, "", "closed without an answer");
+      assert.equal(await api.connections(), 5);
+      held.pop()!.close();
+      while ((await api.connections()) > 4) await new Promise((r) => setTimeout(r, 10));
+      const again = await rawConnect(api.address);
+      await again.write(
+        new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+      );
+      assert.match((await untilClosed(again, 0)).text, /^HTTP\/1\.1 200 /, "a freed slot serves");
+      again.close();
+    } finally {
+      for (const c of held) c.close();
+      await api.close();
+    }
+    await Deno.remove(dir, { recursive: true });
+  });
+}
