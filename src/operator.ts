@@ -6,6 +6,7 @@
  * @module
  */
 import type { EventHub, Health, StatusSource } from "./api/types.ts";
+import type { PublicRoute } from "./api/app.ts";
 import { type ApiServer, startApiServer } from "./api/server.ts";
 import type { ProgramRef } from "./metrics/bpf_stats.ts";
 import { type BpfProgramStats, openBpfProgramStats } from "./metrics/bpf_stats.ts";
@@ -21,6 +22,8 @@ export interface OperatorConfig {
   /** `HOST:PORT` or `unix:PATH`; null: no API. */
   readonly listen: string | null;
   readonly apiTokenFile: string;
+  /** Routes readable without the token (default `/healthz`, `/readyz`, `/metrics`). */
+  readonly apiPublicRoutes?: readonly PublicRoute[];
   /** Hold the kernel's BPF run-time statistics on (per-program CPU for `/metrics`, `vigil top`). */
   readonly bpfStats: boolean;
 }
@@ -68,7 +71,14 @@ export async function startOperator(deps: OperatorDeps): Promise<Operator> {
   if (deps.config.listen !== null) {
     try {
       api = await startApiServer(
-        { listen: deps.config.listen, tokenFile: deps.config.apiTokenFile, logger: deps.logger },
+        {
+          listen: deps.config.listen,
+          tokenFile: deps.config.apiTokenFile,
+          ...(deps.config.apiPublicRoutes === undefined
+            ? {}
+            : { publicRoutes: deps.config.apiPublicRoutes }),
+          logger: deps.logger,
+        },
         {
           policies: deps.policies,
           events: deps.hub,

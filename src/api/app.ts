@@ -30,6 +30,33 @@ export type PublicRoute = typeof PUBLIC_ROUTE_CHOICES[number];
 /** Probes and the scrape stay open: systemd, load balancers and Prometheus hold no token. */
 export const DEFAULT_PUBLIC_ROUTES: readonly PublicRoute[] = PUBLIC_ROUTE_CHOICES;
 
+/**
+ * Parses a comma-separated list of public routes (`healthz,readyz,metrics`, with or without the
+ * leading slash; "" = none); throws a one-line error naming a route that cannot be public.
+ *
+ * @example
+ * ```ts
+ * parsePublicRoutes("healthz,/readyz"); // ["/healthz", "/readyz"]
+ * parsePublicRoutes(""); // []
+ * ```
+ */
+export function parsePublicRoutes(text: string): PublicRoute[] {
+  const out: PublicRoute[] = [];
+  for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+    const route = part.startsWith("/") ? part : `/${part}`;
+    const known = PUBLIC_ROUTE_CHOICES.find((r) => r === route);
+    if (known === undefined) {
+      throw new Error(
+        `'${part}' cannot be a public route: only ${
+          PUBLIC_ROUTE_CHOICES.join(", ")
+        } may be read without the token`,
+      );
+    }
+    if (!out.includes(known)) out.push(known);
+  }
+  return out;
+}
+
 /** Default request body limit: 1 MiB. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 

@@ -124,6 +124,22 @@ function listenError(address: string, err: unknown): Error {
   return new Error(`api: cannot listen on ${address}: ${why}`, { cause: err });
 }
 
+/**
+ * The adapter hands over its own light Request class (it builds a real one lazily); Hono's
+ * middleware (body-limit) constructs `new Request(req, ...)`, which Deno only accepts from a real
+ * Request. Rebuilt once per request: the API is not a hot path.
+ */
+function denoRequest(req: Request): Request {
+  if (Object.getPrototypeOf(req) === Request.prototype) return req;
+  const hasBody = req.method !== "GET" && req.method !== "HEAD";
+  return new Request(req.url, {
+    method: req.method,
+    headers: req.headers,
+    signal: req.signal,
+    ...(hasBody ? { body: req.body, duplex: "half" } : {}),
+  } as RequestInit);
+}
+
 /** Binds `server` to the address; resolves once listening, rejects with the bind error. */
 function listen(server: Server, address: ApiAddress): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -197,7 +213,7 @@ export async function startApiServer(
         Math.min(1000, Math.floor(limits.headersTimeoutMs / 4)),
       ),
     },
-    getRequestListener((req) => app.fetch(req), {
+    getRequestListener((req) => app.fetch(denoRequest(req)), {
       // Keep Deno's own Request/Response: the adapter would otherwise replace the globals.
       overrideGlobalObjects: false,
       errorHandler: (error) => {

@@ -17,7 +17,8 @@ export const API_FLAGS = {
 /** `--help` lines for {@link API_FLAGS}. */
 export const API_FLAGS_USAGE =
   `  --api ADDR                the agent's API: HOST:PORT or unix:PATH (default ${DEFAULT_API_ADDRESS})
-  --api-token-file FILE     bearer token for changes (default ${DEFAULT_TOKEN_FILE})`;
+  --api-token-file FILE     the API's bearer token, sent with every request when readable;
+                            events, policies and status need it (default ${DEFAULT_TOKEN_FILE})`;
 
 /** A failure talking to the agent: printed as one line, exit status 1. */
 export class ApiError extends Error {
@@ -38,7 +39,11 @@ export class ApiError extends Error {
 export interface RequestOptions {
   readonly body?: string;
   readonly contentType?: string;
-  /** Send the bearer token (mutating routes). */
+  /**
+   * The bearer token: `true` requires it (changes: an unreadable token file is an error before
+   * anything is sent); by default it is sent when the token file is readable (reads: the agent's
+   * public routes answer without it, the others say 401).
+   */
   readonly auth?: boolean;
   /** Default: a 60 s timeout (none for streams, pass your own). */
   readonly signal?: AbortSignal;
@@ -66,6 +71,8 @@ export class ApiClient implements Disposable {
   readonly #client: Deno.HttpClient | undefined;
   readonly #base: string;
   #token: string | undefined;
+  /** Why the token file could not be read, once tried. */
+  #tokenProblem: string | undefined;
 
   constructor(options: { readonly api: string; readonly tokenFile: string }) {
     this.address = options.api;
@@ -96,23 +103,29 @@ export class ApiClient implements Disposable {
   }
 
   async #readToken(): Promise<string> {
-    if (this.#token !== undefined) return this.#token;
-    let text: string;
+    const token = await this.#tryToken();
+    if (token !== undefined) return token;
+    throw new ApiError(this.#tokenMessage("changes"));
+  }
+
+  /** The token, or undefined when its file cannot be read (the reason is kept for messages). */
+  async #tryToken(): Promise<string | undefined> {
+    if (this.#token !== undefined || this.#tokenProblem !== undefined) return this.#token;
     try {
-      text = await Deno.readTextFile(this.tokenFile);
+      this.#token = (await Deno.readTextFile(this.tokenFile)).trim();
     } catch (err) {
-      const why = err instanceof Deno.errors.NotFound
+      this.#tokenProblem = err instanceof Deno.errors.NotFound
         ? "no such file"
         : err instanceof Deno.errors.PermissionDenied
         ? "permission denied"
         : reason(err);
-      throw new ApiError(
-        `cannot read the API token from ${this.tokenFile}: ${why} — changes need the token ` +
-          "(run as root, or pass --api-token-file)",
-      );
     }
-    this.#token = text.trim();
     return this.#token;
+  }
+
+  #tokenMessage(what: string): string {
+    return `cannot read the API token from ${this.tokenFile}: ${this.#tokenProblem} — ${what} ` +
+      "need the token (run as root, or pass --api-token-file)";
   }
 
   /**
@@ -121,7 +134,8 @@ export class ApiClient implements Disposable {
    */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     const headers = new Headers();
-    if (options.auth) headers.set("authorization", `Bearer ${await this.#readToken()}`);
+    const token = options.auth ? await this.#readToken() : await this.#tryToken();
+    if (token !== undefined) headers.set("authorization", `Bearer ${token}`);
     if (options.contentType) headers.set("content-type", options.contentType);
     try {
       return await fetch(this.#base + path, {
@@ -170,6 +184,13 @@ export class ApiClient implements Disposable {
       ? body as Record<string, unknown>
       : undefined;
     const message = typeof record?.error === "string" ? record.error : `HTTP ${status}`;
+    if (status === 401 && this.#tokenProblem !== undefined) {
+      return new ApiError(
+        `${this.#tokenMessage("events, policies and status")} (401: ${message})`,
+        status,
+        record,
+      );
+    }
     if (status === 401) {
       return new ApiError(
         `the agent refused the token from ${this.tokenFile} (401): ${message}`,

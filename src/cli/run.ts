@@ -4,6 +4,7 @@
  * @module
  */
 import { type AgentConfig, startAgent } from "../agent.ts";
+import { parsePublicRoutes, type PublicRoute } from "../api/app.ts";
 import { createLogger, type LogLevel } from "../log/logger.ts";
 import { type Command, parseFlags, printOut, UsageError } from "./command.ts";
 
@@ -23,8 +24,11 @@ Options:
   --process-cache-size N      processes kept in memory (default 65536)
   --node-name NAME            node name in events and exec ids (default: the hostname)
   --listen HOST:PORT|unix:PATH  serve the API there (default 127.0.0.1:9560; "" for none)
-  --api-token-file FILE       bearer token for mutating API calls; created (0600) if absent
+  --api-token-file FILE       bearer token for the API; created (0600) if absent
                               (default /etc/vigil/api-token)
+  --api-public-routes LIST    routes readable without the token, from healthz, readyz and
+                              metrics (default: all three; "" = every route needs the token).
+                              Events, policies and status always need it.
   --no-bpf-stats              leave the kernel's BPF run-time statistics off (they cost a few
                               ns per program run; they feed vigil top and the run-time metrics)
 
@@ -77,6 +81,7 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
     "host-libbpf": { type: "boolean" },
     listen: { type: "string" },
     "api-token-file": { type: "string" },
+    "api-public-routes": { type: "string" },
     "no-bpf-stats": { type: "boolean" },
     "log-level": { type: "string" },
     "containerd-socket": { type: "string" },
@@ -148,10 +153,20 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
         ? null
         : (values.listen as string | undefined) ?? "127.0.0.1:9560",
       apiTokenFile: (values["api-token-file"] as string | undefined) ?? "/etc/vigil/api-token",
+      ...publicRoutes(values["api-public-routes"] as string | undefined),
       bpfStats: values["no-bpf-stats"] !== true,
     },
     logger: createLogger({ level: level as LogLevel }),
   };
+}
+
+function publicRoutes(value: string | undefined): { apiPublicRoutes?: PublicRoute[] } {
+  if (value === undefined) return {};
+  try {
+    return { apiPublicRoutes: parsePublicRoutes(value) };
+  } catch (err) {
+    throw new UsageError(`vigil run: --api-public-routes: ${(err as Error).message}`);
+  }
 }
 
 /** An explicit socket path: always used; "" turns the source off; absent: auto-detected. */

@@ -146,6 +146,27 @@ Deno.test("changes without a readable or valid token fail with one clear line", 
   });
 });
 
+Deno.test("reads send the token; without a readable one they fail with one clear line", async () => {
+  await withServer(async ({ api, dir }) => {
+    const [, address] = api;
+    const noToken = ["--api", address!, "--api-token-file", `${dir}/missing`];
+    for (const verb of [["status"], ["policy", "list"], ["events"]]) {
+      const r = await vigil([...verb, ...noToken]);
+      assert.equal(r.code, 1, verb.join(" "));
+      assert.equal(
+        r.stderr,
+        `vigil ${verb.join(" ")}: cannot read the API token from ${dir}/missing: no such file — ` +
+          "events, policies and status need the token (run as root, or pass --api-token-file) " +
+          "(401: missing bearer token: send 'Authorization: Bearer <token>' with the token from " +
+          "the agent's --api-token-file)\n",
+      );
+    }
+    // /metrics is public by default: top works without the token.
+    const top = await vigil(["top", "--once", ...noToken]);
+    assert.equal(top.code, 0, top.stderr);
+  });
+});
+
 Deno.test("vigil status over TCP: ready (0), not ready (1), --json", async () => {
   await withServer(async ({ api, f }) => {
     let r = await vigil(["status", ...api]);
