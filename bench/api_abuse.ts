@@ -81,19 +81,27 @@ async function stalledStreams(count: number, seconds: number): Promise<void> {
   const request = encoder.encode(
     `GET /events HTTP/1.1\r\nHost: vigil\r\nAuthorization: Bearer ${api.token}\r\n\r\n`,
   );
-  let answered503 = 0;
   await Promise.all(conns.map(async (c) => {
     try {
       await c.write(request);
-    } catch { /* refused */ }
+    } catch { /* refused at accept */ }
   }));
-  // Peek at the first bytes only of a few: a 503 comes back at once, a stream sends headers.
-  for (const c of conns.slice(-5)) {
+  // The first bytes of each answer only (then never read again): a stream's headers, a 503, or
+  // nothing (refused at accept by the connection cap).
+  const outcomes = new Map<string, number>();
+  await Promise.all(conns.map(async (c) => {
     const buf = new Uint8Array(64);
-    const n = await Promise.race([c.read(buf), sleep(500).then(() => null)]);
-    if (n && new TextDecoder().decode(buf.subarray(0, n)).includes(" 503 ")) answered503++;
-  }
-  print(`  connected ${conns.length}; of the last 5, ${answered503} answered 503 at once`);
+    let kind = "no answer";
+    try {
+      const n = await Promise.race([c.read(buf), sleep(2000).then(() => -1)]);
+      if (n === null) kind = "closed at accept";
+      else if (n > 0) kind = new TextDecoder().decode(buf.subarray(0, n)).split("\r\n")[0]!;
+    } catch {
+      kind = "closed at accept";
+    }
+    outcomes.set(kind, (outcomes.get(kind) ?? 0) + 1);
+  }));
+  print(`  ${conns.length} clients: ${[...outcomes].map(([k, n]) => `${n} × ${k}`).join(", ")}`);
   let peak = 0;
   for (let t = 0; t < seconds; t += 5) {
     await sleep(5000);

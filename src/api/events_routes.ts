@@ -59,8 +59,10 @@ export function eventsRoutes(deps: EventsDeps): Hono {
       });
     } catch (err) {
       if (!(err instanceof StreamLimitError)) throw err;
+      // Connection: close: a refused client does not keep a connection slot.
       return errorResponse(503, `${err.message}; try again later`, { limit: err.limit }, {
         "retry-after": "5",
+        connection: "close",
       });
     }
     // A client that disconnects cancels the body (see cancel below); shutdown ends it here.

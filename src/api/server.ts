@@ -3,8 +3,10 @@
  * Node adapter (`@hono/node-server`). Not `Deno.serve`: it has no header or idle timeout and no
  * connection limit (a connection that never finishes its headers stays open forever), and it
  * keeps pulling a streamed body while the client reads nothing. `node:http` enforces
- * `headersTimeout` (408, then close), `requestTimeout`, `keepAliveTimeout` and `maxConnections`
- * (refused at accept), and writes a streamed body only as fast as the client reads.
+ * `headersTimeout` (408, then close), `requestTimeout` and `keepAliveTimeout`, and writes a
+ * streamed body only as fast as the client reads. The connection cap is ours
+ * ({@link capConnections}): beyond it the oldest connection without a request in flight is cut,
+ * so slow or idle connections cannot lock a quick client (or a health probe) out.
  *
  * The unix socket is created with mode 0600 (the umask is tightened around the bind, so it is
  * never reachable with looser permissions), a stale socket file left by a crashed agent is removed
@@ -19,6 +21,7 @@ import { dirname } from "node:path";
 import type { Logger } from "../log/logger.ts";
 import { type ApiAddress, formatApiAddress, isLoopback, parseApiAddress } from "./address.ts";
 import { type AppDeps, createApp, type PublicRoute } from "./app.ts";
+import { capConnections, type ConnectionCapStats } from "./connection_cap.ts";
 import { errorResponse } from "./_json.ts";
 import { loadOrCreateToken } from "./token.ts";
 
@@ -30,7 +33,10 @@ export interface ConnectionLimits {
   readonly requestTimeoutMs: number;
   /** A kept-alive connection with no request in flight is closed after this time. */
   readonly idleTimeoutMs: number;
-  /** Open connections at most (streams included); more are closed at accept. */
+  /**
+   * Open connections at most (streams included); beyond it the oldest connection with no request
+   * in flight is cut, or the new one when every connection is busy.
+   */
   readonly maxConnections: number;
 }
 
@@ -76,8 +82,8 @@ export interface ApiServer {
   readonly address: string;
   /** Whether the token file was created by this start. */
   readonly tokenCreated: boolean;
-  /** Open connections now. */
-  connections(): Promise<number>;
+  /** Open connections now, and what the connection cap did. */
+  connections(): ConnectionCapStats;
   /**
    * Stops accepting connections, ends `/events` streams, waits (up to the grace period) for
    * in-flight requests, cuts the rest, removes the unix socket. Idempotent.
@@ -222,17 +228,17 @@ export async function startApiServer(
       },
     }),
   );
-  server.maxConnections = limits.maxConnections;
   // No socket inactivity timeout: a quiet /events stream is legitimate; a stalled one is dropped
   // by the event hub (its queue is bounded), idle keep-alive by keepAliveTimeout.
   server.timeout = 0;
-  let refusedLogged = 0;
-  server.on("drop", () => {
+  let limitLogged = 0;
+  const cap = capConnections(server, limits.maxConnections, () => {
     const now = Date.now();
-    if (now - refusedLogged < 10_000) return;
-    refusedLogged = now;
-    logger.warn("api: connection limit reached; refusing new connections", {
+    if (now - limitLogged < 10_000) return;
+    limitLogged = now;
+    logger.warn("api: connection limit reached; cutting idle and slow connections", {
       max_connections: limits.maxConnections,
+      ...cap.stats(),
     });
   });
   try {
@@ -269,11 +275,7 @@ export async function startApiServer(
   return {
     address: bound,
     tokenCreated: created,
-    connections(): Promise<number> {
-      return new Promise((resolve, reject) => {
-        server.getConnections((err, n) => err ? reject(err) : resolve(n));
-      });
-    },
+    connections: () => cap.stats(),
     close(): Promise<void> {
       closing ??= (async () => {
         shutdown.abort();

@@ -395,6 +395,7 @@ Deno.test("GET /events beyond the hub's limit of streams answers 503 with Retry-
   const body = await assertJsonError(refused, 503, /too many event streams: the limit is 2/);
   assert.equal(body.limit, 2);
   assert.equal(refused.headers.get("retry-after"), "5");
+  assert.equal(refused.headers.get("connection"), "close", "a refused client frees its slot");
   assert.equal(f.hub.stats().refused, 1);
   const metrics = await (await app.request("/metrics")).text();
   assert.match(metrics, /^vigil_event_stream_refused_clients_total 1$/m);

@@ -359,7 +359,7 @@ for (const transport of ["tcp", "unix"] as const) {
       }
       slow.close();
       silent.close();
-      assert.equal(await api.connections(), 0);
+      assert.equal(api.connections().open, 0);
       // A healthy client is not affected.
       const client = transport === "unix"
         ? Deno.createHttpClient({ proxy: { transport: "unix", path: `${dir}/api.sock` } })
@@ -375,9 +375,9 @@ for (const transport of ["tcp", "unix"] as const) {
     await Deno.remove(dir, { recursive: true });
   });
 
-  Deno.test(`${transport}: connections beyond maxConnections are refused at accept`, async () => {
+  Deno.test(`${transport}: at maxConnections the oldest idle connection makes room; busy ones stay`, async () => {
     const dir = await tempDir();
-    const { deps } = serverDeps();
+    const { f, deps } = serverDeps();
     const api = await startApiServer(
       {
         listen: transport === "tcp" ? "127.0.0.1:0" : `unix:${dir}/api.sock`,
@@ -387,26 +387,58 @@ for (const transport of ["tcp", "unix"] as const) {
       },
       deps,
     );
+    const token = (await bearer(`${dir}/token`)).authorization;
     const held: Deno.Conn[] = [];
     try {
-      for (let i = 0; i < 5; i++) held.push(await rawConnect(api.address));
-      // Let the server accept them.
-      while ((await api.connections()) < 5) await new Promise((r) => setTimeout(r, 10));
+      // Two streams (busy), then three connections that send nothing (idle).
+      for (let i = 0; i < 2; i++) {
+        const c = await rawConnect(api.address);
+        await c.write(
+          new TextEncoder().encode(
+            `GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\n\r\n`,
+          ),
+        );
+        held.push(c);
+      }
+      while (f.hub.stats().subscribers < 2) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 3; i++) held.push(await rawConnect(api.address));
+      while (api.connections().open < 5) await new Promise((r) => setTimeout(r, 10));
+
+      // A sixth, quick client is served: the oldest idle connection is cut for it.
+      const t0 = performance.now();
+      const quick = await rawConnect(api.address);
+      await quick.write(
+        new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+      );
+      const answer = await untilClosed(quick, t0);
+      quick.close();
+      assert.match(answer.text, /^HTTP\/1\.1 200 /, "served under a full cap");
+      assert.ok(answer.ms < 2000, `answered in ${answer.ms.toFixed(0)} ms`);
+      const cut = await untilClosed(held[2]!, t0);
+      assert.equal(cut.text, "", "the oldest idle connection was cut without an answer");
+      assert.equal(f.hub.stats().subscribers, 2, "the streams were not touched");
+      assert.equal(api.connections().evicted, 1);
+      assert.ok(api.connections().open <= 5);
+
+      // Every slot busy: the new connection is the one refused.
+      for (const c of held.splice(2)) c.close();
+      for (let i = 0; i < 3; i++) {
+        const c = await rawConnect(api.address);
+        await c.write(
+          new TextEncoder().encode(
+            `GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\n\r\n`,
+          ),
+        );
+        held.push(c);
+      }
+      while (f.hub.stats().subscribers < 5) await new Promise((r) => setTimeout(r, 10));
       const extra = await rawConnect(api.address);
       await extra.write(new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
         .catch(() => 0);
-      const answer = await untilClosed(extra, performance.now());
+      assert.equal((await untilClosed(extra, 0)).text, "", "refused without an answer");
       extra.close();
-      assert.equal(answer.text, "", "closed without an answer");
-      assert.equal(await api.connections(), 5);
-      held.pop()!.close();
-      while ((await api.connections()) > 4) await new Promise((r) => setTimeout(r, 10));
-      const again = await rawConnect(api.address);
-      await again.write(
-        new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
-      );
-      assert.match((await untilClosed(again, 0)).text, /^HTTP\/1\.1 200 /, "a freed slot serves");
-      again.close();
+      assert.equal(api.connections().refused, 1);
+      assert.equal(f.hub.stats().subscribers, 5);
     } finally {
       for (const c of held) c.close();
       await api.close();
