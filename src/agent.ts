@@ -90,6 +90,8 @@ export interface Agent {
   /** The loaded TracingPolicies. */
   readonly policies: PolicyManager;
   stats(): AgentStats;
+  /** Reopens the export file if it was rotated away (SIGHUP); never throws. */
+  reopenExport(): void;
   /** Stops cleanly: drains the ring, flushes output, detaches everything. Idempotent. */
   stop(): Promise<void>;
 }
@@ -143,6 +145,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       path: config.exportPath,
       maxBytes: config.exportMaxBytes,
       maxBackups: config.exportMaxBackups,
+      logger,
     });
     cleanups.push(() => exporter.close());
 
@@ -414,6 +417,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
             evictions: s.processCacheEvictions,
           },
           exportErrors: exporter.counters.errors,
+          exportLost: exporter.counters.linesDropped,
           metadata: enrichment.metrics(),
         };
       },
@@ -440,6 +444,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       startupMs,
       policies,
       stats,
+      reopenExport: () => exporter.reopen(),
       stop: () => {
         stopping ??= (async () => {
           ready = false;

@@ -12,7 +12,10 @@ const USAGE = `Usage: vigil run [options]
 
 Loads the BPF programs, then writes one JSON event per line (Tetragon's export format) for every
 process that starts or ends on this host. Logs JSON lines on stderr; the line with "msg":"ready"
-says everything is attached. SIGTERM/SIGINT stop cleanly (drain, flush, detach, exit 0).
+says everything is attached. SIGTERM/SIGINT stop cleanly (drain, flush, detach, exit 0). SIGHUP
+reopens the export file and reloads the policy directory; a renamed or deleted export file is
+also noticed on the next write (logrotate's default rename works without SIGHUP; so does
+copytruncate).
 
 Options:
   --export FILE|-             where events go (default: - for stdout)
@@ -261,9 +264,11 @@ export const runCommand: Command = {
       config.logger.error("start failed", { error: message });
       return 1;
     }
-    // SIGHUP re-reads the policy directory (each file atomically replaces its running version).
+    // SIGHUP reopens the export file (after log rotation) and re-reads the policy directory
+    // (each file atomically replaces its running version).
     const onHup = () => {
-      config.logger.info("SIGHUP: reloading policies");
+      config.logger.info("SIGHUP: reopening the export file and reloading policies");
+      agent.reopenExport();
       agent.policies.reload().then(
         (r) =>
           config.logger.info("policies reloaded", {

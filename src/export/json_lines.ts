@@ -14,10 +14,20 @@
  *
  * Errors: opening the file fails at creation with an {@link ExportOpenError} naming the path and the
  * OS reason. After that, write and rotation errors never throw: they are counted (`errors`), the
- * lines of a failed batch are counted as dropped, and `onError` is told.
+ * lines that did not reach the file are counted as dropped (`linesDropped`), `onError` is told,
+ * and the logger gets one line per `lossLogIntervalMs` at most (a full disk fails every batch).
+ * A write that stopped inside a line (ENOSPC after a short write) is cut back to the last whole
+ * line with `ftruncate`, so a consumer reading line by line never sees broken JSON.
+ *
+ * Log rotation: before each write the path is `stat`ed (one syscall per buffer, not per line) and
+ * compared with the open file's device and inode; a path that was renamed away, deleted or
+ * replaced is reopened (created), so logrotate's default rename and a deleted file lose nothing
+ * written after the check. `reopen()` (SIGHUP) does the same on demand. With `copytruncate` the
+ * file keeps its inode and shrinks; writes are `O_APPEND`, so they continue at its new end.
  *
  * @module
  */
+import type { Logger } from "../log/logger.ts";
 import { rotateFiles } from "./rotate.ts";
 
 /** Options of {@link createJsonLinesExporter}. */
@@ -36,6 +46,15 @@ export interface JsonLinesExporterOptions {
   bufferBytes?: number;
   /** Told about each write or rotation error after start (they are also counted). */
   onError?: (err: Error) => void;
+  /** Gets a rate-limited line about failed writes and lost events (and about reopened files). */
+  logger?: Logger;
+  /** At most one loss line per this many ms (default 10,000); the next one sums the interval. */
+  lossLogIntervalMs?: number;
+  /**
+   * Check that the path still names the open file at most this often, in ms, before a write
+   * (default 0: before every write; it is one `stat` per buffer written).
+   */
+  reopenCheckMs?: number;
   /**
    * Write here instead of opening `path` (which then only names the destination in messages; no
    * rotation): for tests and other byte streams.
@@ -47,6 +66,9 @@ export interface JsonLinesExporterOptions {
 export interface ExportSink {
   writeSync(p: Uint8Array): number;
   close?(): void;
+  /** When present (a regular file), a cut line is removed again after a failed write. */
+  truncateSync?(len?: number): void;
+  statSync?(): { size: number };
 }
 
 /** Counters of a {@link JsonLinesExporter}. */
@@ -61,6 +83,8 @@ export interface JsonLinesCounters {
   errors: number;
   /** Lines lost to failed writes, or written after `close()`. */
   linesDropped: number;
+  /** Times the export file was reopened (renamed, deleted or replaced, or `reopen()`). */
+  reopens: number;
 }
 
 /** A JSON-lines exporter; see the module documentation. */
@@ -73,6 +97,11 @@ export interface JsonLinesExporter {
   writeLine(json: string): void;
   /** Writes everything buffered. */
   flush(): void;
+  /**
+   * Writes what is buffered, then makes sure the open file is the one at `path` again (reopens
+   * it when it was renamed, deleted or replaced); for SIGHUP after log rotation. Never throws.
+   */
+  reopen(): void;
   /** Flushes and closes the file; later lines are counted as dropped. Idempotent. */
   close(): void;
   /** Same as {@link close}. */
@@ -124,11 +153,26 @@ class JsonLinesWriter implements JsonLinesExporter {
     rotations: 0,
     errors: 0,
     linesDropped: 0,
+    reopens: 0,
   };
 
   readonly #maxBytes: number;
   readonly #maxBackups: number;
   readonly #onError: ((err: Error) => void) | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #lossLogIntervalMs: number;
+  readonly #reopenCheckMs: number;
+  /** The path is ours to watch and reopen (a file we opened, not stdout or a given sink). */
+  readonly #watch: boolean;
+  /** Device and inode of the open file. */
+  #dev = 0;
+  #ino = 0;
+  #lastCheck = -Infinity;
+  /** Lost lines not yet logged, and when the last loss line was logged. */
+  #unloggedLost = 0;
+  #unloggedErrors = 0;
+  #lastLossLog = -Infinity;
+  #failing = false;
   readonly #encoder = new TextEncoder();
   readonly #buf: Uint8Array;
   readonly #chunkChars: number;
@@ -138,9 +182,13 @@ class JsonLinesWriter implements JsonLinesExporter {
   #rotating: boolean;
   /** Bytes in the current file. */
   #fileBytes: number;
-  /** The last write stopped inside a line (after an error); the next write starts a new line. */
+  /**
+   * The last write stopped inside a line and the cut part could not be removed (not a regular
+   * file): the next write starts a new line.
+   */
   #midLine = false;
-  #lastByte = NEWLINE;
+  /** Bytes of `#emit`'s buffer handed to the OS so far (an index into it). */
+  #emitted = 0;
   #closed = false;
 
   #pending = "";
@@ -156,10 +204,18 @@ class JsonLinesWriter implements JsonLinesExporter {
     checkInt("maxBytes", maxBytes, 0);
     checkInt("maxBackups", maxBackups, 0);
     checkInt("bufferBytes", bufferBytes, MIN_BUFFER_BYTES);
+    const lossLogIntervalMs = options.lossLogIntervalMs ?? 10_000;
+    const reopenCheckMs = options.reopenCheckMs ?? 0;
+    checkInt("lossLogIntervalMs", lossLogIntervalMs, 0);
+    checkInt("reopenCheckMs", reopenCheckMs, 0);
     this.path = options.path;
     this.#maxBytes = maxBytes;
     this.#maxBackups = maxBackups;
     this.#onError = options.onError;
+    this.#logger = options.logger;
+    this.#lossLogIntervalMs = lossLogIntervalMs;
+    this.#reopenCheckMs = reopenCheckMs;
+    this.#watch = options.sink === undefined && options.path !== "-";
     this.#buf = new Uint8Array(bufferBytes);
     // A chunk encodes to at most 3 bytes per UTF-16 unit, so it always fits an empty buffer.
     this.#chunkChars = Math.min(MAX_CHUNK_CHARS, Math.floor(bufferBytes / 3));
@@ -184,6 +240,8 @@ class JsonLinesWriter implements JsonLinesExporter {
       this.#sink = file;
       this.#rotating = maxBytes > 0 && info.isFile;
       this.#fileBytes = info.size;
+      this.#dev = info.dev;
+      this.#ino = info.ino ?? 0;
     }
   }
 
@@ -209,6 +267,62 @@ class JsonLinesWriter implements JsonLinesExporter {
   flush(): void {
     this.#encodePending();
     this.#writeBuffer();
+  }
+
+  reopen(): void {
+    if (this.#closed) return;
+    this.flush();
+    if (!this.#watch) return;
+    this.#lastCheck = -Infinity;
+    this.#checkPath("signal");
+  }
+
+  /**
+   * Reopens `path` when it no longer names the open file (renamed, deleted, replaced); notices a
+   * truncation (copytruncate). Throttled by `reopenCheckMs`; never throws.
+   */
+  #checkPath(why: "write" | "signal"): void {
+    if (!this.#watch) return;
+    const now = performance.now();
+    if (now - this.#lastCheck < this.#reopenCheckMs) return;
+    this.#lastCheck = now;
+    let info: Deno.FileInfo | null;
+    try {
+      info = Deno.statSync(this.path);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) return; // cannot tell: keep the open file
+      info = null;
+    }
+    if (info !== null && info.dev === this.#dev && (info.ino ?? 0) === this.#ino) {
+      if (info.size < this.#fileBytes) this.#fileBytes = info.size; // truncated under us
+      return;
+    }
+    let next: Deno.FsFile;
+    let nextInfo: Deno.FileInfo;
+    try {
+      next = openForAppend(this.path);
+      nextInfo = next.statSync();
+    } catch (err) {
+      this.#fail(err, 0);
+      return;
+    }
+    const old = this.#sink;
+    this.#sink = next;
+    this.#dev = nextInfo.dev;
+    this.#ino = nextInfo.ino ?? 0;
+    this.#fileBytes = nextInfo.size;
+    this.#midLine = false;
+    try {
+      old.close?.();
+    } catch {
+      // Everything was written to it; a failing close loses nothing.
+    }
+    this.counters.reopens++;
+    this.#logger?.info("export: reopened the export file", {
+      path: this.path,
+      reason: info === null ? "it was renamed or deleted" : "it was replaced",
+      on: why === "signal" ? "SIGHUP" : "write",
+    });
   }
 
   close(): void {
@@ -243,6 +357,7 @@ class JsonLinesWriter implements JsonLinesExporter {
 
   #writeBuffer(): void {
     if (this.#bufLen === 0) return;
+    this.#checkPath("write");
     const len = this.#bufLen;
     const lines = this.#bufLines;
     this.#bufLen = 0;
@@ -253,17 +368,24 @@ class JsonLinesWriter implements JsonLinesExporter {
   /** A line too long for a chunk: written on its own, after what is buffered. */
   #writeLong(json: string): void {
     this.#writeBuffer();
+    this.#checkPath("write");
     const bytes = this.#encoder.encode(json + "\n");
     this.#emit(bytes, bytes.length, 1);
   }
 
   /** Writes `bytes[0, end)` (whole lines), rotating at line boundaries; never throws. */
   #emit(bytes: Uint8Array, end: number, lines: number): void {
-    try {
-      if (this.#midLine) {
+    if (this.#midLine) {
+      try {
         this.#writeAll(NEWLINE_BYTES, 0, 1);
         this.#midLine = false;
+      } catch (err) {
+        this.#fail(err, lines);
+        return;
       }
+    }
+    this.#emitted = 0;
+    try {
       let start = 0;
       while (start < end) {
         if (!this.#rotating) {
@@ -292,9 +414,34 @@ class JsonLinesWriter implements JsonLinesExporter {
         }
       }
       this.counters.linesWritten += lines;
+      if (this.#failing) this.#recovered();
     } catch (err) {
-      this.#midLine = this.#lastByte !== NEWLINE;
-      this.#fail(err, lines);
+      // Whole lines before the failure are in the file; the cut one after them is removed.
+      const written = this.#emitted;
+      const lastNewline = written > 0 ? bytes.lastIndexOf(NEWLINE, written - 1) : -1;
+      let whole = 0;
+      for (let i = 0; i <= lastNewline; i++) if (bytes[i] === NEWLINE) whole++;
+      this.#removeCutLine(written - (lastNewline + 1));
+      this.counters.linesWritten += whole;
+      this.#fail(err, lines - whole);
+    }
+  }
+
+  /** Truncates the `partial` bytes of a cut line off the file's end; else starts a new line. */
+  #removeCutLine(partial: number): void {
+    if (partial <= 0) return;
+    const sink = this.#sink;
+    if (sink.truncateSync === undefined || sink.statSync === undefined) {
+      this.#midLine = true;
+      return;
+    }
+    try {
+      // O_APPEND: the cut line is at the end of the file, whoever else wrote before it.
+      const size = sink.statSync().size;
+      sink.truncateSync(size - partial);
+      this.#fileBytes = size - partial;
+    } catch {
+      this.#midLine = true; // a pipe or a device: the next write starts a new line at least
     }
   }
 
@@ -318,7 +465,7 @@ class JsonLinesWriter implements JsonLinesExporter {
       start += n;
       this.#fileBytes += n;
       this.counters.bytesWritten += n;
-      this.#lastByte = bytes[start - 1]!;
+      this.#emitted = start;
     }
   }
 
@@ -330,8 +477,11 @@ class JsonLinesWriter implements JsonLinesExporter {
     try {
       rotateFiles(this.path, this.#maxBackups);
       const next = openForAppend(this.path);
+      const info = next.statSync();
       const old = this.#sink;
       this.#sink = next;
+      this.#dev = info.dev;
+      this.#ino = info.ino ?? 0;
       try {
         old.close?.();
       } catch {
@@ -347,13 +497,42 @@ class JsonLinesWriter implements JsonLinesExporter {
   #fail(err: unknown, lines: number): void {
     this.counters.errors++;
     this.counters.linesDropped += lines;
+    const error = err instanceof Error ? err : new Error(String(err));
     if (this.#onError !== undefined) {
       try {
-        this.#onError(err instanceof Error ? err : new Error(String(err)));
+        this.#onError(error);
       } catch {
         // A failing error reporter must not break the exporter.
       }
     }
+    this.#failing = true;
+    this.#unloggedLost += lines;
+    this.#unloggedErrors++;
+    const now = performance.now();
+    if (this.#logger === undefined || now - this.#lastLossLog < this.#lossLogIntervalMs) return;
+    this.#lastLossLog = now;
+    this.#logger.error("export: write failed; events lost", {
+      path: this.path,
+      error: osReason(error),
+      lost_events: this.#unloggedLost,
+      failed_writes: this.#unloggedErrors,
+      lost_events_total: this.counters.linesDropped,
+    });
+    this.#unloggedLost = 0;
+    this.#unloggedErrors = 0;
+  }
+
+  /** The first whole write after failures: says what was lost since the last loss line. */
+  #recovered(): void {
+    this.#failing = false;
+    this.#logger?.warn("export: writing again", {
+      path: this.path,
+      lost_events: this.#unloggedLost,
+      failed_writes: this.#unloggedErrors,
+      lost_events_total: this.counters.linesDropped,
+    });
+    this.#unloggedLost = 0;
+    this.#unloggedErrors = 0;
   }
 }
 

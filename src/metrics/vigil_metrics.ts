@@ -35,8 +35,10 @@ export interface VigilMetricsSnapshot {
     readonly capacity?: number;
     readonly evictions: SampleValue;
   };
-  /** Lines the exporter failed to write. */
+  /** Failed writes, rotations and reopens of the export file. */
   readonly exportErrors?: SampleValue;
+  /** Event lines lost to failed writes of the export file. */
+  readonly exportLost?: SampleValue;
   /** Workload metadata sources and the events that waited for them. */
   readonly metadata?: MetadataMetricsSnapshot;
 }
@@ -190,9 +192,18 @@ export function registerVigilMetrics(
     [],
     { collect: () => one(snap().processCache?.evictions) },
   );
-  registry.counter("vigil_export_errors_total", "Event lines the exporter failed to write.", [], {
-    collect: () => one(snap().exportErrors),
-  });
+  registry.counter(
+    "vigil_export_errors_total",
+    "Failed writes, rotations and reopens of the export file.",
+    [],
+    { collect: () => one(snap().exportErrors) },
+  );
+  registry.counter(
+    "vigil_export_lost_events_total",
+    "Event lines lost because the export file could not be written (a full disk...).",
+    [],
+    { collect: () => one(snap().exportLost) },
+  );
 
   registry.gauge(
     "vigil_metadata_source_state",

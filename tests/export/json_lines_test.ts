@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createJsonLinesExporter, ExportOpenError } from "../../src/export/json_lines.ts";
 import type { ExportSink } from "../../src/export/json_lines.ts";
 import { backupPath, rotateFiles } from "../../src/export/rotate.ts";
+import { createLogger, type Logger } from "../../src/log/logger.ts";
 
 const decoder = new TextDecoder();
 
@@ -381,6 +382,160 @@ Deno.test("rotateFiles() shifts backups and drops the oldest", () => {
     assert.equal(read(backupPath(path, 3)), "backup 2");
     assert.ok(!exists(backupPath(path, 4)));
     rotateFiles(`${dir}/absent.json`, 3); // nothing to do, no error
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+/** A capture logger: every line as an object. */
+function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  return { logger: createLogger({ write: (l) => lines.push(JSON.parse(l)) }), lines };
+}
+
+/** An in-memory regular file that fills up after `capacity` bytes (short write, then ENOSPC). */
+class FullDisk implements ExportSink {
+  data = new Uint8Array(0);
+  constructor(public capacity: number) {}
+  writeSync(p: Uint8Array): number {
+    const room = this.capacity - this.data.length;
+    if (room <= 0) throw new Error("No space left on device (os error 28)");
+    const n = Math.min(room, p.length);
+    const next = new Uint8Array(this.data.length + n);
+    next.set(this.data);
+    next.set(p.subarray(0, n), this.data.length);
+    this.data = next;
+    return n;
+  }
+  statSync(): { size: number } {
+    return { size: this.data.length };
+  }
+  truncateSync(len = 0): void {
+    this.data = this.data.slice(0, len);
+  }
+}
+
+Deno.test("a full disk never leaves a cut line: the partial line is truncated away, losses counted", () => {
+  const disk = new FullDisk(1000);
+  const { logger, lines } = captureLogger();
+  const out = createJsonLinesExporter({ path: "full", sink: disk, logger });
+  const sent = sampleLines(200, 7).filter((l) => l.length < 300);
+  for (const l of sent) out.writeLine(l);
+  out.flush(); // fills the disk mid-line
+  for (const l of sent) out.writeLine(l);
+  out.flush(); // nothing fits
+  const text = decoder.decode(disk.data);
+  assert.ok(text.endsWith("\n"), "the file ends with a whole line");
+  const written = text.split("\n").slice(0, -1);
+  for (const l of written) JSON.parse(l);
+  assert.deepEqual(written, sent.slice(0, written.length), "the whole lines, in order");
+  assert.equal(out.counters.linesWritten, written.length);
+  assert.equal(
+    out.counters.linesDropped,
+    2 * sent.length - written.length,
+    "every lost line counted",
+  );
+  assert.equal(out.counters.errors, 2);
+  // One log line for both failures (rate-limited), naming the loss.
+  const loss = lines.filter((l) => l.msg === "export: write failed; events lost");
+  assert.equal(loss.length, 1);
+  assert.equal(loss[0]!.lost_events, sent.length - written.length);
+  assert.match(String(loss[0]!.error), /No space left on device/);
+  // Space again: writing resumes on a line boundary, and the recovery is logged with the losses.
+  disk.capacity = 1 << 20;
+  out.writeLine('{"after":1}');
+  out.flush();
+  assert.ok(decoder.decode(disk.data).endsWith('\n{"after":1}\n'));
+  const again = lines.find((l) => l.msg === "export: writing again");
+  assert.equal(again?.lost_events, sent.length, "the second batch, not logged yet");
+  assert.equal(again?.lost_events_total, out.counters.linesDropped);
+});
+
+Deno.test("loss lines are rate-limited to one per interval", () => {
+  const { logger, lines } = captureLogger();
+  const out = createJsonLinesExporter({ path: "/dev/full", logger, lossLogIntervalMs: 60_000 });
+  for (let i = 0; i < 50; i++) {
+    out.writeLine(`{"i":${i}}`);
+    out.flush();
+  }
+  assert.equal(out.counters.errors, 50);
+  assert.equal(out.counters.linesDropped, 50);
+  assert.equal(lines.filter((l) => l.msg === "export: write failed; events lost").length, 1);
+  out.close();
+});
+
+function lineSet(...paths: string[]): string[] {
+  return paths.flatMap((p) => exists(p) ? read(p).split("\n").filter((l) => l !== "") : []);
+}
+
+Deno.test("a renamed export file (logrotate's default) is noticed: a new file, nothing lost", () => {
+  const dir = tempDir();
+  try {
+    const path = `${dir}/events.json`;
+    const { logger, lines } = captureLogger();
+    const out = createJsonLinesExporter({ path, logger });
+    out.writeLine('{"n":1}');
+    out.flush();
+    Deno.renameSync(path, `${path}.1`);
+    out.writeLine('{"n":2}');
+    out.flush();
+    assert.equal(read(`${path}.1`), '{"n":1}\n');
+    assert.equal(read(path), '{"n":2}\n', "written to a new file at the path");
+    assert.equal(out.counters.reopens, 1);
+    assert.equal(lines[0]?.msg, "export: reopened the export file");
+    assert.equal(lines[0]?.reason, "it was renamed or deleted");
+    out.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a deleted or replaced export file is reopened; copytruncate continues at the new end", () => {
+  const dir = tempDir();
+  try {
+    const path = `${dir}/events.json`;
+    const out = createJsonLinesExporter({ path });
+    out.writeLine('{"n":1}');
+    out.flush();
+    Deno.removeSync(path);
+    out.writeLine('{"n":2}');
+    out.flush();
+    assert.equal(read(path), '{"n":2}\n');
+    // Replaced by another file (logrotate `create` before our check).
+    Deno.renameSync(path, `${path}.old`);
+    Deno.writeTextFileSync(path, "");
+    out.writeLine('{"n":3}');
+    out.flush();
+    assert.equal(read(path), '{"n":3}\n');
+    assert.equal(out.counters.reopens, 2);
+    // copytruncate: the same inode, emptied; no hole of NULs, no reopen.
+    Deno.copyFileSync(path, `${path}.1`);
+    Deno.truncateSync(path, 0);
+    out.writeLine('{"n":4}');
+    out.flush();
+    assert.equal(read(path), '{"n":4}\n');
+    assert.equal(out.counters.reopens, 2);
+    out.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("reopen() (SIGHUP) writes what is buffered, then follows the path", () => {
+  const dir = tempDir();
+  try {
+    const path = `${dir}/events.json`;
+    const out = createJsonLinesExporter({ path, reopenCheckMs: 3_600_000 });
+    out.writeLine('{"n":1}');
+    out.flush(); // the first check is done; the next one only in an hour
+    out.writeLine('{"n":2}');
+    Deno.renameSync(path, `${path}.1`);
+    out.reopen();
+    out.writeLine('{"n":3}');
+    out.close();
+    assert.deepEqual(lineSet(`${path}.1`, path), ['{"n":1}', '{"n":2}', '{"n":3}']);
+    assert.equal(read(path), '{"n":3}\n');
+    assert.equal(out.counters.reopens, 1);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
