@@ -71,7 +71,13 @@ export class Api implements Disposable {
     return { status: res.status, headers: res.headers, text, json };
   }
 
+  /** `GET` with the token (reads need it, except the public routes). */
   get(path: string): Promise<Answer> {
+    return this.request("GET", path);
+  }
+
+  /** `GET` without any `Authorization` header. */
+  getWithoutToken(path: string): Promise<Answer> {
     return this.request("GET", path, { auth: null });
   }
 
@@ -86,6 +92,7 @@ export class Api implements Disposable {
   /** A streaming `GET` (the caller reads or cancels the body). */
   stream(path: string, signal?: AbortSignal): Promise<Response> {
     return fetch(this.base + path, {
+      headers: { authorization: `Bearer ${this.token}` },
       ...(this.#client === undefined ? {} : { client: this.#client }),
       ...(signal === undefined ? {} : { signal }),
     });

@@ -46,6 +46,16 @@ Deno.test(
     assert.ok(sock.isSocket);
     assert.equal(sock.mode! & 0o777, 0o600);
 
+    // Reads need the token too (issue 14 item 6), except the probes and the scrape.
+    for (const path of ["/events", "/policies", "/policies/e2e-a", "/status"]) {
+      for (const auth of [null, "Bearer wrong-token"]) {
+        assertError(await api.request("GET", path, { auth }), 401, /bearer token/);
+      }
+    }
+    for (const path of ["/healthz", "/readyz", "/metrics"]) {
+      assert.equal((await api.getWithoutToken(path)).status, 200, path);
+    }
+
     // Health, readiness, status.
     let r = await api.get("/healthz");
     assert.equal(r.status, 200);
