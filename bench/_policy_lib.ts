@@ -92,7 +92,11 @@ export class PolicyAgent {
 
   /** `GET /policies`. */
   async policies(): Promise<PolicyStatus[]> {
-    const res = await fetch("http://vigil/policies", { client: this.#client });
+    const token = Deno.readTextFileSync(`${this.dir}/api-token`).trim();
+    const res = await fetch("http://vigil/policies", {
+      client: this.#client,
+      headers: { authorization: `Bearer ${token}` },
+    });
     if (!res.ok) throw new Error(`GET /policies: ${res.status} ${await res.text()}`);
     return (await res.json()).policies as PolicyStatus[];
   }

@@ -146,6 +146,7 @@ export function fakes(
       decodeErrors: 0,
       processCache: { size: 120, capacity: 65536, evictions: 3 },
       exportErrors: 0,
+      exportLost: 0,
     }),
     policies: () => policies.list(),
     programs: new GrowingProgramStats(),

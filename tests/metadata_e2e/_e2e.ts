@@ -58,7 +58,12 @@ export async function apiGet(agent: AgentUnderTest, path: string): Promise<strin
     proxy: { transport: "unix", path: agent.api.slice("unix:".length) },
   });
   try {
-    const res = await fetch(`http://vigil${path}`, { client, signal: AbortSignal.timeout(10_000) });
+    const token = (await Deno.readTextFile(agent.tokenFile)).trim();
+    const res = await fetch(`http://vigil${path}`, {
+      client,
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
     return await res.text();
   } finally {
     client.close();

@@ -44,9 +44,9 @@ Deno.test({
     await f.policies.apply(examplePolicy("connect_port.yaml"), "test");
     await app.request("/policies", { method: "POST", body: "x" });
     await app.request("/policies", { method: "POST", headers: AUTH, body: "a: [" });
-    await app.request("/policies/nope");
-    await app.request('/nope?x="y"');
-    const stream = await app.request('/events?type=a"b');
+    await app.request("/policies/nope", { headers: AUTH });
+    await app.request('/nope?x="y"', { headers: AUTH });
+    const stream = await app.request('/events?type=a"b', { headers: AUTH });
     f.registry.gauge("vigil_test_odd_labels", "Label values that need escaping.", ["v"]).labels(
       'quote " backslash \\ newline \n brace } unicode ✓',
     ).set(1);
@@ -71,6 +71,7 @@ Deno.test({
         "vigil_bpf_program_runs_total",
         "vigil_bpf_program_run_time_seconds_total",
         "vigil_export_errors_total",
+        "vigil_export_lost_events_total",
         "vigil_api_requests_total",
         "vigil_event_stream_dropped_clients_total",
       ]

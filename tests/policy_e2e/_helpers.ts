@@ -252,7 +252,11 @@ export async function startPolicyAgent(
   });
 
   async function policies(): Promise<PolicyStatus[]> {
-    const res = await fetch("http://vigil/policies", { client });
+    const token = (await Deno.readTextFile(running.tokenFile)).trim();
+    const res = await fetch("http://vigil/policies", {
+      client,
+      headers: { authorization: `Bearer ${token}` },
+    });
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     return body.policies as PolicyStatus[];
