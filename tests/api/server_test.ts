@@ -446,3 +446,39 @@ for (const transport of ["tcp", "unix"] as const) {
     await Deno.remove(dir, { recursive: true });
   });
 }
+
+Deno.test("a /events stream outlives the request and header timeouts", async () => {
+  const dir = await tempDir();
+  const { f, deps } = serverDeps();
+  const api = await startApiServer(
+    {
+      listen: "127.0.0.1:0",
+      tokenFile: `${dir}/token`,
+      limits: { headersTimeoutMs: 300, requestTimeoutMs: 300, idleTimeoutMs: 300 },
+      logger: silentLogger,
+    },
+    deps,
+  );
+  try {
+    const res = await fetch(`http://${api.address}/events`, {
+      headers: await bearer(`${dir}/token`),
+    });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const t0 = performance.now();
+    let got = "";
+    for (let i = 0; performance.now() - t0 < 1200; i++) {
+      f.hub.publish(`{"n":${i}}`, { type: "t" });
+      got += (await reader.read()).value ?? "";
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(got.split("\n").length > 8, "still streaming after 4 × the request timeout");
+    // A quiet stream (nothing to send for longer than the idle timeout) is not cut either.
+    await new Promise((r) => setTimeout(r, 900));
+    f.hub.publish('{"quiet":1}', { type: "t" });
+    assert.equal((await reader.read()).value, '{"quiet":1}\n');
+    await reader.cancel();
+  } finally {
+    await api.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
