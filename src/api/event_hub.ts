@@ -22,11 +22,11 @@ import {
 /** Default per-client queue, in lines. */
 export const DEFAULT_QUEUE_LINES = 10_000;
 /** Default per-client queue, in bytes (UTF-16 units of the queued lines, newlines included). */
-export const DEFAULT_QUEUE_BYTES = 1024 * 1024;
+export const DEFAULT_QUEUE_BYTES = 8 * 1024 * 1024;
 /** Default limit of concurrent stream clients. */
 export const DEFAULT_MAX_SUBSCRIBERS = 64;
 /** Default limit of bytes queued for all clients together. */
-export const DEFAULT_MAX_TOTAL_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_MAX_TOTAL_BYTES = 64 * 1024 * 1024;
 
 /** Options for {@link createEventHub}. */
 export interface EventHubOptions {

@@ -51,7 +51,7 @@ export interface SubscribeOptions {
   readonly containers?: readonly string[];
   /** Lines queued for this client before it is dropped (default 10,000). */
   readonly queueLines?: number;
-  /** Bytes (UTF-16 units) queued for this client before it is dropped (default 1 MiB). */
+  /** Bytes (UTF-16 units) queued for this client before it is dropped (default 8 MiB). */
   readonly queueBytes?: number;
 }
 

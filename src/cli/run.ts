@@ -267,7 +267,7 @@ export const runCommand: Command = {
     // SIGHUP reopens the export file (after log rotation) and re-reads the policy directory
     // (each file atomically replaces its running version).
     const onHup = () => {
-      config.logger.info("SIGHUP: reopening the export file and reloading policies");
+      config.logger.info("SIGHUP: reloading policies");
       agent.reopenExport();
       agent.policies.reload().then(
         (r) =>

@@ -32,6 +32,11 @@ Deno.test({
 
     // Traffic: events, a stream client, some requests with error codes.
     const stream = await api.stream("/events?policy=e2e-metrics");
+    // It reads (a client that does not is dropped once it is 10,000 events behind).
+    const reader = stream.body!.getReader();
+    const reading = (async () => {
+      while (!(await reader.read()).done) { /* discard */ }
+    })().catch(() => {});
     const gen = startGenerator(prefix, 0, { count: 5000 });
     await events.waitFor((e) => e.policy === "e2e-metrics", 5000);
     await gen.stop();
@@ -88,7 +93,8 @@ Deno.test({
       m,
       /^vigil_bpf_program_run_time_seconds_total\{[^}]*program="vigil_exec"[^}]*\} [\d.e-]+$/m,
     );
-    await stream.body?.cancel();
+    await reader.cancel();
+    await reading;
     await Deno.remove(policyDir, { recursive: true });
   },
 });

@@ -1,7 +1,7 @@
 /**
  * A `/events` client that stops reading must not stall the REAL agent: while it is connected and
  * not reading, the export file keeps growing at the rate it grew before (the generator's, 2000
- * events a second); once the client is more than its queue (1 MiB or 10,000 lines) behind it is
+ * events a second); once the client is more than its queue (10,000 lines or 8 MiB) behind it is
  * dropped and counted in /metrics, its connection is cut, and no event is lost from the export.
  * Many such clients: beyond the stream cap they get a 503, and the agent's memory stays bounded.
  */
@@ -163,7 +163,7 @@ Deno.test(
       peakRss = Math.max(peakRss, rssMb(agent.pid));
       peakClients = Math.max(peakClients, (await api.metric("vigil_event_stream_clients")) ?? 0);
       const queued = (await api.metric("vigil_event_stream_queued_bytes")) ?? 0;
-      assert.ok(queued <= 32 * 1024 * 1024, `${queued} bytes queued`);
+      assert.ok(queued <= 64 * 1024 * 1024, `${queued} bytes queued`);
       const t0 = performance.now();
       assert.equal((await api.getWithoutToken("/healthz")).status, 200);
       slowestHealthMs = Math.max(slowestHealthMs, performance.now() - t0);
