@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Document, isScalar, LineCounter, parseAllDocuments } from "yaml";
+import { type Document, isScalar, type LineCounter } from "yaml";
 import {
   type Policy,
   POLICY_API_VERSION,
@@ -17,6 +17,8 @@ import {
 } from "./types.ts";
 import { decodeSpec } from "./read_spec.ts";
 import { type Fields, Reader, type Val } from "./yaml_reader.ts";
+import { boundIssues } from "./bound_issues.ts";
+import { readYaml } from "./yaml_read.ts";
 
 /** What {@link parsePolicy} found. */
 export interface ParseResult {
@@ -202,14 +204,19 @@ function decodePolicy(r: Reader, file: string): Policy | undefined {
  * ```
  */
 export function parsePolicy(text: string, file: string): ParseResult {
-  const lines = new LineCounter();
-  const docs = parseAllDocuments(text, {
-    lineCounter: lines,
-    prettyErrors: false,
-    uniqueKeys: true,
-    intAsBigInt: true,
-  });
-  const all = Array.isArray(docs) ? docs : [];
+  const { errors, warnings, policy } = parseUnbounded(text, file);
+  const bounded = {
+    errors: boundIssues(errors, "error"),
+    warnings: boundIssues(warnings, "warning"),
+  };
+  return policy === undefined ? bounded : { policy, ...bounded };
+}
+
+function parseUnbounded(text: string, file: string): ParseResult {
+  // Refused before composing when too big, too deep or too large (see yaml_read.ts).
+  const read = readYaml(text, file);
+  if (!("docs" in read)) return { errors: read.errors, warnings: [] };
+  const { lines, docs: all } = read;
   const nonEmpty = all.filter((d) => !isEmptyDocument(d) || d.errors.length > 0);
   const first = nonEmpty[0];
   if (first === undefined) {
@@ -218,8 +225,9 @@ export function parsePolicy(text: string, file: string): ParseResult {
   }
   const syntax = all.flatMap((d) => syntaxIssues(file, lines, d));
   if (syntax.length > 0) return { errors: syntax.sort(byPosition), warnings: [] };
+  if (read.errors.length > 0) return { errors: [...read.errors].sort(byPosition), warnings: [] };
 
-  const r = new Reader(file, lines, first);
+  const r = new Reader(file, lines, first, read.aliases);
   for (const w of first.warnings) {
     r.warn({ path: "", offset: w.pos[0] }, `YAML: ${w.message.split("\n")[0]}`);
   }

@@ -8,7 +8,16 @@
  * @module
  */
 
-import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Node } from "yaml";
+import {
+  type Alias,
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  type LineCounter,
+  type Node,
+} from "yaml";
 import type { PolicyIssue, SourceRef } from "./types.ts";
 
 /** A YAML value with its path and the source offset issues about it point at. */
@@ -138,11 +147,14 @@ export class Reader {
   readonly #file: string;
   readonly #lines: LineCounter;
   readonly #doc: Document;
+  readonly #aliases: ReadonlyMap<Alias, Node>;
 
-  constructor(file: string, lines: LineCounter, doc: Document) {
+  /** `aliases`: each alias resolved once (yaml_read.ts); `Alias.resolve` walks the document. */
+  constructor(file: string, lines: LineCounter, doc: Document, aliases: ReadonlyMap<Alias, Node>) {
     this.#file = file;
     this.#lines = lines;
     this.#doc = doc;
+    this.#aliases = aliases;
   }
 
   /** The source position of `at`. */
@@ -163,7 +175,7 @@ export class Reader {
 
   #resolve(node: unknown): Node | null {
     if (node === null || node === undefined) return null;
-    if (isAlias(node)) return this.#resolve(node.resolve(this.#doc) ?? null);
+    if (isAlias(node)) return this.#resolve(this.#aliases.get(node) ?? null);
     if (isScalar(node) && node.value === null) return null;
     return node as Node;
   }
