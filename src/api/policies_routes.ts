@@ -5,6 +5,7 @@
  * @module
  */
 import { Hono } from "hono";
+import { boundErrors, changeFailure, cut } from "./_bounded.ts";
 import { errorResponse, jsonResponse } from "./_json.ts";
 import type { PolicyError, PolicyService } from "./types.ts";
 
@@ -17,7 +18,29 @@ function rejected(errors: readonly PolicyError[]): string {
   const where = first.line === undefined ? "" : ` (line ${first.line}` +
     (first.column === undefined ? ")" : `, column ${first.column})`);
   const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";
-  return `policy rejected: ${first.message}${where}${more}`;
+  return `policy rejected: ${cut(first.message)}${where}${more}`;
+}
+
+/** The errors of an answer, bounded: `{ errors, more? }`. */
+function errorList<T extends object>(errors: readonly T[]): { errors: T[]; more?: number } {
+  const bounded = boundErrors(errors);
+  return bounded.more === 0 ? { errors: bounded.errors } : bounded;
+}
+
+/** Runs a policy change; a change the agent refused (queue full) or could not make answers so. */
+async function change(run: () => Promise<Response>): Promise<Response> {
+  try {
+    return await run();
+  } catch (err) {
+    const failure = changeFailure(err);
+    if (failure === undefined) throw err;
+    return errorResponse(
+      failure.status,
+      failure.message,
+      {},
+      failure.status === 503 ? { "retry-after": "1" } : {},
+    );
+  }
 }
 
 /**
@@ -33,52 +56,59 @@ export function policiesRoutes(policies: PolicyService): Hono {
 
   app.get("/", () => jsonResponse({ policies: policies.list() }));
 
-  app.post("/", async (c) => {
-    const yaml = await c.req.text();
-    if (yaml.trim() === "") {
-      return errorResponse(400, "empty request body: send one TracingPolicy as YAML", {
-        errors: [{ message: "empty request body" }],
-      });
-    }
-    const result = await policies.apply(yaml, API_POLICY_SOURCE);
-    if (!result.ok) {
-      return errorResponse(400, rejected(result.errors), { errors: result.errors });
-    }
-    return jsonResponse({ policy: result.policy, replaced: result.replaced });
-  });
+  app.post("/", (c) =>
+    change(async () => {
+      const yaml = await c.req.text();
+      if (yaml.trim() === "") {
+        return errorResponse(400, "empty request body: send one TracingPolicy as YAML", {
+          errors: [{ message: "empty request body" }],
+        });
+      }
+      const result = await policies.apply(yaml, API_POLICY_SOURCE);
+      if (!result.ok) {
+        const status = result.status ?? 400;
+        const message = status === 400 ? rejected(result.errors) : cut(
+          result.errors[0]?.message ?? "policy not applied",
+        );
+        return errorResponse(status, message, errorList(result.errors));
+      }
+      return jsonResponse({ policy: result.policy, replaced: result.replaced });
+    }));
 
-  app.post("/reload", async () => {
-    const result = await policies.reload();
-    if (result.errors.length > 0) {
-      const n = result.errors.length;
-      return errorResponse(
-        400,
-        `reload: ${n} policy file${n === 1 ? "" : "s"} failed; ` +
-          "previous versions of those policies keep running",
-        { policies: result.policies, errors: result.errors },
-      );
-    }
-    return jsonResponse({ policies: result.policies, errors: [] });
-  });
+  app.post("/reload", () =>
+    change(async () => {
+      const result = await policies.reload();
+      if (result.errors.length > 0) {
+        const files = new Set(result.errors.map((e) => e.file)).size;
+        return errorResponse(
+          400,
+          `reload: ${files} policy file${files === 1 ? "" : "s"} failed; ` +
+            "previous versions of those policies keep running",
+          { policies: result.policies, ...errorList(result.errors) },
+        );
+      }
+      return jsonResponse({ policies: result.policies, errors: [] });
+    }));
 
   app.get("/:name", (c) => {
     const name = c.req.param("name");
     const found = policies.get(name);
     if (found === undefined) {
-      return errorResponse(404, `no policy named '${name}'`, { name });
+      return errorResponse(404, `no policy named '${cut(name)}'`, { name: cut(name) });
     }
     return new Response(found.yaml, {
       headers: { "content-type": "application/yaml; charset=utf-8" },
     });
   });
 
-  app.delete("/:name", async (c) => {
-    const name = c.req.param("name");
-    if (!(await policies.delete(name))) {
-      return errorResponse(404, `no policy named '${name}'`, { name });
-    }
-    return jsonResponse({ deleted: name, policies: policies.list() });
-  });
+  app.delete("/:name", (c) =>
+    change(async () => {
+      const name = c.req.param("name");
+      if (!(await policies.delete(name))) {
+        return errorResponse(404, `no policy named '${cut(name)}'`, { name: cut(name) });
+      }
+      return jsonResponse({ deleted: name, policies: policies.list() });
+    }));
 
   return app;
 }

@@ -4,6 +4,10 @@
  * policy is atomic: the new version is attached before the old one is detached, so monitoring
  * and enforcement never pause; a new version that fails leaves the old one running.
  *
+ * Every change (add, replace, delete, reload, the start-up load) goes through one ordered, bounded
+ * queue (change_queue.ts); texts are parsed off the event loop (parse_off_thread.ts); the set of
+ * policies is bounded (input_limits.ts).
+ *
  * Single owner of the policy engine's hook slots and set entries; the event loop asks it to turn
  * policy records into export lines.
  *
@@ -11,15 +15,19 @@
  */
 import type { BpfLink } from "../bpf/link.ts";
 import type { Logger } from "../log/logger.ts";
+import { ChangeQueue, PolicyChangeError } from "./change_queue.ts";
 import { compileHook, setEntriesOf } from "./compile.ts";
 import type { PolicyEngine, SetEntries } from "./engine.ts";
 import { type HookEventInfo, hookEventInfo } from "./event_json.ts";
 import { type PlanFacts, planPolicy, type PolicyPlan } from "./plan/mod.ts";
+import { type StagedWrite, stagePolicyWrite } from "./save_file.ts";
 import {
+  clip,
   formatIssue,
   loadPolicyDir,
-  parsePolicy,
+  OffThreadParser,
   type ParseResult,
+  POLICY_SET_LIMITS,
   type PolicyIssue,
 } from "./spec/mod.ts";
 import type {
@@ -30,6 +38,12 @@ import type {
   PolicyStatus,
   ReloadResult,
 } from "./status.ts";
+
+/** A new version attached next to the old one, waiting to be committed or undone. */
+interface Staged {
+  readonly entry: PolicyEntry;
+  readonly old: PolicyEntry | undefined;
+}
 
 /** One attached hook. */
 interface LiveHook {
@@ -71,6 +85,8 @@ export interface PolicyManagerDeps {
    * the API are written so they survive a restart. null: none (API policies live in memory).
    */
   readonly policyDir: string | null;
+  /** Parses policy texts (default: a worker with a deadline, stopped by {@link PolicyManager.close}). */
+  readonly parser?: Pick<OffThreadParser, "parse" | "close">;
 }
 
 function issueToError(issue: PolicyIssue): PolicyError {
@@ -103,17 +119,13 @@ export class PolicyManager {
   readonly #policies = new Map<string, PolicyEntry>();
   readonly #routes = new Map<number, HookRoute>();
   #nextPolicyId = 1;
-  /** Serialises changes: one apply/delete at a time, in arrival order. */
-  #queue: Promise<unknown> = Promise.resolve();
+  /** Every change, one at a time, in arrival order. */
+  readonly #changes = new ChangeQueue(POLICY_SET_LIMITS.maxQueuedChanges);
+  readonly #parser: Pick<OffThreadParser, "parse" | "close">;
 
   constructor(deps: PolicyManagerDeps) {
     this.#deps = deps;
-  }
-
-  #serial<T>(fn: () => T): Promise<T> {
-    const next = this.#queue.then(fn, fn);
-    this.#queue = next.catch(() => {});
-    return next;
+    this.#parser = deps.parser ?? new OffThreadParser({ logger: deps.logger });
   }
 
   /** The route of hook `id` (undefined once its policy is gone). */
@@ -124,38 +136,93 @@ export class PolicyManager {
   /**
    * Parses, plans and installs `text`. Parse or plan errors: nothing changes and the errors are
    * returned. Install failure of a new policy: it is kept in the error state with the reason; of a
-   * replacement: the old version keeps running.
+   * replacement: the old version keeps running. Over the API (`file` "api") with a policy
+   * directory, the text is saved there too, or nothing changes (a 500 saying why). Rejects with a
+   * 503 {@link PolicyChangeError} when too many changes are waiting.
    */
   apply(text: string, file: string): Promise<ApplyResult> {
-    return this.#serial(() => {
-      if (file !== "api") return this.#apply(text, file);
-      // Over the API: on success the YAML is written to the policy directory (atomically).
+    return this.#changes.run(async () => {
+      const parsed = await this.#parser.parse(text, file);
       const target = this.#deps.policyDir;
-      const files = new Map([...this.#policies].map(([name, e]) => [name, e.file]));
-      const result = this.#apply(text, "api");
-      if (result.ok && target !== null) {
-        // A policy read from a file of the directory is rewritten in that file (it need not be
-        // <name>.yaml): a second file would bring the old version back at reload or restart.
-        const previous = files.get(result.policy.name);
-        const path = previous !== undefined && this.#inPolicyDir(previous)
-          ? previous
-          : `${target}/${result.policy.name}.yaml`;
-        const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-        Deno.writeTextFileSync(tmp, text);
-        Deno.renameSync(tmp, path);
-        this.#retarget(result.policy.name, path);
-        return { ...result, policy: { ...result.policy, file: path } };
+      if (file !== "api" || target === null || parsed.policy === undefined) {
+        return this.#settle(this.#prepare(parsed, text, file));
       }
-      return result;
+      // A policy read from a file of the directory is rewritten in that file (it need not be
+      // <name>.yaml): a second file would bring the old version back at reload or restart.
+      const name = parsed.policy.name;
+      const previous = this.#policies.get(name)?.file;
+      const path = previous !== undefined && this.#inPolicyDir(previous)
+        ? previous
+        : `${target}/${name}.yaml`;
+      // Written before anything is attached, renamed into place once the new version runs.
+      let write: StagedWrite;
+      try {
+        write = stagePolicyWrite(path, text);
+      } catch (err) {
+        return this.#notSaved(name, err);
+      }
+      const prepared = this.#prepare(parsed, text, path);
+      if (!("entry" in prepared) && !prepared.ok) {
+        write.abort();
+        return prepared;
+      }
+      try {
+        write.commit();
+      } catch (err) {
+        if ("entry" in prepared) this.#uninstall(prepared.entry);
+        return this.#notSaved(name, err);
+      }
+      return this.#settle(prepared);
     });
   }
 
-  #retarget(name: string, file: string): void {
-    const entry = this.#policies.get(name);
-    if (entry) this.#policies.set(name, { ...entry, file });
+  #notSaved(name: string, err: unknown): ApplyResult {
+    const message = `policy ${JSON.stringify(name)} not applied: ${
+      clip(err instanceof Error ? err.message : String(err))
+    }; the running policies are unchanged`;
+    this.#deps.logger.error("policy not saved", { policy: name, error: message });
+    return { ok: false, status: 500, errors: [{ message }] };
   }
 
-  #apply(text: string, file: string, parsed: ParseResult = parsePolicy(text, file)): ApplyResult {
+  #settle(prepared: Staged | ApplyResult): ApplyResult {
+    return "entry" in prepared ? this.#commit(prepared) : prepared;
+  }
+
+  /** Detaches the old version of a staged policy and makes the new one the running one. */
+  #commit({ entry, old }: Staged): ApplyResult {
+    if (old) this.#uninstall(old);
+    this.#policies.set(entry.name, entry);
+    this.#deps.logger.info(old ? "policy replaced" : "policy loaded", {
+      policy: entry.name,
+      hooks: entry.hooks.map((h) => `${h.label} via ${h.mechanism}`),
+    });
+    return { ok: true, policy: this.#status(entry), replaced: old !== undefined };
+  }
+
+  /** Keeps a valid policy that cannot run in the error state, within the bound on those. */
+  #keepInError(entry: PolicyEntry, old: PolicyEntry | undefined): void {
+    if (old?.state === "enabled") return;
+    if (old === undefined && this.#errorCount() >= POLICY_SET_LIMITS.maxErrorPolicies) {
+      this.#deps.logger.warn("policy in error not kept", {
+        policy: entry.name,
+        reason: `${POLICY_SET_LIMITS.maxErrorPolicies} policies are already in the error state`,
+      });
+      return;
+    }
+    this.#policies.set(entry.name, entry);
+  }
+
+  #errorCount(): number {
+    let n = 0;
+    for (const e of this.#policies.values()) if (e.state === "error") n++;
+    return n;
+  }
+
+  /**
+   * Plans and attaches a parsed policy next to its running version (if any): the result when
+   * there is nothing to commit (errors, an unchanged text), else the staged new version.
+   */
+  #prepare(parsed: ParseResult, text: string, file: string): Staged | ApplyResult {
     for (const w of parsed.warnings) {
       this.#deps.logger.warn("policy warning", { issue: formatIssue(w, "warning") });
     }
@@ -166,11 +233,15 @@ export class PolicyManager {
     if (old?.state === "enabled" && old.yaml === text) {
       return { ok: true, policy: this.#status(old), replaced: false };
     }
+    if (old === undefined && this.#policies.size >= POLICY_SET_LIMITS.maxPolicies) {
+      const message = `the agent holds at most ${POLICY_SET_LIMITS.maxPolicies} policies ` +
+        `(vigil's limit); delete one first`;
+      return { ok: false, errors: [{ message, file }] };
+    }
     const plan = planPolicy(policy, this.#deps.facts());
     if (!plan.runnable) {
       const errors = plan.errors.map(issueToError);
-      if (old?.state === "enabled") return { ok: false, errors };
-      this.#policies.set(policy.name, {
+      this.#keepInError({
         name: policy.name,
         file,
         yaml: text,
@@ -179,11 +250,13 @@ export class PolicyManager {
         reason: plan.reason ?? "not runnable on this kernel",
         plan,
         hooks: [],
-      });
-      this.#deps.logger.warn("policy not runnable here", {
-        policy: policy.name,
-        reason: plan.reason,
-      });
+      }, old);
+      if (old?.state !== "enabled") {
+        this.#deps.logger.warn("policy not runnable here", {
+          policy: policy.name,
+          reason: plan.reason,
+        });
+      }
       return { ok: false, errors };
     }
     let hooks: LiveHook[];
@@ -193,23 +266,20 @@ export class PolicyManager {
       const message = `cannot load policy ${policy.name}: ${
         err instanceof Error ? err.message : String(err)
       }`;
-      if (old?.state !== "enabled") {
-        this.#policies.set(policy.name, {
-          name: policy.name,
-          file,
-          yaml: text,
-          mode: plan.mode,
-          state: "error",
-          reason: message,
-          plan,
-          hooks: [],
-        });
-      }
+      this.#keepInError({
+        name: policy.name,
+        file,
+        yaml: text,
+        mode: plan.mode,
+        state: "error",
+        reason: message,
+        plan,
+        hooks: [],
+      }, old);
       this.#deps.logger.error("policy load failed", { policy: policy.name, error: message });
       return { ok: false, errors: [{ message, file }] };
     }
-    // The new version is attached; only now does the old one go.
-    if (old) this.#uninstall(old);
+    // The new version is attached; the old one goes at commit.
     const entry: PolicyEntry = {
       name: policy.name,
       file,
@@ -219,12 +289,7 @@ export class PolicyManager {
       plan,
       hooks,
     };
-    this.#policies.set(policy.name, entry);
-    this.#deps.logger.info(old ? "policy replaced" : "policy loaded", {
-      policy: policy.name,
-      hooks: hooks.map((h) => `${h.label} via ${h.mechanism}`),
-    });
-    return { ok: true, policy: this.#status(entry), replaced: old !== undefined };
+    return { entry, old };
   }
 
   /** Compiles and attaches every hook of `plan`; undoes everything it did if one step fails. */
@@ -294,26 +359,37 @@ export class PolicyManager {
     for (const hook of entry.hooks) this.#detach(hook);
   }
 
-  /** Detaches and forgets policy `name` (and removes its file from the policy directory). */
+  /**
+   * Detaches and forgets policy `name` and removes its file from the policy directory. The file
+   * goes first: when it cannot be removed the policy keeps running (a 500
+   * {@link PolicyChangeError}), as it would come back at the next reload or restart.
+   */
   delete(name: string): Promise<boolean> {
-    return this.#serial(() => {
+    return this.#changes.run(() => {
       const entry = this.#policies.get(name);
       if (!entry) return false;
-      this.#uninstall(entry);
-      this.#policies.delete(name);
       if (this.#inPolicyDir(entry.file)) {
         try {
           Deno.removeSync(entry.file);
         } catch (err) {
-          this.#deps.logger.warn("cannot remove policy file", {
-            file: entry.file,
-            error: String(err),
-          });
+          if (!(err instanceof Deno.errors.NotFound)) {
+            const message = `cannot remove ${entry.file}: ${
+              clip(err instanceof Error ? err.message : String(err))
+            }; policy ${JSON.stringify(name)} keeps running`;
+            this.#deps.logger.error("policy not deleted", { policy: name, error: message });
+            throw new PolicyChangeError(500, message);
+          }
         }
       }
-      this.#deps.logger.info("policy deleted", { policy: name });
+      this.#forget(entry);
       return true;
     });
+  }
+
+  #forget(entry: PolicyEntry): void {
+    this.#uninstall(entry);
+    this.#policies.delete(entry.name);
+    this.#deps.logger.info("policy deleted", { policy: entry.name });
   }
 
   #inPolicyDir(file: string): boolean {
@@ -322,36 +398,50 @@ export class PolicyManager {
   }
 
   /**
-   * Re-reads the policy directory: every file is applied (changed ones replace their running
-   * version atomically), and policies whose file is gone are removed. Failing files keep their
-   * previous version running.
+   * Re-reads the policy directory as one change: every file is applied (changed ones replace
+   * their running version atomically), and policies whose file is gone are removed. Failing
+   * files keep their previous version running. A reload asked for while another one is still
+   * waiting to start shares its outcome.
    */
-  async reload(): Promise<ReloadResult> {
+  reload(): Promise<ReloadResult> {
     const dir = this.#deps.policyDir;
-    if (dir === null) return { policies: this.list(), errors: [] };
-    const results = await this.loadDir(dir);
-    const present = new Set(results.map((r) => r.file));
-    for (const entry of [...this.#policies.values()]) {
-      if (this.#inPolicyDir(entry.file) && !present.has(entry.file)) await this.delete(entry.name);
-    }
-    const errors = results.flatMap((r) =>
-      r.result.ok ? [] : r.result.errors.map((e) => ({ file: r.file, message: errorText(e) }))
-    );
-    return { policies: this.list(), errors };
+    if (dir === null) return Promise.resolve({ policies: this.list(), errors: [] });
+    return this.#changes.run(async () => {
+      const results = await this.#loadDir(dir);
+      const present = new Set(results.map((r) => r.file));
+      for (const entry of [...this.#policies.values()]) {
+        if (this.#inPolicyDir(entry.file) && !present.has(entry.file)) this.#forget(entry);
+      }
+      const errors = results.flatMap((r) =>
+        r.result.ok ? [] : r.result.errors.map((e) => ({ file: r.file, message: errorText(e) }))
+      );
+      return { policies: this.list(), errors };
+    }, "reload");
   }
 
   /**
-   * Loads every `*.yaml`/`*.yml` of `dir` with the spec stage's directory rules (name order,
-   * symlinks followed, a name already used by an earlier file is an error), each file on its own;
-   * returns the per-file outcome.
+   * Loads every `*.yaml`/`*.yml` of `dir` as one change, each file on its own (a file that
+   * cannot be read, parsed or loaded never stops the others); returns the per-file outcome.
+   * Throws only when the directory cannot be listed.
    */
-  async loadDir(dir: string): Promise<{ file: string; result: ApplyResult }[]> {
+  loadDir(dir: string): Promise<{ file: string; result: ApplyResult }[]> {
+    return this.#changes.run(() => this.#loadDir(dir));
+  }
+
+  async #loadDir(dir: string): Promise<{ file: string; result: ApplyResult }[]> {
     const results: { file: string; result: ApplyResult }[] = [];
-    for (const loaded of await loadPolicyDir(dir)) {
+    const parse = (text: string, file: string) => this.#parser.parse(text, file);
+    for (const loaded of await loadPolicyDir(dir, { parse })) {
       const { file, text } = loaded;
-      const result: ApplyResult = text === undefined || loaded.policy === undefined
-        ? { ok: false, errors: loaded.errors.map(issueToError) }
-        : await this.#serial(() => this.#apply(text, file, loaded));
+      let result: ApplyResult;
+      try {
+        result = text === undefined || loaded.policy === undefined
+          ? { ok: false, errors: loaded.errors.map(issueToError) }
+          : this.#settle(this.#prepare(loaded, text, file));
+      } catch (err) {
+        const why = clip(err instanceof Error ? err.message : String(err));
+        result = { ok: false, errors: [{ message: `cannot load the file: ${why}`, file }] };
+      }
       if (!result.ok) {
         for (const e of result.errors) {
           this.#deps.logger.error("policy rejected", { file, error: errorText(e) });
@@ -363,7 +453,7 @@ export class PolicyManager {
   }
 
   #counters(entry: PolicyEntry): PolicyCounters {
-    const total = { seen: 0, posted: 0, filtered: 0, rateLimited: 0, signals: 0 };
+    const total = { ...ZERO };
     for (const hook of entry.hooks) {
       const c = this.#deps.engine().counters(hook.id);
       total.seen += c.seen;
@@ -432,8 +522,9 @@ export class PolicyManager {
     return out;
   }
 
-  /** Detaches every policy (the engine itself is closed by its owner). */
+  /** Detaches every policy and stops the parser (the engine itself is closed by its owner). */
   close(): void {
+    this.#parser.close();
     for (const entry of this.#policies.values()) {
       for (const hook of entry.hooks) hook.link.close();
     }

@@ -60,10 +60,18 @@ export interface PolicyError {
   readonly path?: string;
 }
 
-/** The outcome of adding or replacing one policy. */
+/**
+ * The outcome of adding or replacing one policy. `status` 400 (the default): the text is at
+ * fault; 500: the text was fine but the change could not be made (e.g. saving it failed), and
+ * nothing changed.
+ */
 export type ApplyResult =
   | { readonly ok: true; readonly policy: PolicyStatus; readonly replaced: boolean }
-  | { readonly ok: false; readonly errors: readonly PolicyError[] };
+  | {
+    readonly ok: false;
+    readonly status?: 400 | 500;
+    readonly errors: readonly PolicyError[];
+  };
 
 /** The outcome of re-reading the policy directory. */
 export interface ReloadResult {

@@ -147,7 +147,7 @@ export const INVALID_CASES: readonly InvalidCase[] = [
     line: 8,
     column: 5,
     path: "",
-    message: "YAML syntax error: Map keys must be unique",
+    message: 'duplicate key "call": keys of a mapping must be unique',
     text: withSpec("  kprobes:", "  - call: sys_openat", "    call: sys_open"),
   },
   {

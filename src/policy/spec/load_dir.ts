@@ -7,7 +7,17 @@
 
 import { join } from "node:path";
 import type { PolicyIssue } from "./types.ts";
+import { POLICY_SET_LIMITS } from "./input_limits.ts";
 import { parsePolicy, type ParseResult } from "./parse.ts";
+import { readPolicyFile } from "./read_file.ts";
+
+/** How {@link loadPolicyDir} reads and parses. */
+export interface LoadDirOptions {
+  /** Parses one text (default: {@link parsePolicy} on this thread). */
+  readonly parse?: (text: string, file: string) => ParseResult | Promise<ParseResult>;
+  /** Files read at most (by name order); the rest are each an error. */
+  readonly maxFiles?: number;
+}
 
 /** The outcome for one file of the directory. */
 export interface PolicyFileResult extends ParseResult {
@@ -37,7 +47,12 @@ function fileIssue(file: string, message: string): PolicyIssue {
  * }
  * ```
  */
-export async function loadPolicyDir(dir: string): Promise<PolicyFileResult[]> {
+export async function loadPolicyDir(
+  dir: string,
+  options: LoadDirOptions = {},
+): Promise<PolicyFileResult[]> {
+  const parse = options.parse ?? parsePolicy;
+  const maxFiles = options.maxFiles ?? POLICY_SET_LIMITS.maxPolicies;
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
@@ -52,13 +67,17 @@ export async function loadPolicyDir(dir: string): Promise<PolicyFileResult[]> {
   names.sort();
   const results: PolicyFileResult[] = [];
   const owners = new Map<string, string>();
-  for (const name of names) {
+  for (const [i, name] of names.entries()) {
     const file = join(dir, name);
-    let text: string;
+    if (i >= maxFiles) {
+      const message = `not loaded: the directory has more than ${maxFiles} policy files ` +
+        `(vigil's limit)`;
+      results.push({ file, errors: [fileIssue(file, message)], warnings: [] });
+      continue;
+    }
     try {
       const info = await Deno.stat(file);
       if (!info.isFile) continue;
-      text = await Deno.readTextFile(file);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       results.push({
@@ -68,7 +87,19 @@ export async function loadPolicyDir(dir: string): Promise<PolicyFileResult[]> {
       });
       continue;
     }
-    const parsed = parsePolicy(text, file);
+    const read = await readPolicyFile(file);
+    if ("error" in read) {
+      results.push({ file, errors: [fileIssue(file, read.error)], warnings: [] });
+      continue;
+    }
+    const text = read.text;
+    let parsed: ParseResult;
+    try {
+      parsed = await parse(text, file);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      parsed = { errors: [fileIssue(file, `cannot parse: ${why}`)], warnings: [] };
+    }
     const policy = parsed.policy;
     const owner = policy === undefined ? undefined : owners.get(policy.name);
     if (policy !== undefined && owner !== undefined) {

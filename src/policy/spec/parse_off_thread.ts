@@ -62,7 +62,7 @@ export class OffThreadParser {
   #running: Running | null = null;
   #inThread = false;
   #nextId = 1;
-  #idle: number | undefined;
+  #idle: ReturnType<typeof setTimeout> | undefined;
   /** One parse at a time: the deadline measures the parse, not a wait behind another one. */
   #chain: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -149,8 +149,9 @@ export class OffThreadParser {
       );
     }
     if (this.#idleMs > 0) {
-      this.#idle = setTimeout(() => this.#stop(), this.#idleMs);
-      Deno.unrefTimer(this.#idle);
+      const idle = setTimeout(() => this.#stop(), this.#idleMs);
+      Deno.unrefTimer(idle);
+      this.#idle = idle;
     }
     return result;
   }

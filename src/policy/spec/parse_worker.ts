@@ -20,7 +20,10 @@ self.onmessage = (e: MessageEvent<ParseRequest>) => {
   } catch (err) {
     const why = clip(err instanceof Error ? err.message : String(err));
     const message = `cannot parse: ${why}`;
-    reply = { id, result: { errors: [{ file, line: 1, column: 1, path: "", message }], warnings: [] } };
+    reply = {
+      id,
+      result: { errors: [{ file, line: 1, column: 1, path: "", message }], warnings: [] },
+    };
   }
   self.postMessage(reply);
 };

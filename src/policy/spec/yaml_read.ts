@@ -186,7 +186,11 @@ class TreeCheck {
         }
         const target = anchors.get(node.source);
         if (target === undefined) {
-          this.#error(node, offset, `alias *${node.source} has no anchor &${node.source} before it`);
+          this.#error(
+            node,
+            offset,
+            `alias *${node.source} has no anchor &${node.source} before it`,
+          );
           continue;
         }
         if (open.has(target)) {
