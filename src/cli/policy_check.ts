@@ -21,6 +21,7 @@ import {
   planJsonReplacer,
   planPolicy,
   type Policy,
+  POLICY_INPUT_LIMITS,
   type PolicyPlan,
   readHostNamespaces,
   tracefsFormatLookup,
@@ -63,15 +64,27 @@ type KernelFacts =
   | { readonly report: KernelReport; readonly plans: ReadonlyMap<Policy, PolicyPlan> }
   | { readonly error: string };
 
+/** One file's verdict, whatever the file holds: it never stops the check of the others. */
 function readAndParse(file: string): ParseResult {
+  const fail = (message: string): ParseResult => ({
+    errors: [{ file, line: 1, column: 1, path: "", message }],
+    warnings: [],
+  });
   let text: string;
   try {
+    const size = Deno.statSync(file).size;
+    if (size > POLICY_INPUT_LIMITS.maxBytes) {
+      return fail(`the file is ${size} bytes; vigil's limit is ${POLICY_INPUT_LIMITS.maxBytes}`);
+    }
     text = Deno.readTextFileSync(file);
   } catch (err) {
-    const message = `cannot read the file: ${err instanceof Error ? err.message : String(err)}`;
-    return { errors: [{ file, line: 1, column: 1, path: "", message }], warnings: [] };
+    return fail(`cannot read the file: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return parsePolicy(text, file);
+  try {
+    return parsePolicy(text, file);
+  } catch (err) {
+    return fail(`cannot parse: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /** Plans every policy on the live kernel: probe, then tracefs formats (mounted if needed). */

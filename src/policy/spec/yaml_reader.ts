@@ -91,7 +91,14 @@ export function suggest(word: string, candidates: readonly string[]): string | u
   for (const c of candidates) {
     const w = word.toLowerCase();
     const l = c.toLowerCase();
-    const score = l === w ? 0 : w.length >= 3 && l.startsWith(w) ? 1 : editDistance(w, l);
+    // Edit distance is at least the length difference: skip the quadratic work when it is > 2.
+    const score = l === w
+      ? 0
+      : w.length >= 3 && l.startsWith(w)
+      ? 1
+      : Math.abs(w.length - l.length) > 2
+      ? 3
+      : editDistance(w, l);
     if (score < bestScore) [best, bestScore] = [c, score];
   }
   return best;
