@@ -42,6 +42,8 @@ export interface OffThreadParserOptions {
 }
 
 const WORKER_URL = new URL("./parse_worker.ts", import.meta.url);
+/** How long a worker may take to load before parses fall back to the calling thread. */
+const START_TIMEOUT_MS = 60_000;
 
 function failure(file: string, message: string): ParseResult {
   return { errors: [{ file, line: 1, column: 1, path: "", message }], warnings: [] };
@@ -89,11 +91,18 @@ export class OffThreadParser {
   #start(): Running {
     const worker = new Worker(this.#url.href, { type: "module" });
     const ready = new Promise<boolean>((resolve) => {
+      // Loading takes ~0.1 s (seconds where the worker is type-checked, as under `deno test`).
+      const late = setTimeout(() => {
+        this.#logger?.error("policy parser worker did not start; parsing on the main thread");
+        resolve(false);
+      }, START_TIMEOUT_MS);
       worker.onmessage = (e: MessageEvent<ParseReply>) => {
+        clearTimeout(late);
         if ("ready" in e.data) resolve(true);
       };
       worker.onerror = (e: ErrorEvent) => {
         e.preventDefault();
+        clearTimeout(late);
         this.#logger?.error("policy parser worker failed to start; parsing on the main thread", {
           error: clip(String(e.message)),
         });
