@@ -8,8 +8,10 @@
 
 import { clip } from "./spec/mod.ts";
 
+/** The reason of a file error without the paths Deno appends (the message names the path once). */
 function why(err: unknown): string {
-  return clip(err instanceof Error ? err.message : String(err));
+  const message = err instanceof Error ? err.message : String(err);
+  return clip(/^.*?\(os error \d+\)/.exec(message)?.[0] ?? message);
 }
 
 /** A policy text written beside its target, waiting to be renamed into place. */
