@@ -175,5 +175,6 @@ Deno.test(`fuzz: ${CASES} seeded hostile documents each get a plan or located er
   }
   // Some mutations leave the policy valid: the fuzz must exercise both outcomes.
   assert.ok(valid > 0 && valid < CASES, `${valid} of ${CASES} valid`);
-  console.log(`fuzz: ${CASES} documents, ${valid} valid, slowest ${slowest.toFixed(0)} ms`);
+  const summary = `  fuzz: ${CASES} documents, ${valid} valid, slowest ${slowest.toFixed(0)} ms\n`;
+  Deno.stdout.writeSync(new TextEncoder().encode(summary));
 });
