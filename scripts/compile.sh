@@ -56,5 +56,7 @@ read -r -a permissions <<<"$(grep -oE -- '--allow-[a-z-]+(=[^ ]*)?' <<<"$vigil_t
 [[ ${#permissions[@]} -gt 0 ]] || die "could not read the permissions of the vigil task in deno.json"
 
 mkdir -p dist
-deno compile "${permissions[@]}" --unstable-raw-imports --output dist/vigil main.ts
+# The policy parser's worker is loaded by URL at run time: deno compile only embeds it when told.
+deno compile "${permissions[@]}" --unstable-raw-imports --include src/policy/spec/parse_worker.ts \
+  --output dist/vigil main.ts
 printf 'compile: built dist/vigil (%s)\n' "$(dist/vigil version </dev/null)"
