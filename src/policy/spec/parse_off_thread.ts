@@ -141,6 +141,8 @@ export class OffThreadParser {
       worker.onerror = (e: ErrorEvent) => {
         e.preventDefault();
         clearTimeout(timer);
+        // A worker that threw is done for: the next parse starts a fresh one.
+        this.#stop();
         resolve(failure(file, `the policy parser failed: ${clip(String(e.message))}`));
       };
       worker.postMessage({ id, text, file } satisfies ParseRequest);
