@@ -1,6 +1,7 @@
 /**
  * Stateless decoders from ring-buffer bytes to records, at the offsets of the generated ABI
- * module (never hand-written offsets). One decoder per op, chosen from an explicit table.
+ * module (never hand-written offsets). One decoder per op, chosen from an explicit table; each
+ * record is decoded once, here (policy records included), and handed on as a typed record.
  *
  * @module
  */
@@ -25,6 +26,11 @@ const S = STRUCTS.vigil_process_seed.fields;
 const OP = ENUMS.vigil_op;
 
 const utf8 = new TextDecoder();
+
+/** Thrown for a record this build cannot decode (unknown op, short record). */
+export class DecodeError extends Error {
+  override name = "DecodeError";
+}
 
 /** Reads a NUL-padded char array. */
 function readFixedString(view: DataView, offset: number, size: number): string {
@@ -153,17 +159,65 @@ function decodeCgroup(view: DataView, at: number, length: number): CgroupRecord 
   };
 }
 
-/** Policy records are decoded by the policy engine, which knows each hook's argument types. */
-function passPolicy(view: DataView, at: number, length: number): PolicyRecord {
+const P = STRUCTS.vigil_policy_event.fields;
+const MAX_ARGS = ENUMS.vigil_policy_limits.VIGIL_MAX_ARGS;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A policy event: fields plus, in arg order, `data_len[i]` bytes of variable data per arg. The arg
+ * data is not copied (an allocation per arg would cost more than the rest of the event): the
+ * line is built before the ring slot is released, or {@link detachPolicyRecord} keeps it.
+ */
+function decodePolicy(view: DataView, at: number, length: number): PolicyRecord {
+  const size = STRUCTS.vigil_policy_event.size;
+  if (length < size) throw new DecodeError(`policy event of ${length} bytes (need ${size})`);
+  const nargs = view.getUint8(at + P.nargs.offset);
+  if (nargs > MAX_ARGS) throw new DecodeError(`policy event with ${nargs} args (max ${MAX_ARGS})`);
+  const ints: bigint[] = [];
+  const data: Uint8Array[] = [];
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  let tail = at + size;
+  const end = at + length;
+  for (let i = 0; i < nargs; i++) {
+    ints.push(view.getBigUint64(at + P.ints.offset + 8 * i, true));
+    const n = view.getUint16(at + P.data_len.offset + 2 * i, true);
+    if (tail + n > end) throw new DecodeError(`policy event tail overruns its ${length} bytes`);
+    data.push(n === 0 ? EMPTY : bytes.subarray(tail, tail + n));
+    tail += n;
+  }
   return {
     kind: "policy",
-    ktime: 0n,
+    ktime: u64(view, at + H.ktime.offset),
     pid: view.getUint32(at + H.pid.offset, true),
     tid: view.getUint32(at + H.tid.offset, true),
-    view,
-    offset: at,
-    length,
+    ktimeKey: u64(view, at + P.ktime_key.offset),
+    cgroupId: u64(view, at + P.cgroup_id.offset),
+    ret: view.getBigInt64(at + P.ret.offset, true),
+    hookId: view.getUint32(at + P.hook_id.offset, true),
+    policyId: view.getUint32(at + P.policy_id.offset, true),
+    selector: view.getUint8(at + P.selector.offset),
+    action: view.getUint8(at + P.action.offset),
+    flags: view.getUint8(at + P.flags.offset),
+    ints,
+    data,
   };
+}
+
+/**
+ * A copy of `rec` whose arg data no longer points into the ring buffer (one allocation), for
+ * events kept past the ring slot (e.g. waiting for their container's metadata).
+ */
+export function detachPolicyRecord(rec: PolicyRecord): PolicyRecord {
+  const total = rec.data.reduce((n, d) => n + d.length, 0);
+  if (total === 0) return rec;
+  const copy = new Uint8Array(total);
+  let at = 0;
+  const data = rec.data.map((d) => {
+    copy.set(d, at);
+    at += d.length;
+    return copy.subarray(at - d.length, at);
+  });
+  return { ...rec, data };
 }
 
 type Decoder = (view: DataView, at: number, length: number) => KernelRecord;
@@ -176,13 +230,8 @@ const DECODERS: ReadonlyMap<number, Decoder> = new Map<number, Decoder>([
   [OP.VIGIL_OP_BENCH, decodeBench],
   [OP.VIGIL_OP_CGROUP_MKDIR, decodeCgroup],
   [OP.VIGIL_OP_CGROUP_RMDIR, decodeCgroup],
-  [OP.VIGIL_OP_POLICY, passPolicy],
+  [OP.VIGIL_OP_POLICY, decodePolicy],
 ]);
-
-/** Thrown for a record this build cannot decode (unknown op, short record). */
-export class DecodeError extends Error {
-  override name = "DecodeError";
-}
 
 /** Decodes one ring-buffer record at `at` (its first byte) of `length` bytes. */
 export function decodeRecord(view: DataView, at: number, length: number): KernelRecord {

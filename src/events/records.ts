@@ -87,12 +87,32 @@ export interface CgroupRecord extends RecordHeader {
   readonly path: string;
 }
 
-/** A policy hook posted an event: the raw record, decoded by the policy engine. */
+/**
+ * A policy hook posted an event (struct vigil_policy_event + tail). The ring record says which
+ * hook fired; the hook's planned argument types decide how `ints` and `data` are printed.
+ */
 export interface PolicyRecord extends RecordHeader {
   readonly kind: "policy";
-  readonly view: DataView;
-  readonly offset: number;
-  readonly length: number;
+  /** The process instance's key, as in process events. */
+  readonly ktimeKey: bigint;
+  readonly cgroupId: bigint;
+  /** Exit hooks: the return value. */
+  readonly ret: bigint;
+  readonly hookId: number;
+  readonly policyId: number;
+  /** Index of the selector that matched, in the compiled hook. */
+  readonly selector: number;
+  /** `enum vigil_action_kind` value taken. */
+  readonly action: number;
+  /** `enum vigil_event_flags` bits. */
+  readonly flags: number;
+  /** One entry per arg (`nargs`): arg `i`'s value (sign- or zero-extended, or a pointer). */
+  readonly ints: readonly bigint[];
+  /**
+   * One entry per arg: its variable data (empty when it has none). Views into the ring buffer:
+   * valid while the record is in the ring; `detachPolicyRecord` copies them to keep longer.
+   */
+  readonly data: readonly Uint8Array[];
 }
 
 /** Any record of the events ring buffer. */

@@ -23,25 +23,23 @@ import { execId } from "../process/exec_id.ts";
 import { type BootTimeFormatter, shellQuoteArgs } from "../process/format.ts";
 import type { ProcessContainer, ProcessInfo } from "../process/types.ts";
 import { resolveBinary } from "./binary_path.ts";
+import type { EventSink } from "./out.ts";
 import type { EventGate } from "./parking.ts";
 import type { ProcfsReader } from "./procfs.ts";
 import { containerIdOf, type WorkloadTracker } from "./workload.ts";
 
 const F = ENUMS.vigil_exec_flags;
 
-/** Receives one JSON line per exported event (and the container id, for stream filters). */
-export type EventSink = (
-  type: "process_exec" | "process_exit",
-  line: string,
-  container?: string,
-) => void;
+/** The event types the tracker exports. */
+export const PROCESS_EVENT_TYPES: readonly string[] = ["process_exec", "process_exit"];
 
 /** Collaborators of a {@link ProcessTracker}. */
 export interface ProcessTrackerDeps {
   readonly cache: ProcessCache;
   readonly clock: BootTimeFormatter;
   readonly nodeName: string;
-  readonly emit: EventSink;
+  /** Where event lines leave (when no gate is given). */
+  readonly out: EventSink;
   /** Container of each cgroup id and its export fields; absent: no enrichment. */
   readonly workload?: WorkloadTracker;
   /** Holds events back until their workload metadata is known; absent: emit at once. */
@@ -132,7 +130,7 @@ export class ProcessTracker {
 
   /** A process exec'd: a new instance, exported as `process_exec`. */
   onExec(r: ExecRecord): void {
-    const { cache, clock, nodeName, emit } = this.#deps;
+    const { cache, clock, nodeName, out } = this.#deps;
     const process = cache.upsert({
       pid: r.pid,
       tid: r.tid,
@@ -155,9 +153,10 @@ export class ProcessTracker {
     const parent = cache.peek(r.parentPid, r.parentKtime);
     const time = clock.format(r.ktime);
     if (this.#ready(process, parent)) {
-      emit(
+      out.emit(
         "process_exec",
         execEventLine(process, parent, nodeName, time),
+        undefined,
         containerIdOf(process),
       );
     } else {
@@ -199,7 +198,7 @@ export class ProcessTracker {
 
   /** The last thread of a process exited: exported as `process_exit`. */
   onExit(r: ExitRecord): void {
-    const { cache, clock, nodeName, emit } = this.#deps;
+    const { cache, clock, nodeName, out } = this.#deps;
     let process = cache.onExit(r.pid, r.ktimeKey, r.ktime);
     if (!process) {
       this.unknownExits++;
@@ -211,9 +210,10 @@ export class ProcessTracker {
     const time = clock.format(r.ktime);
     const exit = decodeWaitStatus(r.exitCode);
     if (this.#ready(process, parent)) {
-      emit(
+      out.emit(
         "process_exit",
         exitEventLine(process, parent, exit, nodeName, time),
+        undefined,
         containerIdOf(process),
       );
     } else {

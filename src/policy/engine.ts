@@ -18,14 +18,14 @@ import { ENUMS, RODATA, STRUCTS } from "../bpf/abi.gen.ts";
 import type { BpfLink } from "../bpf/link.ts";
 import type { MapHandle } from "../bpf/map.ts";
 import { BpfObject } from "../bpf/object.ts";
-import { POLICY_OBJECT } from "../bpf/objects.ts";
+import { POLICY_OBJECT, POLICY_PROGRAM } from "../bpf/objects.ts";
 import type { BpfRuntime } from "../bpf/runtime.ts";
 import { cString } from "../ffi/libbpf.ts";
 import { errnoName, readErrno } from "../ffi/libc.ts";
 import { isMounted, TRACEFS as TRACEFS_FS } from "../kernel/mounts.ts";
 import type { Logger } from "../log/logger.ts";
 
-const PROGRAM = "vigil_policy";
+const PROGRAM = POLICY_PROGRAM;
 const TRACEFS = TRACEFS_FS.target;
 const MAX_HOOKS = ENUMS.vigil_policy_limits.VIGIL_MAX_HOOKS;
 

@@ -1,6 +1,6 @@
 /**
- * Policy events: decoding `struct vigil_policy_event` records (plus their variable tail) and
- * building Tetragon-shaped export lines: `process_kprobe` (syscall and function hooks),
+ * Policy events: Tetragon-shaped export lines of the policy records (decoded in
+ * `src/events/decode.ts`): `process_kprobe` (syscall and function hooks),
  * `process_tracepoint` and `process_lsm`, with typed `args`, `return`, `action`, `policy_name`,
  * `message` and `tags`. Runs once per event, so every per-hook constant (names, labels, message,
  * tags) is serialized once in {@link hookEventInfo}, and a line is a handful of concatenations.
@@ -14,113 +14,12 @@
  * @module
  */
 
-import { ENUMS, STRUCTS } from "../bpf/abi.gen.ts";
-import { DecodeError } from "../events/decode.ts";
+import { ENUMS } from "../bpf/abi.gen.ts";
 import { jsonString } from "../events/process_json.ts";
+import type { PolicyRecord } from "../events/records.ts";
 import type { ArgJson, PlannedHook } from "./plan/mod.ts";
 
-const H = STRUCTS.vigil_header.fields;
-const P = STRUCTS.vigil_policy_event.fields;
-const MAX_ARGS = ENUMS.vigil_policy_limits.VIGIL_MAX_ARGS;
-
-/** A decoded policy event (struct vigil_policy_event + tail). */
-export interface PolicyEventRecord {
-  readonly kind: "policy";
-  /** Boot-time ns of the event. */
-  readonly ktime: bigint;
-  readonly pid: number;
-  readonly tid: number;
-  /** The process instance's key, as in process events. */
-  readonly ktimeKey: bigint;
-  readonly cgroupId: bigint;
-  /** Exit hooks: the return value. */
-  readonly ret: bigint;
-  readonly hookId: number;
-  readonly policyId: number;
-  /** Index of the selector that matched, in the compiled hook. */
-  readonly selector: number;
-  /** `enum vigil_action_kind` value taken. */
-  readonly action: number;
-  /** `enum vigil_event_flags` bits. */
-  readonly flags: number;
-  /** One entry per arg (`nargs`). */
-  readonly ints: readonly bigint[];
-  /**
-   * One entry per arg: its variable data (empty when it has none). Views into the decoded buffer:
-   * valid while the record is in the ring; {@link detachPolicyEvent} copies them to keep longer.
-   */
-  readonly data: readonly Uint8Array[];
-}
-
 const EMPTY = new Uint8Array(0);
-
-/**
- * Decodes the policy event at `offset` (its first byte) of `length` bytes. The arg data is not
- * copied (an allocation per arg would cost more than the rest of the event): build the line
- * before the ring slot is released, or {@link detachPolicyEvent} first. Throws `DecodeError` for a
- * record shorter than its fields or its tail.
- *
- * @example
- * ```ts
- * const rec = decodePolicyEvent(view, at, length);
- * rec.hookId; // which hook fired
- * ```
- */
-export function decodePolicyEvent(
-  view: DataView,
-  offset: number,
-  length: number,
-): PolicyEventRecord {
-  const size = STRUCTS.vigil_policy_event.size;
-  if (length < size) throw new DecodeError(`policy event of ${length} bytes (need ${size})`);
-  const nargs = view.getUint8(offset + P.nargs.offset);
-  if (nargs > MAX_ARGS) throw new DecodeError(`policy event with ${nargs} args (max ${MAX_ARGS})`);
-  const ints: bigint[] = [];
-  const data: Uint8Array[] = [];
-  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-  let tail = offset + size;
-  const end = offset + length;
-  for (let i = 0; i < nargs; i++) {
-    ints.push(view.getBigUint64(offset + P.ints.offset + 8 * i, true));
-    const n = view.getUint16(offset + P.data_len.offset + 2 * i, true);
-    if (tail + n > end) throw new DecodeError(`policy event tail overruns its ${length} bytes`);
-    data.push(n === 0 ? EMPTY : bytes.subarray(tail, tail + n));
-    tail += n;
-  }
-  return {
-    kind: "policy",
-    ktime: view.getBigUint64(offset + H.ktime.offset, true),
-    pid: view.getUint32(offset + H.pid.offset, true),
-    tid: view.getUint32(offset + H.tid.offset, true),
-    ktimeKey: view.getBigUint64(offset + P.ktime_key.offset, true),
-    cgroupId: view.getBigUint64(offset + P.cgroup_id.offset, true),
-    ret: view.getBigInt64(offset + P.ret.offset, true),
-    hookId: view.getUint32(offset + P.hook_id.offset, true),
-    policyId: view.getUint32(offset + P.policy_id.offset, true),
-    selector: view.getUint8(offset + P.selector.offset),
-    action: view.getUint8(offset + P.action.offset),
-    flags: view.getUint8(offset + P.flags.offset),
-    ints,
-    data,
-  };
-}
-
-/**
- * A copy of `rec` whose arg data no longer points into the ring buffer (one allocation), for
- * events kept past the ring slot (e.g. parked until their process is known).
- */
-export function detachPolicyEvent(rec: PolicyEventRecord): PolicyEventRecord {
-  const total = rec.data.reduce((n, d) => n + d.length, 0);
-  if (total === 0) return rec;
-  const copy = new Uint8Array(total);
-  let at = 0;
-  const data = rec.data.map((d) => {
-    copy.set(d, at);
-    at += d.length;
-    return copy.subarray(at - d.length, at);
-  });
-  return { ...rec, data };
-}
 
 /** How one value is exported. */
 interface ArgOut {
@@ -282,7 +181,7 @@ const ACTION_NAMES: ReadonlyMap<number, string> = new Map(
   ]),
 );
 
-function argsJson(rec: PolicyEventRecord, info: HookEventInfo): string {
+function argsJson(rec: PolicyRecord, info: HookEventInfo): string {
   let s = "";
   for (const a of info.args) {
     const v = rec.ints[a.pos];
@@ -311,7 +210,7 @@ function argsJson(rec: PolicyEventRecord, info: HookEventInfo): string {
  * ```
  */
 export function policyEventLine(
-  record: PolicyEventRecord,
+  record: PolicyRecord,
   info: HookEventInfo,
   process: string | undefined,
   parent: string | undefined,

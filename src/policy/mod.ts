@@ -17,10 +17,5 @@ export * from "./plan/mod.ts";
 export { type CompiledHook, CompileError, compileHook, setEntriesOf } from "./compile.ts";
 export { PolicyEngine } from "./engine.ts";
 export { type HookRoute, PolicyManager, type PolicyManagerDeps } from "./manager.ts";
-export {
-  decodePolicyEvent,
-  detachPolicyEvent,
-  policyEventLine,
-  type PolicyEventRecord,
-} from "./event_json.ts";
+export { type HookEventInfo, policyEventLine } from "./event_json.ts";
 export type * from "./status.ts";

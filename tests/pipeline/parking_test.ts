@@ -76,7 +76,7 @@ function setup(options: ParkingOptions = {}, withMetadata = true) {
     nodeName: "node-1",
     workload,
     gate,
-    emit: (type, line, container) => emit(type, line, undefined, container),
+    out: { emit, flush: () => flushes++ },
   });
   return {
     known,

@@ -1,124 +1,25 @@
 /**
  * Policy events: records built at the generated offsets of struct vigil_policy_event are decoded
- * and exported in Tetragon's JSON shape (tetragon.md §3).
+ * and exported in Tetragon's JSON shape (tetragon.md §3). Decoding itself: tests/events.
  */
 import assert from "node:assert/strict";
-import { ENUMS, STRUCTS } from "../../src/bpf/abi.gen.ts";
-import { DecodeError } from "../../src/events/decode.ts";
-import {
-  decodePolicyEvent,
-  detachPolicyEvent,
-  hookEventInfo,
-  policyEventLine,
-  type PolicyEventRecord,
-} from "../../src/policy/event_json.ts";
+import { ENUMS } from "../../src/bpf/abi.gen.ts";
+import { hookEventInfo, policyEventLine } from "../../src/policy/event_json.ts";
 import { planPolicy } from "../../src/policy/plan/mod.ts";
 import type { PlannedHook } from "../../src/policy/plan/mod.ts";
+import { decoded, type RecordSpec } from "../events/_policy_record.ts";
 import { facts, onlyHook, planSpec, policyFile } from "./plan_fixtures.ts";
 
-const P = STRUCTS.vigil_policy_event.fields;
-const HDR = STRUCTS.vigil_header.fields;
 const TIME = "2026-11-22T05:41:46.123456789Z";
 const PROCESS =
   '{"exec_id":"bm9kZToxOjI=","pid":42,"uid":0,"binary":"/usr/bin/rm","auid":0,"tid":42}';
 const PARENT = '{"exec_id":"bm9kZToxOjE=","pid":1,"uid":0,"binary":"/bin/sh","auid":0,"tid":1}';
-
-interface RecordSpec {
-  hookId?: number;
-  action?: number;
-  ret?: bigint;
-  flags?: number;
-  ints: bigint[];
-  data?: (Uint8Array | string)[];
-}
-
-/** A ring-buffer record at `pad` bytes into a larger buffer, laid out by the generated offsets. */
-function record(spec: RecordSpec, pad = 8): { view: DataView; at: number; length: number } {
-  const enc = new TextEncoder();
-  const data = (spec.data ?? []).map((d) => (typeof d === "string" ? enc.encode(d) : d));
-  const tail = data.reduce((n, d) => n + d.length, 0);
-  const length = STRUCTS.vigil_policy_event.size + tail;
-  const bytes = new Uint8Array(pad + length + 8);
-  const v = new DataView(bytes.buffer);
-  const at = pad;
-  v.setUint16(at + HDR.op.offset, ENUMS.vigil_op.VIGIL_OP_POLICY, true);
-  v.setUint32(at + HDR.size.offset, length, true);
-  v.setBigUint64(at + HDR.ktime.offset, 123456789n, true);
-  v.setUint32(at + HDR.pid.offset, 42, true);
-  v.setUint32(at + HDR.tid.offset, 43, true);
-  v.setBigUint64(at + P.ktime_key.offset, 1000n, true);
-  v.setBigUint64(at + P.cgroup_id.offset, 77n, true);
-  v.setBigInt64(at + P.ret.offset, spec.ret ?? 0n, true);
-  v.setUint32(at + P.hook_id.offset, spec.hookId ?? 5, true);
-  v.setUint32(at + P.policy_id.offset, 2, true);
-  v.setUint8(at + P.selector.offset, 1);
-  v.setUint8(at + P.action.offset, spec.action ?? ENUMS.vigil_action_kind.VIGIL_ACT_POST);
-  v.setUint8(at + P.nargs.offset, spec.ints.length);
-  v.setUint8(at + P.flags.offset, spec.flags ?? 0);
-  spec.ints.forEach((x, i) =>
-    v.setBigUint64(at + P.ints.offset + 8 * i, BigInt.asUintN(64, x), true)
-  );
-  let off = at + STRUCTS.vigil_policy_event.size;
-  data.forEach((d, i) => {
-    v.setUint16(at + P.data_len.offset + 2 * i, d.length, true);
-    bytes.set(d, off);
-    off += d.length;
-  });
-  return { view: v, at, length };
-}
-
-function decoded(spec: RecordSpec): PolicyEventRecord {
-  const r = record(spec);
-  return decodePolicyEvent(r.view, r.at, r.length);
-}
 
 function line(hook: PlannedHook, spec: RecordSpec): Record<string, unknown> {
   const text = policyEventLine(decoded(spec), hookEventInfo(hook), PROCESS, PARENT, "node-1", TIME);
   assert.equal(text.includes("\n"), false);
   return JSON.parse(text);
 }
-
-Deno.test("decodePolicyEvent() reads every field at the generated offsets, and the tail in order", () => {
-  const rec = decoded({
-    hookId: 9,
-    ret: -2n,
-    flags: ENUMS.vigil_event_flags.VIGIL_EV_TRUNCATED,
-    ints: [-100n, 0x7fff0000n, 0n],
-    data: ["", "/tmp/x\0", ""],
-  });
-  assert.deepEqual({ ...rec, data: rec.data.map((d) => [...d]) }, {
-    kind: "policy",
-    ktime: 123456789n,
-    pid: 42,
-    tid: 43,
-    ktimeKey: 1000n,
-    cgroupId: 77n,
-    ret: -2n,
-    hookId: 9,
-    policyId: 2,
-    selector: 1,
-    action: ENUMS.vigil_action_kind.VIGIL_ACT_POST,
-    flags: ENUMS.vigil_event_flags.VIGIL_EV_TRUNCATED,
-    ints: [BigInt.asUintN(64, -100n), 0x7fff0000n, 0n],
-    data: [[], [...new TextEncoder().encode("/tmp/x\0")], []],
-  });
-});
-
-Deno.test("detachPolicyEvent() copies the arg data out of the ring buffer", () => {
-  const r = record({ ints: [1n, 2n], data: ["abc", "de"] });
-  const rec = decodePolicyEvent(r.view, r.at, r.length);
-  const kept = detachPolicyEvent(rec);
-  new Uint8Array(r.view.buffer).fill(0x7a);
-  assert.equal(new TextDecoder().decode(rec.data[0]), "zzz", "decoded data are views");
-  assert.deepEqual(kept.data.map((d) => new TextDecoder().decode(d)), ["abc", "de"]);
-  assert.deepEqual(kept.ints, [1n, 2n]);
-});
-
-Deno.test("decodePolicyEvent() refuses short records and tails that overrun them", () => {
-  const r = record({ ints: [1n], data: ["abc"] });
-  assert.throws(() => decodePolicyEvent(r.view, r.at, 40), DecodeError);
-  assert.throws(() => decodePolicyEvent(r.view, r.at, r.length - 1), /tail overruns/);
-});
 
 Deno.test("policyEventLine() builds process_kprobe for a syscall hook, as Tetragon prints it", () => {
   const hook = planPolicy(policyFile("policies/file_deletion.yaml"), facts()).hooks[0];
