@@ -11,7 +11,7 @@
  */
 import { measure, sampleMetadata } from "../tests/metadata/_cache_memory.ts";
 import { CgroupRegistry } from "../src/cgroup/registry.ts";
-import { WorkloadTracker } from "../src/pipeline/workload.ts";
+import { WorkloadTracker } from "../src/workload/containers.ts";
 import type { ContainerRef, WorkloadMetadata } from "../src/metadata/types.ts";
 
 function heap(): number {

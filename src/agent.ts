@@ -16,15 +16,15 @@ import { decodeSeeds } from "./events/decode.ts";
 import { createJsonLinesExporter, type JsonLinesExporter } from "./export/json_lines.ts";
 import type { Logger } from "./log/logger.ts";
 import { PROCESS_EVENT_TYPES, ProcessTracker } from "./pipeline/process_tracker.ts";
-import { createProcfsReader } from "./pipeline/procfs.ts";
+import { createProcfsReader } from "./process/procfs.ts";
 import { ProcessCache } from "./process/cache.ts";
 import { BootTimeFormatter, measureBootEpochNs } from "./process/format.ts";
 import { RingReader } from "./ringbuf/reader.ts";
 import { CgroupRegistry } from "./cgroup/registry.ts";
 import { type HostHierarchy, openHostHierarchy } from "./cgroup/host_hierarchy.ts";
 import { scanHierarchy } from "./cgroup/scan.ts";
-import { Enrichment } from "./pipeline/enrichment.ts";
-import type { ParkingOptions } from "./pipeline/parking.ts";
+import { Enrichment } from "./workload/enrichment.ts";
+import type { ParkingOptions } from "./workload/gate.ts";
 import { EventOut } from "./pipeline/out.ts";
 import { recordHandlers, RecordPipeline } from "./pipeline/pipeline.ts";
 import { PolicyEvents } from "./pipeline/policy_events.ts";
@@ -247,8 +247,7 @@ async function startPipeline(
         : { nodeName: config.nodeName, ...metadataOptions.kubernetes },
       logger,
     }),
-    emit: (type, line, policy, container) => out.emit(type, line, policy, container),
-    flush: () => out.flush(),
+    out,
     parking: config.parking,
     logger,
   });
@@ -260,7 +259,6 @@ async function startPipeline(
     nodeName: config.nodeName,
     workload: enrichment.workload,
     gate: enrichment.gate,
-    out,
   });
 
   // Attach before seeding: a process or cgroup that appears in between is then seen by both.
@@ -350,7 +348,6 @@ function readRecords(
     routes: policies.manager,
     processes: tracker,
     gate: enrichment.gate,
-    out,
     clock,
     nodeName: config.nodeName,
   });

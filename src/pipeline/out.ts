@@ -5,15 +5,8 @@
  * @module
  */
 import type { EventHub } from "../api/types.ts";
+import type { EventSink } from "../events/sink.ts";
 import type { JsonLinesExporter } from "../export/json_lines.ts";
-
-/** Where event lines leave; the gate and the handlers write through it. */
-export interface EventSink {
-  /** Writes one line: `type` is its export type, `policy` the policy that raised it. */
-  emit(type: string, line: string, policy: string | undefined, container: string | undefined): void;
-  /** Pushes buffered lines out (after events emitted outside the ring reader's drain). */
-  flush(): void;
-}
 
 /** One counter sample, for the metrics snapshot. */
 export interface EventCount {

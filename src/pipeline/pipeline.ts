@@ -12,7 +12,7 @@ import type { CgroupRegistry } from "../cgroup/registry.ts";
 import { decodeRecord } from "../events/decode.ts";
 import type { KernelRecord } from "../events/records.ts";
 import type { Logger } from "../log/logger.ts";
-import type { Enrichment } from "./enrichment.ts";
+import type { Enrichment } from "../workload/enrichment.ts";
 import type { PolicyEvents } from "./policy_events.ts";
 import type { ProcessTracker } from "./process_tracker.ts";
 

@@ -5,15 +5,12 @@
  *
  * @module
  */
-import type { PolicyRecord } from "../events/records.ts";
 import { detachPolicyRecord } from "../events/decode.ts";
-import { cachedProcessJson } from "../events/process_json.ts";
+import type { PolicyRecord } from "../events/records.ts";
 import type { BootTimeFormatter } from "../process/format.ts";
 import type { ProcessInfo } from "../process/types.ts";
 import { type HookEventInfo, policyEventLine } from "../policy/mod.ts";
-import type { EventGate } from "./parking.ts";
-import type { EventSink } from "./out.ts";
-import { containerIdOf } from "./workload.ts";
+import type { EventGate, EventLines } from "../workload/gate.ts";
 
 /** The loaded hooks, by the id the kernel writes into each record (the policy manager). */
 export interface PolicyRoutes {
@@ -30,13 +27,18 @@ export interface PolicyEventsDeps {
   readonly routes: PolicyRoutes;
   readonly processes: ProcessInstances;
   readonly gate: EventGate;
-  readonly out: EventSink;
   readonly clock: BootTimeFormatter;
   readonly nodeName: string;
 }
 
+/** One policy event: the record and the line constants of its hook. */
+interface PolicyEvent {
+  readonly record: PolicyRecord;
+  readonly info: HookEventInfo;
+}
+
 /** Turns policy records into event lines; owns its one counter. */
-export class PolicyEvents {
+export class PolicyEvents implements EventLines<PolicyEvent> {
   readonly #deps: PolicyEventsDeps;
   /** Records whose hook was already gone (policy deleted or replaced since the kernel wrote them). */
   unrouted = 0;
@@ -45,36 +47,32 @@ export class PolicyEvents {
     this.#deps = deps;
   }
 
-  onRecord(rec: PolicyRecord): void {
-    const { routes, processes, gate, out, clock, nodeName } = this.#deps;
-    const route = routes.route(rec.hookId);
+  onRecord(record: PolicyRecord): void {
+    const { routes, processes, gate } = this.#deps;
+    const route = routes.route(record.hookId);
     if (route === undefined) {
       this.unrouted++;
       return;
     }
-    const [process, parent] = processes.instances(rec.pid, rec.ktimeKey);
+    const [process, parent] = processes.instances(record.pid, record.ktimeKey);
     const { info, policy } = route;
-    if (gate.ready(process, parent)) {
-      const line = policyEventLine(
-        rec,
-        info,
-        process === undefined ? undefined : cachedProcessJson(process),
-        parent === undefined ? undefined : cachedProcessJson(parent),
-        nodeName,
-        clock.format(rec.ktime),
-      );
-      out.emit(info.kind, line, policy, containerIdOf(process));
-    } else {
-      // Waits for the container's metadata: the arg data must outlive the ring slot.
-      const kept = detachPolicyRecord(rec);
-      const time = clock.format(rec.ktime);
-      gate.submit({
-        type: info.kind,
-        policy,
-        process,
-        parent,
-        line: (p, q) => policyEventLine(kept, info, p, q, nodeName, time),
-      });
-    }
+    gate.emitOrPark(info.kind, policy, this, { record, info }, process, parent);
+  }
+
+  line(ev: PolicyEvent, process: string | undefined, parent: string | undefined): string {
+    const { clock, nodeName } = this.#deps;
+    return policyEventLine(
+      ev.record,
+      ev.info,
+      process,
+      parent,
+      nodeName,
+      clock.format(ev.record.ktime),
+    );
+  }
+
+  /** Waits for the container's metadata: the arg data must outlive the ring slot. */
+  keep(ev: PolicyEvent): PolicyEvent {
+    return { record: detachPolicyRecord(ev.record), info: ev.info };
   }
 }

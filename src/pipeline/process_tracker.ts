@@ -4,29 +4,27 @@
  * runs its parent's image until it execs, so it inherits binary, arguments and cwd, and its
  * container (workload) from the start.
  *
- * Events go out through the {@link EventGate} when one is given: emitted at once when the
- * process's workload metadata is known (or nothing can be waited for), else parked until it is
- * (see `parking.ts`).
+ * Events go out through the {@link EventGate}: emitted at once when the process's workload
+ * metadata is known (or nothing can be waited for), else parked until it is (see
+ * `src/workload/gate.ts`). The line builders are made once; the record itself is the event.
  *
  * @module
  */
 import { ENUMS } from "../bpf/abi.gen.ts";
 import type { CloneRecord, ExecRecord, ExitRecord, SeedRecord } from "../events/records.ts";
-import {
-  cachedProcessJson,
-  decodeWaitStatus,
-  execEventLine,
-  exitEventLine,
-} from "../events/process_json.ts";
+import { decodeWaitStatus, execEventLine, exitEventLine } from "../events/process_json.ts";
+import { resolveBinary } from "../process/binary_path.ts";
 import type { ProcessCache } from "../process/cache.ts";
 import { execId } from "../process/exec_id.ts";
 import { type BootTimeFormatter, shellQuoteArgs } from "../process/format.ts";
-import type { ProcessContainer, ProcessInfo } from "../process/types.ts";
-import { resolveBinary } from "./binary_path.ts";
-import type { EventSink } from "./out.ts";
-import type { EventGate } from "./parking.ts";
-import type { ProcfsReader } from "./procfs.ts";
-import { containerIdOf, type WorkloadTracker } from "./workload.ts";
+import type { ProcfsReader } from "../process/procfs.ts";
+import type { ProcessInfo } from "../process/types.ts";
+import {
+  type ContainerWorkload,
+  workloadOf,
+  type WorkloadTracker,
+} from "../workload/containers.ts";
+import type { EventGate, EventLines } from "../workload/gate.ts";
 
 const F = ENUMS.vigil_exec_flags;
 
@@ -38,12 +36,10 @@ export interface ProcessTrackerDeps {
   readonly cache: ProcessCache;
   readonly clock: BootTimeFormatter;
   readonly nodeName: string;
-  /** Where event lines leave (when no gate is given). */
-  readonly out: EventSink;
   /** Container of each cgroup id and its export fields; absent: no enrichment. */
   readonly workload?: WorkloadTracker;
-  /** Holds events back until their workload metadata is known; absent: emit at once. */
-  readonly gate?: EventGate;
+  /** Emits each event, or holds it back until its workload metadata is known. */
+  readonly gate: EventGate;
 }
 
 /** Exec-record flag bits → Tetragon flag words. */
@@ -59,11 +55,24 @@ function execFlags(bits: number, cwd: string): string[] {
 /** Tracks processes from kernel records; owns nothing but its counters. */
 export class ProcessTracker {
   readonly #deps: ProcessTrackerDeps;
-  /** Exports that found no cached record of the process (e.g. an exit of an unknown pid). */
+  readonly #execLines: EventLines<ExecRecord>;
+  readonly #exitLines: EventLines<ExitRecord>;
+  /** Exits of processes the tracker never saw (exported with what the exit record says). */
   unknownExits = 0;
 
   constructor(deps: ProcessTrackerDeps) {
     this.#deps = deps;
+    const { clock, nodeName } = deps;
+    // Decoded records own their strings (no ring views): kept as they are when they wait.
+    this.#execLines = {
+      line: (r, p, q) => execEventLine(p, q, nodeName, clock.format(r.ktime)),
+      keep: (r) => r,
+    };
+    this.#exitLines = {
+      line: (r, p, q) =>
+        exitEventLine(p, q, decodeWaitStatus(r.exitCode), nodeName, clock.format(r.ktime)),
+      keep: (r) => r,
+    };
   }
 
   /**
@@ -72,20 +81,11 @@ export class ProcessTracker {
    */
   #container(
     cgroupId: bigint,
-    fallback?: ProcessContainer,
-  ): { container?: ProcessContainer; extra?: ProcessInfo["extra"] } {
+    fallback?: ContainerWorkload,
+  ): { container?: ContainerWorkload; extra?: ProcessInfo["extra"] } {
     const workload = this.#deps.workload;
     const container = workload ? workload.containerOf(cgroupId, fallback) : fallback;
     return container ? { container, extra: container.extra } : {};
-  }
-
-  /** Emits now when the gate lets it through, else hands the event (with its builder) over. */
-  #ready(process: ProcessInfo | undefined, parent: ProcessInfo | undefined): boolean {
-    const { gate, workload } = this.#deps;
-    if (gate !== undefined) return gate.ready(process, parent);
-    workload?.sync(process);
-    workload?.sync(parent);
-    return true;
   }
 
   #parentExecId(pid: number, ktime: bigint): string {
@@ -130,7 +130,7 @@ export class ProcessTracker {
 
   /** A process exec'd: a new instance, exported as `process_exec`. */
   onExec(r: ExecRecord): void {
-    const { cache, clock, nodeName, out } = this.#deps;
+    const { cache, clock, nodeName, gate } = this.#deps;
     const process = cache.upsert({
       pid: r.pid,
       tid: r.tid,
@@ -151,22 +151,7 @@ export class ProcessTracker {
       ...this.#container(r.cgroupId),
     });
     const parent = cache.peek(r.parentPid, r.parentKtime);
-    const time = clock.format(r.ktime);
-    if (this.#ready(process, parent)) {
-      out.emit(
-        "process_exec",
-        execEventLine(process, parent, nodeName, time),
-        undefined,
-        containerIdOf(process),
-      );
-    } else {
-      (this.#deps.gate as EventGate).submit({
-        type: "process_exec",
-        process,
-        parent,
-        line: (p, q) => execEventLine(p, q, nodeName, time),
-      });
-    }
+    gate.emitOrPark("process_exec", undefined, this.#execLines, r, process, parent);
   }
 
   /** A process forked: cached with its parent's image, not exported. */
@@ -192,13 +177,13 @@ export class ProcessTracker {
       nsPid: r.nsPid,
       // The child's own cgroup decides (its parent's at fork, unless CLONE_INTO_CGROUP); an
       // unknown cgroup inherits the parent's container, so the workload is there before any exec.
-      ...this.#container(r.cgroupId, parent?.container),
+      ...this.#container(r.cgroupId, workloadOf(parent)),
     });
   }
 
   /** The last thread of a process exited: exported as `process_exit`. */
   onExit(r: ExitRecord): void {
-    const { cache, clock, nodeName, out } = this.#deps;
+    const { cache, gate } = this.#deps;
     let process = cache.onExit(r.pid, r.ktimeKey, r.ktime);
     if (!process) {
       this.unknownExits++;
@@ -207,23 +192,7 @@ export class ProcessTracker {
     const parent = process.parentPid
       ? cache.peek(process.parentPid, process.parentKtime)
       : undefined;
-    const time = clock.format(r.ktime);
-    const exit = decodeWaitStatus(r.exitCode);
-    if (this.#ready(process, parent)) {
-      out.emit(
-        "process_exit",
-        exitEventLine(process, parent, exit, nodeName, time),
-        undefined,
-        containerIdOf(process),
-      );
-    } else {
-      (this.#deps.gate as EventGate).submit({
-        type: "process_exit",
-        process,
-        parent,
-        line: (p, q) => exitEventLine(p, q, exit, nodeName, time),
-      });
-    }
+    gate.emitOrPark("process_exit", undefined, this.#exitLines, r, process, parent);
   }
 
   /**
@@ -239,18 +208,6 @@ export class ProcessTracker {
       ? cache.peek(process.parentPid, process.parentKtime)
       : undefined;
     return [process, parent];
-  }
-
-  /**
-   * The serialized `process` and `parent` objects of instance (pid, ktime), with their container
-   * fields brought up to date; undefined when unknown.
-   */
-  processJsons(pid: number, ktime: bigint): [string | undefined, string | undefined] {
-    const [process, parent] = this.instances(pid, ktime);
-    if (!process) return [undefined, undefined];
-    this.#deps.workload?.sync(process);
-    this.#deps.workload?.sync(parent);
-    return [cachedProcessJson(process), parent ? cachedProcessJson(parent) : undefined];
   }
 
   #unknownProcess(r: ExitRecord): ProcessInfo {

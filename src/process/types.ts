@@ -17,7 +17,7 @@
  * - `miss`: the kernel had no record of the process when it produced the event;
  * - `nometadata` (vigil's own word): the process runs in a container whose workload metadata (the
  *   `pod` / `cf` objects) no metadata source knew when the event was emitted, after the event
- *   waited for it (see `src/pipeline/parking.ts`); printed per event, never stored in the cache.
+ *   waited for it (see `src/workload/gate.ts`); printed per event, never stored in the cache.
  */
 export type ProcessFlag =
   | "execve"
@@ -41,7 +41,7 @@ export type ProcessExtra = Record<string, unknown>;
 
 /**
  * The container a process runs in, shared by every process of that container (see
- * `src/pipeline/workload.ts`). `extra` is the container's current enrichment object, replaced
+ * `src/workload/containers.ts`). `extra` is the container's current enrichment object, replaced
  * (never mutated) when its workload metadata changes, so comparing it by identity with
  * {@link ProcessInfo.extra} tells whether a process's cached JSON is stale.
  */

@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import type { EventMeta } from "../../src/api/types.ts";
 import { CgroupRegistry } from "../../src/cgroup/registry.ts";
-import { Enrichment } from "../../src/pipeline/enrichment.ts";
 import { EventOut } from "../../src/pipeline/out.ts";
 import { recordHandlers, RecordPipeline } from "../../src/pipeline/pipeline.ts";
 import { PolicyEvents } from "../../src/pipeline/policy_events.ts";
@@ -14,6 +13,7 @@ import { PROCESS_EVENT_TYPES, ProcessTracker } from "../../src/pipeline/process_
 import type { HookEventInfo } from "../../src/policy/mod.ts";
 import { ProcessCache } from "../../src/process/cache.ts";
 import { BootTimeFormatter } from "../../src/process/format.ts";
+import { Enrichment } from "../../src/workload/enrichment.ts";
 import {
   benchBytes,
   cgroupBytes,
@@ -50,8 +50,7 @@ function setup() {
   const enrichment = new Enrichment({
     registry,
     metadata: null,
-    emit: (type, line, policy, container) => out.emit(type, line, policy, container),
-    flush: () => out.flush(),
+    out,
   });
   const tracker = new ProcessTracker({
     cache,
@@ -59,13 +58,11 @@ function setup() {
     nodeName: "node-1",
     workload: enrichment.workload,
     gate: enrichment.gate,
-    out,
   });
   const policies = new PolicyEvents({
     routes: { route: (id) => (id === HOOK ? { policy: "opens", info: INFO } : undefined) },
     processes: tracker,
     gate: enrichment.gate,
-    out,
     clock,
     nodeName: "node-1",
   });

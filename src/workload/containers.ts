@@ -10,13 +10,17 @@
  * start_time}`, `pod_labels`, `workload`, `workload_kind`, `pod_annotations`) plus `docker`, and on
  * Cloud Foundry a `cf` object.
  *
- * A process points at its container ({@link ProcessInfo.container}); the process JSON is cached in
- * `ProcessInfo.json`. {@link WorkloadTracker.sync} brings a process up to date at emit time: the
+ * A process points at its container ({@link ProcessInfo.container}, read back with
+ * {@link workloadOf}); the process JSON is cached in `ProcessInfo.json`. {@link WorkloadTracker.sync} brings a process up to date at emit time: the
  * container looks its metadata up again only when the tracker's epoch moved (a metadata refresh
  * finished, or the periodic check ticked), and a new `extra` object is made only when the
  * metadata's content changed, so the usual cost per event is two comparisons. That is how
  * metadata that arrives late reaches every process of the container, forked workers that never
  * exec included.
+ *
+ * Each field has one writer: a container changes only through {@link ContainerWorkload.lookUp},
+ * called by the tracker. What the event gate needs per container (its queue, when it last asked
+ * for a refresh, whether it gave up) is the gate's own state, kept by the gate.
  *
  * @module
  */
@@ -29,7 +33,6 @@ import type {
   WorkloadMetadata,
 } from "../metadata/types.ts";
 import type { ProcessContainer, ProcessExtra, ProcessInfo } from "../process/types.ts";
-import type { ParkQueue } from "./parking.ts";
 
 const DOCKER_ID_CHARS = 31;
 
@@ -38,48 +41,68 @@ export interface MetadataLookup {
   lookup(ref: ContainerRef): WorkloadMetadata | undefined;
 }
 
-/**
- * Where a container stands:
- * - `pending`: no source knows it yet (events about it may wait, see `parking.ts`);
- * - `resolved`: a source knew it (kept even when the source forgets it later);
- * - `unresolved`: waited for once, in vain; its events are emitted at once, flagged, until a
- *   source learns it.
- */
-export type WorkloadState = "pending" | "resolved" | "unresolved";
-
-/** One container, shared by all its processes. Only the tracker and the event gate change it. */
+/** One container, shared by all its processes; it changes only through {@link lookUp}. */
 export class ContainerWorkload implements ProcessContainer {
   /** `<runtime>://<id>` from the cgroup path. */
   readonly key: string;
   readonly identity: ContainerIdentity;
   /** The metadata lookup key. */
   readonly ref: ContainerRef;
-  /** The current export fields; replaced, never mutated. */
-  extra: ProcessExtra;
-  /** The last metadata found (sticky). */
-  metadata: WorkloadMetadata | undefined = undefined;
-  state: WorkloadState = "pending";
-  /** Tracker epoch of the last lookup. */
-  checked = -1;
-  /** Events waiting for this container's metadata, oldest first (owned by the event gate). */
-  queue: ParkQueue | null = null;
-  /** `Date.now()` of the last refresh asked for. */
-  lastRefreshMs = 0;
+  #extra: ProcessExtra;
+  #metadata: WorkloadMetadata | undefined = undefined;
+  #checked = -1;
 
   constructor(identity: ContainerIdentity) {
     this.identity = identity;
     this.key = containerUri(identity);
     this.ref = { runtime: identity.runtime, id: identity.id, podUid: identity.podUid };
-    this.extra = cgroupExtra(identity);
+    this.#extra = cgroupExtra(identity);
   }
 
-  /** Applies metadata: a new `extra` object only when the printed content changes. */
-  apply(md: WorkloadMetadata): void {
-    this.metadata = md;
-    this.state = "resolved";
-    const extra = workloadExtra(this.identity, md);
-    if (!sameJson(extra, this.extra)) this.extra = extra;
+  /** The current export fields; replaced, never mutated. */
+  get extra(): ProcessExtra {
+    return this.#extra;
   }
+
+  /** The last metadata found (sticky: kept when the source forgets the container). */
+  get metadata(): WorkloadMetadata | undefined {
+    return this.#metadata;
+  }
+
+  /**
+   * Whether a source knew the container (kept even when it forgets it later); until then events
+   * about it may wait for its metadata (see `gate.ts`).
+   */
+  get resolved(): boolean {
+    return this.#metadata !== undefined;
+  }
+
+  /** Tracker epoch of the last lookup. */
+  get checked(): number {
+    return this.#checked;
+  }
+
+  /**
+   * Looks the metadata up again (at tracker epoch `epoch`): a new `extra` object only when the
+   * printed content changes. Returns whether the container is resolved.
+   */
+  lookUp(metadata: MetadataLookup | null, epoch: number): boolean {
+    this.#checked = epoch;
+    if (metadata === null) return false;
+    const md = metadata.lookup(this.ref);
+    if (md !== undefined && md !== this.#metadata) {
+      this.#metadata = md;
+      const extra = workloadExtra(this.identity, md);
+      if (!sameJson(extra, this.#extra)) this.#extra = extra;
+    }
+    return this.#metadata !== undefined;
+  }
+}
+
+/** The container of a process (its {@link ProcessInfo.container}); undefined for host processes. */
+export function workloadOf(p: ProcessInfo | undefined): ContainerWorkload | undefined {
+  const c = p?.container;
+  return c instanceof ContainerWorkload ? c : undefined;
 }
 
 /** Whether two JSON-shaped values print the same (key order included). */
@@ -169,6 +192,8 @@ export interface WorkloadTrackerOptions {
   readonly metadata?: MetadataLookup | null;
   /** Containers kept in the by-id map (processes keep theirs anyway); default 16384. */
   readonly maxContainers?: number;
+  /** Whether events wait for `c` (the gate's answer): such containers stay in the map. */
+  readonly isWaiting?: (c: ContainerWorkload) => boolean;
 }
 
 /** Container of each cgroup id, and the per-container export fields. */
@@ -178,6 +203,7 @@ export class WorkloadTracker {
   readonly #registry: CgroupRegistry;
   readonly #metadata: MetadataLookup | null;
   readonly #max: number;
+  readonly #isWaiting: (c: ContainerWorkload) => boolean;
   /** Per cgroup entry (entries are never reused): its container, or null for host cgroups. */
   readonly #byEntry = new WeakMap<CgroupEntry, ContainerWorkload | null>();
   readonly #byKey = new Map<string, ContainerWorkload>();
@@ -186,6 +212,7 @@ export class WorkloadTracker {
     this.#registry = options.registry;
     this.#metadata = options.metadata ?? null;
     this.#max = options.maxContainers ?? 16384;
+    this.#isWaiting = options.isWaiting ?? (() => false);
   }
 
   /** Whether workload metadata is looked up at all. */
@@ -202,9 +229,9 @@ export class WorkloadTracker {
    * The container of cgroup `cgroupId`: undefined for a host cgroup; `fallback` (a fork's parent's
    * container) when the cgroup is not known to the registry.
    */
-  containerOf(cgroupId: bigint, fallback?: ProcessContainer): ContainerWorkload | undefined {
+  containerOf(cgroupId: bigint, fallback?: ContainerWorkload): ContainerWorkload | undefined {
     const entry = this.#registry.lookup(cgroupId);
-    if (entry === undefined) return fallback as ContainerWorkload | undefined;
+    if (entry === undefined) return fallback;
     let c = this.#byEntry.get(entry);
     if (c === undefined) {
       c = entry.container ? this.forIdentity(entry.container) : null;
@@ -232,22 +259,18 @@ export class WorkloadTracker {
 
   /** Looks the container's metadata up (now); returns whether it is resolved. */
   update(c: ContainerWorkload): boolean {
-    c.checked = this.epoch;
-    if (this.#metadata === null) return false;
-    const md = this.#metadata.lookup(c.ref);
-    if (md !== undefined && md !== c.metadata) c.apply(md);
-    return c.state === "resolved";
+    return c.lookUp(this.#metadata, this.epoch);
   }
 
   /** Brings `p.extra` up to date with its container; clears the cached JSON when it changed. */
   sync(p: ProcessInfo | undefined): void {
-    const c = p?.container as ContainerWorkload | undefined;
+    if (p === undefined) return;
+    const c = workloadOf(p);
     if (c === undefined) return;
     if (c.checked !== this.epoch) this.update(c);
-    const process = p as ProcessInfo;
-    if (process.extra !== c.extra) {
-      process.extra = c.extra;
-      process.json = undefined;
+    if (p.extra !== c.extra) {
+      p.extra = c.extra;
+      p.json = undefined;
     }
   }
 
@@ -255,7 +278,7 @@ export class WorkloadTracker {
   sweep(live: ReadonlySet<string>): number {
     let dropped = 0;
     for (const [key, c] of this.#byKey) {
-      if (!live.has(key) && c.queue === null) {
+      if (!live.has(key) && !this.#isWaiting(c)) {
         this.#byKey.delete(key);
         dropped++;
       }
@@ -273,12 +296,12 @@ export class WorkloadTracker {
     let n = Math.ceil(this.#max / 4);
     for (const [key, c] of this.#byKey) {
       if (n-- <= 0) break;
-      if (c.queue === null) this.#byKey.delete(key);
+      if (!this.#isWaiting(c)) this.#byKey.delete(key);
     }
   }
 }
 
 /** The container id of a process, for stream filters; undefined for host processes. */
 export function containerIdOf(p: ProcessInfo | undefined): string | undefined {
-  return (p?.container as ContainerWorkload | undefined)?.identity.id;
+  return workloadOf(p)?.identity.id;
 }

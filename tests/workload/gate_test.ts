@@ -1,5 +1,5 @@
 /**
- * The event pipeline's workload enrichment and parking, driven with synthetic kernel records: a
+ * The event gate and the per-container workload fields, driven with synthetic kernel records: a
  * real process cache, cgroup registry and process tracker, and an in-memory metadata lookup
  * standing in for the sources (their own tests run them against real daemons and wire formats).
  */
@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { CgroupRegistry } from "../../src/cgroup/registry.ts";
 import type { CloneRecord, ExecRecord, ExitRecord } from "../../src/events/records.ts";
 import type { ContainerRef, WorkloadMetadata } from "../../src/metadata/types.ts";
-import { EventGate, NO_METADATA_FLAG, type ParkingOptions } from "../../src/pipeline/parking.ts";
+import { cachedProcessJson } from "../../src/events/process_json.ts";
 import { ProcessTracker } from "../../src/pipeline/process_tracker.ts";
-import { workloadExtra, WorkloadTracker } from "../../src/pipeline/workload.ts";
+import { workloadExtra, WorkloadTracker } from "../../src/workload/containers.ts";
+import { EventGate, NO_METADATA_FLAG, type ParkingOptions } from "../../src/workload/gate.ts";
 import { ProcessCache } from "../../src/process/cache.ts";
 import { BootTimeFormatter } from "../../src/process/format.ts";
 
@@ -64,8 +65,7 @@ function setup(options: ParkingOptions = {}, withMetadata = true) {
   };
   const gate = new EventGate({
     workload,
-    emit,
-    flush: () => flushes++,
+    out: { emit, flush: () => flushes++ },
     refresh: (c) => refreshed.push(c.ref.id),
     now: () => now,
   }, { retryDelayMs: 60_000, retries: 3, ...options });
@@ -76,10 +76,16 @@ function setup(options: ParkingOptions = {}, withMetadata = true) {
     nodeName: "node-1",
     workload,
     gate,
-    out: { emit, flush: () => flushes++ },
   });
+  /** The process JSON of instance (pid, ktime), brought up to date with its container. */
+  const processJson = (pid: number, k: bigint): string | undefined => {
+    const [p] = tracker.instances(pid, k);
+    workload.sync(p);
+    return p === undefined ? undefined : cachedProcessJson(p);
+  };
   return {
     known,
+    processJson,
     registry,
     workload,
     gate,
@@ -288,12 +294,12 @@ Deno.test("metadata that changes later reaches a cached process at its next even
   t.known.set(ID_A, podOf("cart-6", ID_A));
   t.tracker.onExec(exec(800, 0, 0n, CG_A, "x"));
   const k = ktime;
-  const [first] = t.tracker.processJsons(800, k);
+  const first = t.processJson(800, k);
   assert.match(first!, /"name":"cart-6"/);
   // Same content from a resync: the same extra object, the cached JSON stays.
   t.known.set(ID_A, podOf("cart-6", ID_A));
   t.workload.bump();
-  const [again] = t.tracker.processJsons(800, k);
+  const again = t.processJson(800, k);
   assert.equal(again, first);
   const p = t.tracker.instances(800, k)[0]!;
   const extraBefore = p.extra;
@@ -304,7 +310,7 @@ Deno.test("metadata that changes later reaches a cached process at its next even
   md.pod!.pod_labels = { app: "cart", tier: "web" };
   t.known.set(ID_A, md);
   t.workload.bump();
-  const [changed] = t.tracker.processJsons(800, k);
+  const changed = t.processJson(800, k);
   assert.match(changed!, /"tier":"web"/);
 });
 

@@ -17,17 +17,17 @@ import type { CgroupRegistry } from "../cgroup/registry.ts";
 import type { Logger } from "../log/logger.ts";
 import type { MetadataRegistry, SourceHealth } from "../metadata/mod.ts";
 import type { MetadataMetricsSnapshot } from "../metrics/vigil_metrics.ts";
-import { type EmitFn, EventGate, type ParkingOptions } from "./parking.ts";
-import { type ContainerWorkload, WorkloadTracker } from "./workload.ts";
+import type { EventSink } from "../events/sink.ts";
+import { EventGate, type ParkingOptions } from "./gate.ts";
+import { type ContainerWorkload, WorkloadTracker } from "./containers.ts";
 
 /** Options of {@link Enrichment}. */
 export interface EnrichmentOptions {
   readonly registry: CgroupRegistry;
   /** The metadata sources; null: cgroup-derived fields only, nothing ever waits. */
   readonly metadata: MetadataRegistry | null;
-  readonly emit: EmitFn;
-  /** Flushes the exporter (events emitted from timers and refresh callbacks). */
-  readonly flush: () => void;
+  /** Where event lines leave (flushed after events emitted from timers and refresh callbacks). */
+  readonly out: EventSink;
   readonly parking?: ParkingOptions;
   /** Source health and metadata-change check period; default 1000 ms. */
   readonly checkIntervalMs?: number;
@@ -50,11 +50,15 @@ export class Enrichment {
     this.metadata = options.metadata;
     this.#checkMs = options.checkIntervalMs ?? 1000;
     this.#log = options.logger;
-    this.workload = new WorkloadTracker({ registry: options.registry, metadata: options.metadata });
+    this.workload = new WorkloadTracker({
+      registry: options.registry,
+      metadata: options.metadata,
+      // Containers whose events wait stay known until their queue is gone.
+      isWaiting: (c) => this.gate.isWaiting(c),
+    });
     this.gate = new EventGate({
       workload: this.workload,
-      emit: options.emit,
-      flush: options.flush,
+      out: options.out,
       refresh: (c) => this.#refresh(c),
     }, options.parking);
   }
@@ -72,7 +76,7 @@ export class Enrichment {
   onCgroupMkdir(cgroupId: bigint): void {
     if (this.metadata === null) return;
     const c = this.workload.containerOf(cgroupId);
-    if (c !== undefined && c.state !== "resolved") this.gate.refresh(c);
+    if (c !== undefined && !c.resolved) this.gate.refresh(c);
   }
 
   /** Forgets containers whose cgroups are gone and that nothing waits for (call from the GC). */

@@ -4,10 +4,13 @@
  * `retries × retryDelayMs` (default 15 × 2 s, as Tetragon's event cache). Exec, exit and policy
  * events alike, so the events of forked workers that never exec are covered too.
  *
+ * Producers hand every event to {@link EventGate.emitOrPark} with its line builder
+ * ({@link EventLines}); the gate decides now, later, or flagged, and writes through the sink.
+ *
  * Rules (see {@link EventGate}):
  * - Only while at least one metadata source is enabled (up or down; not `disabled`), and only for
  *   processes in a container. Host processes never wait.
- * - Each container has a FIFO of waiting events ({@link ParkQueue}). An event of a container
+ * - Each container has a FIFO of waiting events (its {@link Wait}, the gate's own state). An event of a container
  *   with a non-empty queue joins the queue even if the metadata has just arrived, and the queue
  *   is emitted first: events of one container leave in the order they came.
  * - Every `retryDelayMs` a tick looks each waiting container up again (and asks the sources to
@@ -31,31 +34,23 @@
  * @module
  */
 import { cachedProcessJson, processJson } from "../events/process_json.ts";
+import type { EventSink } from "../events/sink.ts";
 import type { ProcessInfo } from "../process/types.ts";
-import type { ContainerWorkload, WorkloadTracker } from "./workload.ts";
+import { type ContainerWorkload, workloadOf, type WorkloadTracker } from "./containers.ts";
 
 /** The flag word added to the process objects of an event emitted without its metadata. */
 export const NO_METADATA_FLAG = "nometadata";
 
-/** One event, ready to be serialized once its process objects are final. */
-export interface GateEvent {
-  /** Export type: `process_exec`, `process_exit`, `process_kprobe`, ... */
-  readonly type: string;
-  /** The policy that raised it, if any. */
-  readonly policy?: string;
-  readonly process: ProcessInfo | undefined;
-  readonly parent: ProcessInfo | undefined;
-  /** Builds the export line from the serialized `process` and `parent` objects. */
-  line(process: string | undefined, parent: string | undefined): string;
+/**
+ * How one kind of event becomes a line, once its process objects are final. One object per kind
+ * (made once), so an event that leaves at once costs no closure.
+ */
+export interface EventLines<T> {
+  /** The line of `event`, with the serialized `process` and `parent` objects spliced in. */
+  line(event: T, process: string | undefined, parent: string | undefined): string;
+  /** A copy of `event` that may outlive the ring slot it was decoded from (it is going to wait). */
+  keep(event: T): T;
 }
-
-/** Writes one event line out (exporter, event hub, counters). */
-export type EmitFn = (
-  type: string,
-  line: string,
-  policy: string | undefined,
-  container: string | undefined,
-) => void;
 
 /** Why an event waited. */
 export type ParkReason = "not_found" | "source_down";
@@ -76,30 +71,47 @@ export interface ParkingOptions {
   readonly refreshesPerTick?: number;
 }
 
+/** The defaults of {@link ParkingOptions}. */
+export const PARKING_DEFAULTS: Required<ParkingOptions> = {
+  retryDelayMs: 2000,
+  retries: 15,
+  maxEvents: 8192,
+  refreshesPerTick: 64,
+};
+
 /** Collaborators of an {@link EventGate}. */
 export interface EventGateDeps {
   readonly workload: WorkloadTracker;
-  readonly emit: EmitFn;
-  /** Called after events were emitted outside the ring reader's drain (flushes the exporter). */
-  readonly flush: () => void;
+  /** Where lines leave; flushed after events emitted outside the ring reader's drain. */
+  readonly out: EventSink;
   /** Starts a background refresh of one container's metadata. */
   readonly refresh: (c: ContainerWorkload) => void;
   readonly now?: () => number;
 }
 
+/** One waiting event. */
 interface Parked {
-  readonly ev: GateEvent;
+  readonly type: string;
+  readonly policy: string | undefined;
+  readonly lines: EventLines<unknown>;
+  readonly event: unknown;
+  readonly process: ProcessInfo | undefined;
+  readonly parent: ProcessInfo | undefined;
   readonly reason: ParkReason;
   /** Gate tick when it was parked. */
   readonly tick: number;
   next: Parked | null;
 }
 
-/** The waiting events of one container, oldest first. */
-export class ParkQueue {
+/** What the gate keeps per container: its waiting events (oldest first) and its refresh state. */
+class Wait {
   head: Parked | null = null;
   tail: Parked | null = null;
   length = 0;
+  /** `now()` of the last refresh asked for. */
+  lastRefreshMs = 0;
+  /** Waited for once, in vain: its events leave at once, flagged, until a source knows it. */
+  unresolved = false;
 
   push(p: Parked): void {
     if (this.tail === null) this.head = p;
@@ -116,6 +128,14 @@ export class ParkQueue {
     p.next = null;
     this.length--;
     return p;
+  }
+
+  /** Takes the whole queue, oldest first. */
+  take(): Parked | null {
+    const head = this.head;
+    this.head = this.tail = null;
+    this.length = 0;
+    return head;
   }
 }
 
@@ -138,8 +158,11 @@ export class EventGate {
   readonly #refreshesPerTick: number;
   readonly #deps: EventGateDeps;
   readonly #workload: WorkloadTracker;
+  readonly #out: EventSink;
   readonly #now: () => number;
-  /** Containers with a queue, in the order their queue was made. */
+  /** Per container; weak, so the state goes with the container (as when it was a field of it). */
+  readonly #waits = new WeakMap<ContainerWorkload, Wait>();
+  /** Containers with waiting events, in the order their queue was made. */
   readonly #queued = new Set<ContainerWorkload>();
   readonly #counts = new Map<
     string,
@@ -156,11 +179,16 @@ export class EventGate {
   constructor(deps: EventGateDeps, options: ParkingOptions = {}) {
     this.#deps = deps;
     this.#workload = deps.workload;
+    this.#out = deps.out;
     this.#now = deps.now ?? Date.now;
-    this.retryDelayMs = positive("retryDelayMs", options.retryDelayMs ?? 2000);
-    this.retries = positive("retries", options.retries ?? 15);
-    this.maxEvents = positive("maxEvents", options.maxEvents ?? 8192);
-    this.#refreshesPerTick = positive("refreshesPerTick", options.refreshesPerTick ?? 64);
+    const d = PARKING_DEFAULTS;
+    this.retryDelayMs = positive("retryDelayMs", options.retryDelayMs ?? d.retryDelayMs);
+    this.retries = positive("retries", options.retries ?? d.retries);
+    this.maxEvents = positive("maxEvents", options.maxEvents ?? d.maxEvents);
+    this.#refreshesPerTick = positive(
+      "refreshesPerTick",
+      options.refreshesPerTick ?? d.refreshesPerTick,
+    );
   }
 
   /** Whether events may wait now. */
@@ -173,6 +201,11 @@ export class EventGate {
     return this.#parked;
   }
 
+  /** Whether events of `c` are waiting (such a container must stay known). */
+  isWaiting(c: ContainerWorkload): boolean {
+    return this.#queued.has(c);
+  }
+
   /**
    * The sources' state (from their health): `enabled` when at least one is not `disabled`, `up`
    * when at least one is `up`. Events wait only while enabled.
@@ -183,51 +216,54 @@ export class EventGate {
   }
 
   /**
-   * Brings the process objects up to date and says whether the event can be emitted right now
-   * as is (the caller then serializes and emits it itself); otherwise hand it to {@link submit}.
+   * Emits the event now (host process, known container, nothing to wait for), parks it behind
+   * its container's queue, or emits it flagged (container given up on). `lines` builds its line
+   * once the process objects are final; `lines.keep(event)` is called only when it waits.
    */
-  ready(process: ProcessInfo | undefined, parent: ProcessInfo | undefined): boolean {
+  emitOrPark<T>(
+    type: string,
+    policy: string | undefined,
+    lines: EventLines<T>,
+    event: T,
+    process: ProcessInfo | undefined,
+    parent: ProcessInfo | undefined,
+  ): void {
     const workload = this.#workload;
     workload.sync(process);
     workload.sync(parent);
-    const c = process?.container as ContainerWorkload | undefined;
-    if (c === undefined) return true;
-    if (c.queue !== null) return false;
-    return !this.#active || c.state === "resolved";
-  }
-
-  /** Emits, parks or flags an event that {@link ready} refused (or any event). */
-  submit(ev: GateEvent): void {
-    const workload = this.#workload;
-    workload.sync(ev.process);
-    workload.sync(ev.parent);
-    const c = ev.process?.container as ContainerWorkload | undefined;
+    const c = workloadOf(process);
     if (c === undefined) {
-      this.#emit(ev, false);
+      this.#send(type, policy, lines, event, process, parent, false);
       return;
     }
     // sync() above looked the container up again if anything may have changed since.
-    if (c.queue !== null) {
+    const known = !this.#active || c.resolved;
+    if (this.#queued.size === 0 && known) {
+      this.#send(type, policy, lines, event, process, parent, false);
+      return;
+    }
+    const wait = this.#waits.get(c);
+    if (this.#queued.has(c)) {
       // Keep the container's order: the queue goes first, whatever happens to this event.
-      if (!this.#active || c.state === "resolved") {
+      if (known) {
         this.#release(c, this.#active ? "resolved" : "no_source");
-        this.#emit(ev, !this.#active);
+        this.#send(type, policy, lines, event, process, parent, !this.#active);
         return;
       }
-      this.#park(c, ev);
+      this.#park(c, type, policy, lines, lines.keep(event), process, parent);
       return;
     }
-    if (!this.#active || c.state === "resolved") {
-      this.#emit(ev, false);
+    if (known) {
+      this.#send(type, policy, lines, event, process, parent, false);
       return;
     }
-    if (c.state === "unresolved") {
-      this.#count("gave_up", ev.type, "unresolved");
-      this.#emit(ev, true);
+    if (wait?.unresolved) {
+      this.#count("gave_up", type, "unresolved");
+      this.#send(type, policy, lines, event, process, parent, true);
       this.#maybeRefresh(c, this.retryDelayMs * this.retries);
       return;
     }
-    this.#park(c, ev);
+    this.#park(c, type, policy, lines, lines.keep(event), process, parent);
     this.#maybeRefresh(c, this.retryDelayMs);
   }
 
@@ -236,10 +272,10 @@ export class EventGate {
    * is known now. Called outside the ring reader's drain, so it flushes the output.
    */
   kick(c: ContainerWorkload): void {
-    if (c.queue === null) return;
+    if (!this.#queued.has(c)) return;
     if (this.#workload.update(c)) {
       this.#release(c, "resolved");
-      this.#deps.flush();
+      this.#out.flush();
     }
   }
 
@@ -255,7 +291,7 @@ export class EventGate {
         emitted = true;
       }
     }
-    if (emitted) this.#deps.flush();
+    if (emitted) this.#out.flush();
   }
 
   /** One retry round (the timer calls it every `retryDelayMs` while events wait). */
@@ -268,24 +304,24 @@ export class EventGate {
     let i = 0;
     let emitted = false;
     for (const c of this.#queued) {
-      const q = c.queue as ParkQueue;
+      const wait = this.#wait(c);
       if (!this.#active) {
         this.#release(c, "no_source");
         emitted = true;
       } else if (this.#workload.update(c)) {
         this.#release(c, "resolved");
         emitted = true;
-      } else if (tick - (q.head as Parked).tick >= this.retries) {
+      } else if (wait.head !== null && tick - wait.head.tick >= this.retries) {
         this.#release(c, this.#sourceUp ? "not_found" : "source_down");
-        c.state = "unresolved";
+        wait.unresolved = true;
         emitted = true;
       } else {
-        for (let p = q.head; p !== null; p = p.next) this.#count("retried", p.ev.type, p.reason);
+        for (let p = wait.head; p !== null; p = p.next) this.#count("retried", p.type, p.reason);
         if (i % groups === tick % groups) this.refresh(c);
       }
       i++;
     }
-    if (emitted) this.#deps.flush();
+    if (emitted) this.#out.flush();
   }
 
   /** Emits everything waiting (shutdown): with metadata where known now, else flagged. */
@@ -293,7 +329,7 @@ export class EventGate {
     for (const c of this.#queued) {
       this.#release(c, this.#active && this.#workload.update(c) ? "resolved" : reason);
     }
-    this.#deps.flush();
+    this.#out.flush();
   }
 
   /** Stops the retry timer (waiting events stay; call {@link drain} first). */
@@ -317,16 +353,43 @@ export class EventGate {
     };
   }
 
-  #park(c: ContainerWorkload, ev: GateEvent): void {
-    let q = c.queue;
-    if (q === null) {
-      q = c.queue = new ParkQueue();
-      this.#queued.add(c);
-    }
+  /** Asks the sources to fetch `c` now (in the background). */
+  refresh(c: ContainerWorkload): void {
+    this.#wait(c).lastRefreshMs = this.#now();
+    this.#deps.refresh(c);
+  }
+
+  #wait(c: ContainerWorkload): Wait {
+    let wait = this.#waits.get(c);
+    if (wait === undefined) this.#waits.set(c, wait = new Wait());
+    return wait;
+  }
+
+  #park<T>(
+    c: ContainerWorkload,
+    type: string,
+    policy: string | undefined,
+    lines: EventLines<T>,
+    event: T,
+    process: ProcessInfo | undefined,
+    parent: ProcessInfo | undefined,
+  ): void {
+    const wait = this.#wait(c);
+    if (wait.length === 0) this.#queued.add(c);
     const reason: ParkReason = this.#sourceUp ? "not_found" : "source_down";
-    q.push({ ev, reason, tick: this.#tick, next: null });
+    wait.push({
+      type,
+      policy,
+      lines: lines as EventLines<unknown>,
+      event,
+      process,
+      parent,
+      reason,
+      tick: this.#tick,
+      next: null,
+    });
     this.#parked++;
-    this.#count("parked", ev.type, reason);
+    this.#count("parked", type, reason);
     if (this.#parked > this.maxEvents) this.#overflow();
     this.#arm();
   }
@@ -334,49 +397,56 @@ export class EventGate {
   /** Emits the oldest waiting container's oldest event, flagged. */
   #overflow(): void {
     for (const c of this.#queued) {
-      const q = c.queue as ParkQueue;
-      const p = q.shift() as Parked;
+      const wait = this.#wait(c);
+      const p = wait.shift();
+      if (p === null) return;
       this.#parked--;
-      if (q.length === 0) {
-        c.queue = null;
-        this.#queued.delete(c);
-      }
-      this.#count("gave_up", p.ev.type, "overflow");
-      this.#emit(p.ev, true);
+      if (wait.length === 0) this.#queued.delete(c);
+      this.#count("gave_up", p.type, "overflow");
+      this.#sendParked(p, true);
       return;
     }
   }
 
   /** Emits the whole queue of `c` in order: with metadata (`resolved`) or flagged (a reason). */
   #release(c: ContainerWorkload, how: "resolved" | GiveUpReason): void {
-    const q = c.queue;
-    if (q === null) return;
-    c.queue = null;
-    this.#queued.delete(c);
-    this.#parked -= q.length;
+    if (!this.#queued.delete(c)) return;
+    const wait = this.#wait(c);
+    this.#parked -= wait.length;
     const resolved = how === "resolved";
-    for (let p = q.head; p !== null; p = p.next) {
-      if (resolved) this.#count("resolved", p.ev.type, p.reason);
-      else this.#count("gave_up", p.ev.type, how);
-      this.#emit(p.ev, !resolved);
+    for (let p = wait.take(); p !== null; p = p.next) {
+      if (resolved) this.#count("resolved", p.type, p.reason);
+      else this.#count("gave_up", p.type, how);
+      this.#sendParked(p, !resolved);
     }
   }
 
-  #emit(ev: GateEvent, flagged: boolean): void {
-    const { process, parent } = ev;
+  #sendParked(p: Parked, flagged: boolean): void {
+    this.#send(p.type, p.policy, p.lines, p.event, p.process, p.parent, flagged);
+  }
+
+  #send<T>(
+    type: string,
+    policy: string | undefined,
+    lines: EventLines<T>,
+    event: T,
+    process: ProcessInfo | undefined,
+    parent: ProcessInfo | undefined,
+    flagged: boolean,
+  ): void {
     this.#workload.sync(process);
     this.#workload.sync(parent);
     const p = process === undefined ? undefined : this.#json(process, flagged);
     const q = parent === undefined ? undefined : this.#json(parent, flagged);
-    const c = process?.container as ContainerWorkload | undefined;
-    this.#deps.emit(ev.type, ev.line(p, q), ev.policy, c?.identity.id);
+    this.#out.emit(type, lines.line(event, p, q), policy, workloadOf(process)?.identity.id);
   }
 
   /** The process JSON; with the `nometadata` flag when asked and its container is not known. */
   #json(p: ProcessInfo, flagged: boolean): string {
     const base = cachedProcessJson(p);
-    const c = p.container as ContainerWorkload | undefined;
-    if (!flagged || c === undefined || c.state === "resolved") return base;
+    if (!flagged) return base;
+    const c = workloadOf(p);
+    if (c === undefined || c.resolved) return base;
     const memo = this.#flagged.get(p);
     if (memo !== undefined && memo.base === base) return memo.flagged;
     const json = processJson({ ...p, flags: [...p.flags, NO_METADATA_FLAG] });
@@ -385,13 +455,8 @@ export class EventGate {
   }
 
   #maybeRefresh(c: ContainerWorkload, minIntervalMs: number): void {
-    if (this.#now() - c.lastRefreshMs >= minIntervalMs) this.refresh(c);
-  }
-
-  /** Asks the sources to fetch `c` now (in the background). */
-  refresh(c: ContainerWorkload): void {
-    c.lastRefreshMs = this.#now();
-    this.#deps.refresh(c);
+    const last = this.#waits.get(c)?.lastRefreshMs ?? 0;
+    if (this.#now() - last >= minIntervalMs) this.refresh(c);
   }
 
   #count(stage: ParkStage, type: string, reason: string): void {
