@@ -150,8 +150,8 @@ export interface AgentStopped {
 }
 
 /**
- * Flags the benchmarks give `vigil run` besides `--export`: issue 2's agent is process tracking,
- * so no TracingPolicy files (the examples in policies/ hook syscall tracepoints, which is a
+ * Flags the benchmarks give `vigil run` besides `--export`: the agent measured here tracks
+ * processes only, so no TracingPolicy files (the examples in policies/ hook syscall tracepoints, which is a
  * different cost) and no API listener (a second agent on the host would hold its port). Set
  * VIGIL_BENCH_AGENT_ARGS (space-separated; "" for none) to run the agent differently.
  */

@@ -1,7 +1,7 @@
 /**
- * Workload enrichment (issue 6): an exec storm inside a Kubernetes-style container (a pod run
- * through a private containerd's CRI service, as kubelet runs one), with the agent enriching
- * events from containerd ("on": every event carries the full pod object) and with
+ * Workload enrichment (the pod object in every event): an exec storm inside a Kubernetes-style
+ * container (a pod run through a private containerd's CRI service, as kubelet runs one), with the
+ * agent enriching events from containerd ("on": every event carries the full pod object) and with
  * `--no-metadata` ("off": only the cgroup-derived container id), plus no agent at all for
  * reference. Runs are interleaved (none, off, on, rotating the order per round); prints the
  * median wall times, the on/off ratio (target <= 1.05x), the agent's CPU per exec in both modes,

@@ -1,6 +1,6 @@
 /**
- * Memory of the workload-metadata cache at 1,000 containers (issue 6's benchmark figure), and
- * after 100,000 more containers have churned through it (bounded: no growth).
+ * Memory of the workload-metadata cache at 1,000 containers, and after 100,000 more containers
+ * have churned through it (bounded: no growth).
  *
  * Each reading is the heap delta (`Deno.memoryUsage().heapUsed`) after a forced full GC, taken
  * in a child process started with `--v8-flags=--expose-gc`.

@@ -69,6 +69,16 @@ export interface AgentConfig {
   readonly logger: Logger;
 }
 
+/** The defaults `vigil run` starts the agent with (each component keeps its own). */
+export const AGENT_DEFAULTS = {
+  /** Export target. */
+  exportPath: "-",
+  /** Ring buffer data size. */
+  ringBytes: 16 * 1024 * 1024,
+  /** TracingPolicy directory, relative to the working directory (skipped when absent). */
+  policyDir: "policies",
+} as const;
+
 /** Live counters of a running agent. */
 export interface AgentStats {
   readonly eventsByType: Readonly<Record<string, number>>;

@@ -78,9 +78,9 @@ export const cgroupResolveCommand: Command = {
       return Promise.resolve(0);
     }
     const files = {
-      mountinfo: values.mountinfo as string | undefined,
-      procCgroup: values["proc-cgroup"] as string | undefined,
-      cgroups: values.cgroups as string | undefined,
+      mountinfo: values.mountinfo,
+      procCgroup: values["proc-cgroup"],
+      cgroups: values.cgroups,
     };
     try {
       const offline = Object.values(files).some((f) => f !== undefined);

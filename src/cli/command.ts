@@ -26,6 +26,17 @@ export class UsageError extends Error {
 /** Options accepted by {@link parseFlags}. */
 export type FlagOptions = NonNullable<ParseArgsConfig["options"]>;
 
+/** The value of one flag, typed from its option: string or boolean, an array when `multiple`. */
+type FlagValue<O> = O extends { type: "boolean" }
+  ? (O extends { multiple: true } ? boolean[] : boolean)
+  : O extends { multiple: true } ? string[]
+  : string;
+
+/** The parsed flags of `options` (each absent when not given), plus `--help`. */
+export type FlagValues<T extends FlagOptions> =
+  & { [K in keyof T]?: FlagValue<T[K]> }
+  & { help?: boolean };
+
 /**
  * Parses `argv` strictly against `options`; turns node's errors into a {@link UsageError} that
  * names the verb.
@@ -35,15 +46,12 @@ export type FlagOptions = NonNullable<ParseArgsConfig["options"]>;
  * const { values } = parseFlags("probe", ["--json"], { json: { type: "boolean" } });
  * ```
  */
-export function parseFlags<T extends FlagOptions>(
+export function parseFlags<const T extends FlagOptions>(
   verb: string,
   argv: string[],
   options: T,
   allowPositionals = false,
-): {
-  values: Record<string, string | boolean | string[] | boolean[] | undefined>;
-  positionals: string[];
-} {
+): { values: FlagValues<T>; positionals: string[] } {
   try {
     const parsed = parseArgs({
       args: argv,
@@ -51,10 +59,8 @@ export function parseFlags<T extends FlagOptions>(
       strict: true,
       allowPositionals,
     });
-    return {
-      values: parsed.values as Record<string, string | boolean | undefined>,
-      positionals: parsed.positionals,
-    };
+    // parseArgs checked every value against `options`, which is what FlagValues<T> says.
+    return { values: parsed.values as FlagValues<T>, positionals: parsed.positionals };
   } catch (err) {
     const message = err instanceof Error ? err.message.split("\n")[0] : String(err);
     throw new UsageError(`vigil ${verb}: ${message} (see 'vigil ${verb} --help')`);

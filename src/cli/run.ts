@@ -3,10 +3,18 @@
  *
  * @module
  */
-import { type AgentConfig, startAgent } from "../agent.ts";
+import { AGENT_DEFAULTS, type AgentConfig, startAgent } from "../agent.ts";
+import { DEFAULT_API_ADDRESS } from "../api/address.ts";
 import { parsePublicRoutes, type PublicRoute } from "../api/app.ts";
+import { DEFAULT_TOKEN_FILE } from "../api/token.ts";
+import { EXPORT_DEFAULTS } from "../export/json_lines.ts";
 import { createLogger, type LogLevel } from "../log/logger.ts";
+import { METADATA_DEFAULTS } from "../metadata/registry.ts";
+import { PROCESS_CACHE_DEFAULTS } from "../process/cache.ts";
+import { PARKING_DEFAULTS } from "../workload/gate.ts";
 import { type Command, parseFlags, printOut, UsageError } from "./command.ts";
+
+const MB = 1024 * 1024;
 
 const USAGE = `Usage: vigil run [options]
 
@@ -18,17 +26,21 @@ also noticed on the next write (logrotate's default rename works without SIGHUP;
 copytruncate).
 
 Options:
-  --export FILE|-             where events go (default: - for stdout)
+  --export FILE|-             where events go (default: ${AGENT_DEFAULTS.exportPath} for stdout)
   --policy-dir DIR            TracingPolicy files loaded at start, each on its own
-                              (default: policies; "" loads none)
-  --export-max-size MB        rotate the export file at this size (default 100; 0 = never)
-  --export-max-backups N      rotated files kept as FILE.1 ... FILE.N (default 5)
-  --ring-buffer-size MB       kernel ring buffer size, a power of two (default 16)
-  --process-cache-size N      processes kept in memory (default 65536)
+                              (default: ${AGENT_DEFAULTS.policyDir}; "" loads none)
+  --export-max-size MB        rotate the export file at this size (default ${
+  EXPORT_DEFAULTS.maxBytes / MB
+}; 0 = never)
+  --export-max-backups N      rotated files kept as FILE.1 ... FILE.N (default ${EXPORT_DEFAULTS.maxBackups})
+  --ring-buffer-size MB       kernel ring buffer size, a power of two (default ${
+  AGENT_DEFAULTS.ringBytes / MB
+})
+  --process-cache-size N      processes kept in memory (default ${PROCESS_CACHE_DEFAULTS.maxEntries})
   --node-name NAME            node name in events and exec ids (default: the hostname)
-  --listen HOST:PORT|unix:PATH  serve the API there (default 127.0.0.1:9560; "" for none)
+  --listen HOST:PORT|unix:PATH  serve the API there (default ${DEFAULT_API_ADDRESS}; "" for none)
   --api-token-file FILE       bearer token for the API; created (0600) if absent
-                              (default /etc/vigil/api-token)
+                              (default ${DEFAULT_TOKEN_FILE})
   --api-public-routes LIST    routes readable without the token, from healthz, readyz and
                               metrics (default: all three; "" = every route needs the token).
                               Events, policies and status always need it.
@@ -50,15 +62,17 @@ given here is always used (reported down while absent); "" turns that source off
                               service account, else $KUBECONFIG or ~/.kube/config)
   --no-metadata               no sources: events carry only the container id and pod UID the
                               cgroup path gives, and never wait
-  --metadata-resync-interval S  full resync of every source every S seconds (default 60)
+  --metadata-resync-interval S  full resync of every source every S seconds (default ${
+  METADATA_DEFAULTS.resyncIntervalMs / 1000
+})
   An event of a container no enabled source knows yet waits (per container, in order) until one
   does, looked up again every --metadata-retry-delay, at most --metadata-retries times; then it
   is emitted without metadata, its process objects flagged "nometadata", and so are the
   container's later events until a source knows it.
-  --metadata-retry-delay MS   between two lookups of a waiting container (default 2000)
-  --metadata-retries N        lookups before giving up (default 15)
+  --metadata-retry-delay MS   between two lookups of a waiting container (default ${PARKING_DEFAULTS.retryDelayMs})
+  --metadata-retries N        lookups before giving up (default ${PARKING_DEFAULTS.retries})
   --metadata-max-parked N     events waiting at most; one more emits the oldest, flagged
-                              (default 8192)`;
+                              (default ${PARKING_DEFAULTS.maxEvents})`;
 
 const LOG_LEVELS = new Set(["debug", "info", "warn", "error"]);
 
@@ -98,65 +112,66 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
     "metadata-max-parked": { type: "string" },
   });
   if (values.help) return "help";
-  const level = (values["log-level"] as string | undefined) ?? "info";
+  const level = values["log-level"] ?? "info";
   if (!LOG_LEVELS.has(level)) {
     throw new UsageError(`vigil run: --log-level must be one of debug, info, warn, error`);
   }
   const ringMb = positiveInt(
     "ring-buffer-size",
-    values["ring-buffer-size"] as string | undefined,
-    16,
+    values["ring-buffer-size"],
+    AGENT_DEFAULTS.ringBytes / MB,
   );
   if ((ringMb & (ringMb - 1)) !== 0) {
     throw new UsageError(
       `vigil run: --ring-buffer-size must be a power of two (MB), got ${ringMb}`,
     );
   }
-  const nodeName = (values["node-name"] as string | undefined) ?? Deno.hostname();
+  const nodeName = values["node-name"] ?? Deno.hostname();
   return {
     nodeName,
-    exportPath: (values.export as string | undefined) ?? "-",
-    exportMaxBytes:
-      positiveInt("export-max-size", values["export-max-size"] as string | undefined, 100, 0) *
-      1024 * 1024,
+    exportPath: values.export ?? AGENT_DEFAULTS.exportPath,
+    exportMaxBytes: positiveInt(
+      "export-max-size",
+      values["export-max-size"],
+      EXPORT_DEFAULTS.maxBytes / MB,
+      0,
+    ) * MB,
     exportMaxBackups: positiveInt(
       "export-max-backups",
-      values["export-max-backups"] as string | undefined,
-      5,
+      values["export-max-backups"],
+      EXPORT_DEFAULTS.maxBackups,
       0,
     ),
-    ringBytes: ringMb * 1024 * 1024,
-    policyDir: policyDir(values["policy-dir"] as string | undefined),
+    ringBytes: ringMb * MB,
+    policyDir: policyDir(values["policy-dir"]),
     processCacheSize: positiveInt(
       "process-cache-size",
-      values["process-cache-size"] as string | undefined,
-      65536,
+      values["process-cache-size"],
+      PROCESS_CACHE_DEFAULTS.maxEntries,
     ),
     useHostLibbpf: values["host-libbpf"] === true || Deno.env.get("VIGIL_LIBBPF") === "host",
     metadata: metadataConfig(values),
     parking: {
       retryDelayMs: positiveInt(
         "metadata-retry-delay",
-        values["metadata-retry-delay"] as string | undefined,
-        2000,
+        values["metadata-retry-delay"],
+        PARKING_DEFAULTS.retryDelayMs,
       ),
       retries: positiveInt(
         "metadata-retries",
-        values["metadata-retries"] as string | undefined,
-        15,
+        values["metadata-retries"],
+        PARKING_DEFAULTS.retries,
       ),
       maxEvents: positiveInt(
         "metadata-max-parked",
-        values["metadata-max-parked"] as string | undefined,
-        8192,
+        values["metadata-max-parked"],
+        PARKING_DEFAULTS.maxEvents,
       ),
     },
     operator: {
-      listen: values.listen === ""
-        ? null
-        : (values.listen as string | undefined) ?? "127.0.0.1:9560",
-      apiTokenFile: (values["api-token-file"] as string | undefined) ?? "/etc/vigil/api-token",
-      ...publicRoutes(values["api-public-routes"] as string | undefined),
+      listen: values.listen === "" ? null : values.listen ?? DEFAULT_API_ADDRESS,
+      apiTokenFile: values["api-token-file"] ?? DEFAULT_TOKEN_FILE,
+      ...publicRoutes(values["api-public-routes"]),
       bpfStats: values["no-bpf-stats"] !== true,
     },
     logger: createLogger({ level: level as LogLevel }),
@@ -181,10 +196,18 @@ function socketSource(
   return { socketPath: value, enabled: true };
 }
 
-function metadataConfig(
-  values: Record<string, string | boolean | string[] | boolean[] | undefined>,
-): AgentConfig["metadata"] {
-  const paths = ["containerd-socket", "docker-socket", "garden-socket", "kubeconfig"];
+/** The metadata flags of `vigil run`. */
+interface MetadataFlags {
+  readonly "no-metadata"?: boolean;
+  readonly "containerd-socket"?: string;
+  readonly "docker-socket"?: string;
+  readonly "garden-socket"?: string;
+  readonly kubeconfig?: string;
+  readonly "metadata-resync-interval"?: string;
+}
+
+function metadataConfig(values: MetadataFlags): AgentConfig["metadata"] {
+  const paths = ["containerd-socket", "docker-socket", "garden-socket", "kubeconfig"] as const;
   if (values["no-metadata"] === true) {
     const given = paths.filter((f) => values[f] !== undefined);
     if (given.length > 0) {
@@ -192,11 +215,11 @@ function metadataConfig(
     }
     return null;
   }
-  const kubeconfig = values.kubeconfig as string | undefined;
+  const kubeconfig = values.kubeconfig;
   return {
-    containerd: socketSource(values["containerd-socket"] as string | undefined),
-    docker: socketSource(values["docker-socket"] as string | undefined),
-    garden: socketSource(values["garden-socket"] as string | undefined),
+    containerd: socketSource(values["containerd-socket"]),
+    docker: socketSource(values["docker-socket"]),
+    garden: socketSource(values["garden-socket"]),
     kubernetes: kubeconfig === undefined
       ? {}
       : kubeconfig === ""
@@ -204,15 +227,15 @@ function metadataConfig(
       : { kubeconfig, enabled: true },
     resyncIntervalMs: positiveInt(
       "metadata-resync-interval",
-      values["metadata-resync-interval"] as string | undefined,
-      60,
+      values["metadata-resync-interval"],
+      METADATA_DEFAULTS.resyncIntervalMs / 1000,
     ) * 1000,
   };
 }
 
 function policyDir(value: string | undefined): string | null {
   if (value === "") return null;
-  const dir = value ?? "policies";
+  const dir = value ?? AGENT_DEFAULTS.policyDir;
   try {
     if (!Deno.statSync(dir).isDirectory) {
       throw new UsageError(`vigil run: --policy-dir ${dir} is not a directory`);

@@ -120,9 +120,12 @@ export class ExportOpenError extends Error {
   }
 }
 
-const DEFAULT_MAX_BYTES = 100 * 1024 * 1024;
-const DEFAULT_MAX_BACKUPS = 5;
-const DEFAULT_BUFFER_BYTES = 1024 * 1024;
+/** The defaults of {@link JsonLinesExporterOptions}. */
+export const EXPORT_DEFAULTS = {
+  maxBytes: 100 * 1024 * 1024,
+  maxBackups: 5,
+  bufferBytes: 1024 * 1024,
+} as const;
 const MIN_BUFFER_BYTES = 64;
 /** Characters accumulated before one encodeInto; ~32 KiB keeps concatenation cheap. */
 const MAX_CHUNK_CHARS = 32 * 1024;
@@ -198,9 +201,9 @@ class JsonLinesWriter implements JsonLinesExporter {
   #bufLines = 0;
 
   constructor(options: JsonLinesExporterOptions) {
-    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-    const maxBackups = options.maxBackups ?? DEFAULT_MAX_BACKUPS;
-    const bufferBytes = options.bufferBytes ?? DEFAULT_BUFFER_BYTES;
+    const maxBytes = options.maxBytes ?? EXPORT_DEFAULTS.maxBytes;
+    const maxBackups = options.maxBackups ?? EXPORT_DEFAULTS.maxBackups;
+    const bufferBytes = options.bufferBytes ?? EXPORT_DEFAULTS.bufferBytes;
     checkInt("maxBytes", maxBytes, 0);
     checkInt("maxBackups", maxBackups, 0);
     checkInt("bufferBytes", bufferBytes, MIN_BUFFER_BYTES);

@@ -81,15 +81,3 @@ export async function listPodSandboxes(
   const res = await client.unary(`${SERVICE}/ListPodSandbox`, req.finish(), { timeoutMs });
   return new ProtoMessage(res).repeatedMessages(1).map(decodePodSandbox);
 }
-
-/** `ListContainers`, optionally filtered by sandbox id. */
-export async function listCriContainers(
-  client: GrpcUnixClient,
-  timeoutMs: number,
-  podSandboxId?: string,
-): Promise<CriContainer[]> {
-  const req = new ProtoWriter();
-  if (podSandboxId) req.message(1, new ProtoWriter().string(3, podSandboxId));
-  const res = await client.unary(`${SERVICE}/ListContainers`, req.finish(), { timeoutMs });
-  return new ProtoMessage(res).repeatedMessages(1).map(decodeCriContainer);
-}

@@ -5,14 +5,13 @@
  *
  * @module
  */
-import type { ContainerIdentity } from "../cgroup/container.ts";
 import type { Logger } from "../log/logger.ts";
 import { ContainerdSource, type ContainerdSourceOptions } from "./containerd.ts";
 import { DockerSource, type DockerSourceOptions } from "./docker.ts";
 import { GardenSource, type GardenSourceOptions } from "./garden.ts";
 import { KubernetesSource, type KubernetesSourceOptions } from "./kubernetes.ts";
 import { MetadataRegistry } from "./registry.ts";
-import type { ContainerRef, MetadataSource } from "./types.ts";
+import type { MetadataSource } from "./types.ts";
 
 export * from "./types.ts";
 export { MetadataCache, type MetadataCacheOptions, type MetadataCacheStats } from "./cache.ts";
@@ -27,11 +26,6 @@ export { CONTAINERD_SOCKET, ContainerdSource, type ContainerdSourceOptions } fro
 export { DOCKER_SOCKET, DockerSource, type DockerSourceOptions } from "./docker.ts";
 export { GARDEN_SOCKET, GardenSource, type GardenSourceOptions } from "./garden.ts";
 export { KubernetesSource, type KubernetesSourceOptions } from "./kubernetes.ts";
-
-/** The lookup key of a container identified from its cgroup path. */
-export function containerRef(identity: ContainerIdentity): ContainerRef {
-  return { runtime: identity.runtime, id: identity.id, podUid: identity.podUid };
-}
 
 /** Options of {@link createMetadataRegistry}: one entry per source (`false` turns it off). */
 export interface MetadataOptions {

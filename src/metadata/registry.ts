@@ -27,6 +27,9 @@ export interface MetadataRegistryOptions {
   logger?: Logger;
 }
 
+/** The defaults of {@link MetadataRegistryOptions}. */
+export const METADATA_DEFAULTS = { resyncIntervalMs: 60_000, timeoutMs: 10_000 } as const;
+
 /** Counters of one source inside the registry. */
 export interface SourceCounters {
   /** Lookups this source answered. */
@@ -94,8 +97,8 @@ export class MetadataRegistry {
 
   constructor(options: MetadataRegistryOptions) {
     this.sources = [...options.sources];
-    this.#intervalMs = options.resyncIntervalMs ?? 60_000;
-    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#intervalMs = options.resyncIntervalMs ?? METADATA_DEFAULTS.resyncIntervalMs;
+    this.#timeoutMs = options.timeoutMs ?? METADATA_DEFAULTS.timeoutMs;
     this.#log = options.logger;
     const perSource: Record<string, SourceCounters> = {};
     for (const s of this.sources) perSource[s.name] = { hits: 0, refreshErrors: 0 };

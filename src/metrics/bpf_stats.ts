@@ -17,7 +17,28 @@
 import type { Libbpf } from "../ffi/libbpf.ts";
 import { errnoName, type Libc } from "../ffi/libc.ts";
 import type { Logger } from "../log/logger.ts";
-import type { ProgramStat, ProgramStats } from "../api/types.ts";
+
+/** Kernel statistics of one BPF program. */
+export interface ProgramStat {
+  /** Kernel program id. */
+  readonly id: number;
+  readonly name: string;
+  /** The policy it belongs to; absent for the agent's own programs. */
+  readonly policy?: string;
+  /** Times the program ran (counted only while BPF statistics are on). */
+  readonly runCount: bigint;
+  /** Total time spent in the program, in nanoseconds, over all CPUs. */
+  readonly runTimeNs: bigint;
+  /** Runs the kernel skipped because the program was already running on that CPU. */
+  readonly recursionMisses?: bigint;
+}
+
+/** Source of per-program BPF statistics (`vigil top`, the `vigil_bpf_program_*` metrics). */
+export interface ProgramStats {
+  list(): ProgramStat[];
+  /** Whether the kernel is counting (`bpf_enable_stats` held or `kernel.bpf_stats_enabled=1`). */
+  readonly enabled?: boolean;
+}
 
 /** `enum bpf_stats_type`: BPF_STATS_RUN_TIME. */
 export const BPF_STATS_RUN_TIME = 0;

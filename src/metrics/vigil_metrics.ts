@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { PolicyState, PolicyStatus, ProgramStat, ProgramStats } from "../api/types.ts";
+import type { ProgramStat, ProgramStats } from "./bpf_stats.ts";
 import type { MetricsRegistry, Sample, SampleValue } from "./registry.ts";
 
 /** Values of `vigil_build_info`. */
@@ -43,7 +43,7 @@ export interface VigilMetricsSnapshot {
   readonly metadata?: MetadataMetricsSnapshot;
 }
 
-/** Workload metadata (issue 6): per-source health and the parking counters. */
+/** Workload metadata: per-source health and the counters of events that waited for it. */
 export interface MetadataMetricsSnapshot {
   readonly sources: Iterable<{
     source: string;
@@ -82,13 +82,14 @@ export interface VigilMetricsOptions {
   readonly build: BuildInfo;
   /** Called once per scrape. */
   readonly snapshot?: () => VigilMetricsSnapshot;
-  /** Policy states (usually `PolicyService.list`). */
-  readonly policies?: () => readonly PolicyStatus[];
+  /** Policy states (usually `PolicyService.list`); only the name and state are read. */
+  readonly policies?: () => readonly { readonly name: string; readonly state: string }[];
   /** Per-program BPF statistics; omit to leave the `vigil_bpf_program_*` families empty. */
   readonly programs?: ProgramStats;
 }
 
-const POLICY_STATES: readonly PolicyState[] = ["enabled", "error", "loading"];
+/** The states `vigil_policy_state` reports (a policy's state is 1, the others 0). */
+const POLICY_STATES: readonly string[] = ["enabled", "error", "loading"];
 
 /**
  * Memoises `fn` for one synchronous render: every collector of one scrape sees the same value,

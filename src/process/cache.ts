@@ -30,6 +30,13 @@ export interface ProcessCacheOptions {
   graceTicks?: number;
 }
 
+/** The defaults of {@link ProcessCacheOptions}. */
+export const PROCESS_CACHE_DEFAULTS: Required<ProcessCacheOptions> = {
+  maxEntries: 65536,
+  gcIntervalMs: 30_000,
+  graceTicks: 2,
+};
+
 /** Counters of a {@link ProcessCache}. */
 export interface ProcessCacheStats {
   /** Entries held (live + grace). */
@@ -134,9 +141,10 @@ export class ProcessCache {
   #underflows = 0;
 
   constructor(options: ProcessCacheOptions = {}) {
-    this.maxEntries = positiveInt("maxEntries", options.maxEntries ?? 65536);
-    this.gcIntervalMs = nonNegative("gcIntervalMs", options.gcIntervalMs ?? 30_000);
-    this.graceTicks = positiveInt("graceTicks", options.graceTicks ?? 2);
+    const d = PROCESS_CACHE_DEFAULTS;
+    this.maxEntries = positiveInt("maxEntries", options.maxEntries ?? d.maxEntries);
+    this.gcIntervalMs = nonNegative("gcIntervalMs", options.gcIntervalMs ?? d.gcIntervalMs);
+    this.graceTicks = positiveInt("graceTicks", options.graceTicks ?? d.graceTicks);
     this.#timerSlackMs = Math.min(this.gcIntervalMs / 100, 250);
   }
 

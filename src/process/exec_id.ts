@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 
 /** The parts of an exec id. */
 export interface ExecIdParts {
@@ -18,7 +19,6 @@ export interface ExecIdParts {
 /** Printable ASCII: btoa-safe (anything else takes the UTF-8 path, same result for ASCII). */
 const PRINTABLE_ASCII = /^[ -~]*$/;
 const DIGITS = /^[0-9]+$/;
-const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
@@ -32,8 +32,9 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
  */
 export function execId(nodeName: string, ktimeNs: bigint, pid: number): string {
   const text = `${nodeName}:${ktimeNs}:${pid}`;
-  // btoa takes Latin-1; node names are ASCII in practice, anything else is encoded as UTF-8.
-  return PRINTABLE_ASCII.test(nodeName) ? btoa(text) : bytesToBase64(utf8Encoder.encode(text));
+  // btoa takes Latin-1 and is the fastest here; node names are ASCII in practice, anything else
+  // is encoded as UTF-8.
+  return PRINTABLE_ASCII.test(nodeName) ? btoa(text) : Buffer.from(text, "utf8").toString("base64");
 }
 
 /**
@@ -70,10 +71,4 @@ export function parseExecId(id: string): ExecIdParts {
     );
   }
   return { nodeName: text.slice(0, ktimeSep), ktimeNs: BigInt(ktime), pid: Number(pid) };
-}
-
-function bytesToBase64(bytes: Uint8Array): string {
-  let latin1 = "";
-  for (let i = 0; i < bytes.length; i++) latin1 += String.fromCharCode(bytes[i]!);
-  return btoa(latin1);
 }

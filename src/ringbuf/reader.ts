@@ -160,6 +160,9 @@ export class RingReader implements Disposable {
     let n = 0;
     while (cons < prod && n < maxRecords) {
       const at = base + (cons & this.#mask);
+      // The kernel commits a record by clearing BUSY with an atomic xchg after writing its data.
+      // A plain load sees that in order on x86-64 (TSO), the only target today; a weakly ordered
+      // CPU (aarch64) needs an acquire load here: Atomics.load on a Uint32Array view.
       const header = view.getUint32(at, true);
       if (header & BUSY_BIT) break; // reserved, not committed yet
       const length = header & ~(BUSY_BIT | DISCARD_BIT);
