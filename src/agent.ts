@@ -1,47 +1,38 @@
 /**
  * The composition root: wiring only, in named steps run in start order (the export, the kernel
- * side, the record pipeline, the policies, the operator surface), torn down in reverse. Records
+ * side in `agent/kernel.ts`, the record pipeline, the policies in `agent/policies.ts`, the
+ * operator surface), torn down in reverse by one cleanup stack (`agent/cleanups.ts`). Records
  * flow through `src/pipeline/` (decode once, a handler per kind, one exit), not through here. No
  * module-level state: everything the agent owns hangs off the returned {@link Agent}.
  *
  * @module
  */
-import { RODATA, STRUCTS } from "./bpf/abi.gen.ts";
-import { BpfObject } from "./bpf/object.ts";
-import { POLICY_PROGRAM, PROCESS_OBJECT, PROCESS_PROGRAMS } from "./bpf/objects.ts";
-import { type BpfRuntime, openBpfRuntime } from "./bpf/runtime.ts";
+import { POLICY_PROGRAM, PROCESS_PROGRAMS } from "./bpf/objects.ts";
 import type { BpfLink } from "./bpf/link.ts";
-import type { MapHandle } from "./bpf/map.ts";
 import { decodeSeeds } from "./events/decode.ts";
 import { createJsonLinesExporter, type JsonLinesExporter } from "./export/json_lines.ts";
 import type { Logger } from "./log/logger.ts";
 import { PROCESS_EVENT_TYPES, ProcessTracker } from "./pipeline/process_tracker.ts";
-import { createProcfsReader } from "./process/procfs.ts";
-import { ProcessCache } from "./process/cache.ts";
-import { BootTimeFormatter, measureBootEpochNs } from "./process/format.ts";
-import { RingReader } from "./ringbuf/reader.ts";
-import { CgroupRegistry } from "./cgroup/registry.ts";
-import { type HostHierarchy, openHostHierarchy } from "./cgroup/host_hierarchy.ts";
-import { scanHierarchy } from "./cgroup/scan.ts";
-import { Enrichment } from "./workload/enrichment.ts";
-import type { ParkingOptions } from "./workload/gate.ts";
 import { EventOut } from "./pipeline/out.ts";
 import { recordHandlers, RecordPipeline } from "./pipeline/pipeline.ts";
 import { PolicyEvents } from "./pipeline/policy_events.ts";
+import { createProcfsReader } from "./process/procfs.ts";
+import { ProcessCache } from "./process/cache.ts";
+import { BootTimeFormatter, measureBootEpochNs } from "./process/format.ts";
+import { CgroupRegistry } from "./cgroup/registry.ts";
+import { scanHierarchy } from "./cgroup/scan.ts";
+import { Enrichment } from "./workload/enrichment.ts";
+import type { ParkingOptions } from "./workload/gate.ts";
 import { createMetadataRegistry, type MetadataOptions } from "./metadata/mod.ts";
-import {
-  type PlanFacts,
-  planFactsFrom,
-  PolicyEngine,
-  PolicyManager,
-  readHostNamespaces,
-  tracefsFormatLookup,
-} from "./policy/mod.ts";
+import type { PolicyManager } from "./policy/mod.ts";
 import { probeKernel } from "./kernel/mod.ts";
 import { createEventHub } from "./api/event_hub.ts";
 import type { EventHub } from "./api/types.ts";
 import { notifyReady, notifyStopping } from "./api/notify.ts";
 import { type Operator, type OperatorConfig, startOperator } from "./operator.ts";
+import { Cleanups } from "./agent/cleanups.ts";
+import { type Kernel, openKernel, requireKernelBtf } from "./agent/kernel.ts";
+import { type Policies, startPolicies } from "./agent/policies.ts";
 import { VERSION } from "./version.ts";
 
 /** Everything `vigil run` decides before starting. */
@@ -111,47 +102,9 @@ export interface Agent {
 
 const DROPS_INDEX = 0;
 
-const VMLINUX_BTF = "/sys/kernel/btf/vmlinux";
-
-/** CO-RE needs the kernel's own BTF; say so plainly instead of failing deep inside libbpf. */
-function requireKernelBtf(): void {
-  try {
-    Deno.statSync(VMLINUX_BTF);
-  } catch {
-    throw new Error(
-      `kernel has no BTF at ${VMLINUX_BTF}; vigil needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
-    );
-  }
-}
-
 /** A copy of `value` with bigints as decimal strings (for JSON). */
 function jsonSafe(value: object): object {
   return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
-}
-
-/** What was started so far, released in reverse order (one owner per native handle). */
-class Cleanups {
-  readonly #steps: (() => void | Promise<void>)[] = [];
-  readonly #logger: Logger;
-
-  constructor(logger: Logger) {
-    this.#logger = logger;
-  }
-
-  push(step: () => void | Promise<void>): void {
-    this.#steps.push(step);
-  }
-
-  async unwind(): Promise<void> {
-    for (const step of this.#steps.reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        this.#logger.warn("cleanup failed", { error: String(err) });
-      }
-    }
-    this.#steps.length = 0;
-  }
 }
 
 /** Where events leave: the export file (or stdout) and the API's event hub, behind one exit. */
@@ -171,55 +124,6 @@ function openOutput(config: AgentConfig, cleanups: Cleanups): Output {
   cleanups.push(() => exporter.close());
   const hub = createEventHub();
   return { exporter, hub, out: new EventOut(exporter, hub, PROCESS_EVENT_TYPES) };
-}
-
-/** The kernel side: the cgroup hierarchy, libbpf, process.bpf.o and its ring buffer. */
-interface Kernel {
-  readonly hierarchy: HostHierarchy;
-  /** The v1 controller's subsystem index BPF reads cgroup ids from; -1 on cgroup v2. */
-  readonly cgroupV1Ssid: number;
-  readonly rt: BpfRuntime;
-  readonly object: BpfObject;
-  readonly counters: MapHandle;
-  readonly ring: MapHandle;
-  readonly reader: RingReader;
-}
-
-function openKernel(config: AgentConfig, cleanups: Cleanups): Kernel {
-  const { logger } = config;
-  // The hierarchy BPF reads cgroup ids from; both sides must agree (see src/cgroup/).
-  const hierarchy = openHostHierarchy({ logger });
-  cleanups.push(() => hierarchy.close());
-  const selector = hierarchy.selector;
-  const cgroupV1Ssid = selector.version === 1 ? selector.subsysIndex : -1;
-  logger.info("cgroup hierarchy", {
-    mountpoint: hierarchy.mountpoint,
-    version: selector.version,
-    ...(selector.version === 1
-      ? { controller: selector.controller, ssid: selector.subsysIndex }
-      : {}),
-  });
-
-  const rt = openBpfRuntime({ useHostLibbpf: config.useHostLibbpf, logger });
-  cleanups.push(() => rt.close());
-  logger.info("libbpf loaded", { version: rt.libbpfVersion, source: rt.libbpfSource });
-
-  const object = BpfObject.load(rt, PROCESS_OBJECT, {
-    name: "process.bpf.o",
-    maxEntries: { events: config.ringBytes },
-    rodata: (view) => {
-      const cfg = RODATA["process.bpf.o"].cfg.offset;
-      const ssid = STRUCTS.vigil_process_config.fields.cgroup_v1_ssid.offset;
-      view.setInt32(cfg + ssid, cgroupV1Ssid, true);
-    },
-  });
-  cleanups.push(() => object.close());
-
-  const counters = object.map("counters");
-  const ring = object.map("events");
-  const reader = new RingReader(rt.libc, ring.fd, ring.maxEntries);
-  cleanups.push(() => reader.close());
-  return { hierarchy, cgroupV1Ssid, rt, object, counters, ring, reader };
 }
 
 /** The record consumers: process cache and tracker, cgroups, workload enrichment and its gate. */
@@ -280,61 +184,6 @@ async function startPipeline(
   iterator.close();
   const seeded = tracker.seed(seeds, createProcfsReader());
   return { cache, clock, registry, enrichment, tracker, links, seeded };
-}
-
-/** The policy manager; its engine (policy.bpf.o) is loaded on first use. */
-interface Policies {
-  readonly manager: PolicyManager;
-  /** The engine, once a policy needed it. */
-  engine(): PolicyEngine | null;
-}
-
-async function startPolicies(
-  config: AgentConfig,
-  kernel: Kernel,
-  cleanups: Cleanups,
-): Promise<Policies> {
-  const { logger } = config;
-  const { rt, object, ring, counters, cgroupV1Ssid } = kernel;
-  // The policy engine shares the ring and the binaries map, so its events join the same stream.
-  // Loaded on first use: an agent without policies pays neither its load nor the kernel probe.
-  let engine: PolicyEngine | null = null;
-  const getEngine = (): PolicyEngine => {
-    if (engine) return engine;
-    const loaded = PolicyEngine.load(
-      rt,
-      {
-        events: ring.fd,
-        exec_binaries: object.map("exec_binaries").fd,
-        // Policy events must name the process instance the exec tracker knows.
-        exec_keys: object.map("exec_keys").fd,
-        counters: counters.fd,
-      },
-      cgroupV1Ssid,
-      logger,
-    );
-    cleanups.push(() => loaded.close());
-    loaded.ensureTracefs();
-    return (engine = loaded);
-  };
-  let facts: PlanFacts | null = null;
-  const getFacts = (): PlanFacts => {
-    // tracefs must be mounted to read tracepoint formats.
-    getEngine();
-    return (facts ??= planFactsFrom(probeKernel(rt), {
-      tracepointFormat: tracefsFormatLookup(),
-      hostNamespaces: readHostNamespaces(),
-    }));
-  };
-  const manager = new PolicyManager({
-    engine: getEngine,
-    facts: getFacts,
-    logger,
-    policyDir: config.policyDir,
-  });
-  cleanups.push(() => manager.close());
-  if (config.policyDir !== null) await manager.loadDir(config.policyDir);
-  return { manager, engine: () => engine };
 }
 
 /** The parts started so far, for the last steps. */
