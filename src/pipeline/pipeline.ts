@@ -27,8 +27,9 @@ export type RecordHandlers = {
 /** The consumers of the agent's records. */
 export interface RecordConsumers {
   readonly processes: ProcessTracker;
-  readonly cgroups: CgroupRegistry;
-  readonly enrichment: Enrichment;
+  readonly cgroups: Pick<CgroupRegistry, "onMkdir" | "onRmdir">;
+  /** Fetches a new cgroup's container metadata (the workload enrichment). */
+  readonly enrichment: Pick<Enrichment, "onCgroupMkdir">;
   readonly policies: PolicyEvents;
   /** `Date.now()`, for the cgroup registry's removal grace. */
   readonly now?: () => number;

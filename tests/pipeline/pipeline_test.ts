@@ -13,7 +13,10 @@ import { PROCESS_EVENT_TYPES, ProcessTracker } from "../../src/pipeline/process_
 import type { HookEventInfo } from "../../src/policy/mod.ts";
 import { ProcessCache } from "../../src/process/cache.ts";
 import { BootTimeFormatter } from "../../src/process/format.ts";
+import type { WorkloadMetadata } from "../../src/metadata/types.ts";
+import { WorkloadTracker } from "../../src/workload/containers.ts";
 import { Enrichment } from "../../src/workload/enrichment.ts";
+import { EventGate } from "../../src/workload/gate.ts";
 import {
   benchBytes,
   cgroupBytes,
@@ -181,4 +184,75 @@ Deno.test("RecordPipeline: an exit of a process never seen is exported with what
   assert.equal(exit.process_exit.process.pid, 400);
   assert.equal(exit.process_exit.signal, "SIGKILL");
   assert.equal(t.tracker.unknownExits, 1);
+});
+
+Deno.test("a policy event that waits for its container's metadata keeps its arg data past the ring slot", () => {
+  const registry = new CgroupRegistry();
+  registry.onMkdir(CG_CONTAINER, `/system.slice/docker-${CONTAINER}.scope`);
+  const known = new Map<string, WorkloadMetadata>();
+  const workload = new WorkloadTracker({
+    registry,
+    metadata: { lookup: (ref) => known.get(ref.id) },
+  });
+  const lines: string[] = [];
+  const gate = new EventGate({
+    workload,
+    out: { emit: (_t, line) => lines.push(line), flush: () => {} },
+    refresh: () => {},
+  }, { retryDelayMs: 60_000 });
+  gate.setSources(true, true);
+  const clock = new BootTimeFormatter(1_700_000_000_000_000_000n);
+  const tracker = new ProcessTracker({
+    cache: new ProcessCache(),
+    clock,
+    nodeName: "node-1",
+    workload,
+    gate,
+  });
+  const info: HookEventInfo = {
+    ...INFO,
+    args: [{ pos: 0, json: "string_arg", label: "", sizeArg: 0 }],
+  };
+  const policies = new PolicyEvents({
+    routes: { route: () => ({ policy: "opens", info }) },
+    processes: tracker,
+    gate,
+    clock,
+    nodeName: "node-1",
+  });
+  const pipeline = new RecordPipeline(
+    recordHandlers({
+      processes: tracker,
+      cgroups: registry,
+      enrichment: { onCgroupMkdir: () => {} },
+      policies,
+    }),
+  );
+  const feed = (r: RawRecord) => pipeline.onRecord(r.view, r.at, r.length);
+  feed(execBytes({
+    pid: 500,
+    ktime: 7000n,
+    parentPid: 0,
+    parentKtime: 0n,
+    cgroupId: CG_CONTAINER,
+    argv: ["/bin/app"],
+  }));
+  const rec = policyBytes({
+    hookId: HOOK,
+    pid: 500,
+    ktime: 7000n,
+    at: 7500n,
+    strings: ["/etc/shadow"],
+  });
+  feed(rec);
+  assert.equal(lines.length, 0, "both events wait for the container's metadata");
+  assert.equal(gate.parked, 2);
+  // The ring slot is reused by the next record.
+  new Uint8Array(rec.view.buffer).fill(0x41);
+  known.set(CONTAINER, { container: { id: `docker://${CONTAINER}`, name: "app" } });
+  gate.kick(workload.containerOf(CG_CONTAINER)!);
+  assert.equal(lines.length, 2);
+  const kprobe = JSON.parse(lines[1]!).process_kprobe;
+  assert.deepEqual(kprobe.args, [{ string_arg: "/etc/shadow" }]);
+  assert.equal(kprobe.process.pod.container.name, "app");
 });
