@@ -67,8 +67,9 @@ export function mountControllers(mount: MountInfo, subsystems?: readonly Subsyst
 /**
  * Decides the mode: v1 controllers are "in use" when `/proc/cgroups` binds an enabled
  * controller to a non-zero hierarchy, or a visible `cgroup` mount carries one; cgroup2 is "in
- * use" when a `cgroup2` mount is visible or the task has a `0::` line (the kernel prints it once
- * cgroup2 has been mounted anywhere).
+ * use" when a `cgroup2` mount is visible or the task's `0::` line names a cgroup below the root.
+ * A bare `0::/` proves nothing: kernels print that line on v1-only hosts too (issue 14 #11), and
+ * a task can only sit below the unified root if someone mounted cgroup2 and made that cgroup.
  *
  * @example
  * ```ts
@@ -83,7 +84,7 @@ export function detectCgroupMode(input: {
   const bound = input.subsystems ? v1Controllers(input.subsystems).map((s) => s.name) : [];
   const mountedV1 = input.mounts.filter((m) => mountControllers(m, input.subsystems).length > 0);
   const cgroup2 = input.mounts.filter((m) => m.fsType === "cgroup2");
-  const unifiedLine = input.taskCgroups?.some((l) => l.hierarchyId === 0) ?? false;
+  const unifiedLine = input.taskCgroups?.find((l) => l.hierarchyId === 0 && l.path !== "/");
 
   const v1Evidence = bound.length > 0
     ? `/proc/cgroups binds ${bound.join(",")} to v1 hierarchies`
@@ -95,7 +96,7 @@ export function detectCgroupMode(input: {
   const v2Evidence = cgroup2.length > 0
     ? `cgroup2 is mounted at ${[...new Set(cgroup2.map((m) => m.mountPoint))].join(", ")}`
     : unifiedLine
-    ? "the task has a '0::' unified-hierarchy line"
+    ? `the task sits in unified cgroup '${unifiedLine.path}'`
     : null;
 
   if (v1Evidence && v2Evidence) return { mode: "hybrid", evidence: `${v1Evidence}; ${v2Evidence}` };

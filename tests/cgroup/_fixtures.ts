@@ -16,6 +16,7 @@ export const FIXTURE_DIR = new URL("../fixtures/cgroup/", import.meta.url).pathn
 export const FIXTURE_NAMES: readonly string[] = [
   "this_machine_hybrid",
   "this_machine_eks_namespace",
+  "this_machine_v1_view",
   "tas_hybrid_reverse",
   "eks_al2_v1_pod",
   "eks_al2023_v2_pod",

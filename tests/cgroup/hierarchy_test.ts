@@ -245,3 +245,15 @@ Deno.test("decideHierarchy() plans a private mount with every co-mounted control
   assert.deepEqual(d.privateMount?.options, ["cpu", "cpuacct"]);
   assert.equal(d.privateMount?.fstype, "cgroup");
 });
+
+Deno.test("detectCgroupMode() takes a bare '0::/' line for no evidence of cgroup2, a deeper one for some", () => {
+  const f = loadFixture("this_machine_v1_view");
+  assert.ok(f.taskCgroups.some((l) => l.hierarchyId === 0 && l.path === "/"));
+  assert.equal(detectCgroupMode(f).mode, "v1");
+  // A task below the unified root: someone mounted cgroup2 and made that cgroup (hybrid host,
+  // agent in a mount namespace that does not show the mount).
+  const moved = f.taskCgroups.map((l) => l.hierarchyId === 0 ? { ...l, path: "/vigil.scope" } : l);
+  const d = detectCgroupMode({ ...f, taskCgroups: moved });
+  assert.equal(d.mode, "hybrid");
+  assert.match(d.evidence, /unified cgroup '\/vigil.scope'/);
+});
