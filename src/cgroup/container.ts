@@ -88,11 +88,16 @@ function lxcName(parts: readonly string[], i: number): string | null {
   return (parent === "lxc" || parent === "lxc.payload") && NAME.test(part) ? part : null;
 }
 
+/**
+ * `/ecs/<task>/<container>`, and deeper: levels may sit between `ecs` and the task (a cluster
+ * name) or between the task and the container, so the container is any container-shaped component
+ * with an `ecs` ancestor and a task id between them (issue 14 #11).
+ */
 function ecsContainer(parts: readonly string[], i: number): string | null {
   const part = parts[i] as string;
-  return parts[i - 2] === "ecs" && ECS_TASK.test(parts[i - 1] ?? "") && ECS_CONTAINER.test(part)
-    ? part
-    : null;
+  if (!ECS_CONTAINER.test(part) || i < 2) return null;
+  const ecs = parts.lastIndexOf("ecs", i - 2);
+  return ecs >= 0 && parts.slice(ecs + 1, i).some((p) => ECS_TASK.test(p)) ? part : null;
 }
 
 function kubepodsCgroupfs(parts: readonly string[], i: number): string | null {

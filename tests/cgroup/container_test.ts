@@ -106,6 +106,14 @@ const CASES: [string, ContainerIdentity | null][] = [
   [`/ecs/${ECS_TASK}/${ECS_TASK}-1234567890`, c("ecs", `${ECS_TASK}-1234567890`)],
   [`/ecs/3c5e7a9b-1d2f-4a6c-8e0b-2d4f6a8c0e1b/${ID}`, c("ecs", ID)],
   [`/ecs/${ECS_TASK}`, null],
+  // ECS with more levels (issue 14 #11): a level between /ecs and the task, a level between the
+  // task and the container, a sub-cgroup below a Fargate container; the outermost id wins.
+  [`/ecs/prod-cluster/${ECS_TASK}/${ID}`, c("ecs", ID)],
+  [`/ecs/${ECS_TASK}/tasks/${ID}`, c("ecs", ID)],
+  [`/system.slice/ecs/prod-cluster/${ECS_TASK}/${ID}/init.scope`, c("ecs", ID, false)],
+  [`/ecs/${ECS_TASK}/${ECS_TASK}-1234567890/${ID}`, c("ecs", `${ECS_TASK}-1234567890`, false)],
+  [`/ecs/prod-cluster/${ID}`, null],
+  [`/ecs/prod-cluster/tasks`, null],
   // LXC: legacy and 4.0+ layouts, inner systemd, nested containers, monitor cgroups
   [`/lxc/c1`, c("lxc", "c1")],
   [`/lxc.payload.c1`, c("lxc", "c1")],
