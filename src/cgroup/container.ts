@@ -231,3 +231,51 @@ export function containerUri(identity: ContainerIdentity): string {
 export function shortId(id: string): string {
   return HEX64.test(id) ? id.slice(0, 12) : id;
 }
+
+/** Longest container id containerd accepts (`identifiers.Validate`: 76 characters). */
+const MAX_RUNTIME_ID = 76;
+
+/**
+ * Whether a cgroup path component could be a runtime's container name (`ctr run --cgroup
+ * /grp/web-1 … web-1` makes the leaf `web-1`): a plain name, not a systemd unit.
+ *
+ * @example
+ * ```ts
+ * mayBeRuntimeName("web-1"); // true
+ * mayBeRuntimeName("user.slice"); // false
+ * ```
+ */
+export function mayBeRuntimeName(part: string): boolean {
+  return part.length <= MAX_RUNTIME_ID && NAME.test(part) && !SYSTEMD_UNIT.test(part);
+}
+
+/**
+ * The outermost component of `path` that a runtime reports as one of its container ids, for
+ * layouts no rule knows (issue 14 #11: a leaf named after the container rather than a 64-hex id).
+ * `runtimeOf` answers from the runtime's own list, so no name is guessed.
+ *
+ * @example
+ * ```ts
+ * matchRuntimeIds("/tenants/web-1", (n) => n === "web-1" ? "containerd" : undefined);
+ * // { runtime: "containerd", id: "web-1", podUid: null, isRoot: true }
+ * ```
+ */
+export function matchRuntimeIds(
+  path: string,
+  runtimeOf: (name: string) => ContainerRuntime | undefined,
+): ContainerIdentity | null {
+  const parts = cgroupPathParts(path);
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string;
+    if (!mayBeRuntimeName(part)) continue;
+    const runtime = runtimeOf(part);
+    if (runtime === undefined) continue;
+    return {
+      runtime,
+      id: part,
+      podUid: podUidFromParts(parts.slice(0, i + 1)),
+      isRoot: i === parts.length - 1,
+    };
+  }
+  return null;
+}

@@ -7,7 +7,15 @@
  *
  * @module
  */
-import { type ContainerIdentity, parseContainerPath } from "./container.ts";
+import {
+  type ContainerIdentity,
+  type ContainerRuntime,
+  matchRuntimeIds,
+  parseContainerPath,
+} from "./container.ts";
+
+/** Which runtime, if any, reports a container with this id (from the runtime's own list). */
+export type RuntimeIdLookup = (id: string) => ContainerRuntime | undefined;
 
 /** What the registry knows about one cgroup id. */
 export interface CgroupEntry {
@@ -31,6 +39,7 @@ export class CgroupRegistry {
   readonly #entries = new Map<bigint, CgroupEntry>();
   readonly #graceMs: number;
   readonly #parse: (path: string) => ContainerIdentity | null;
+  #runtimeOf: RuntimeIdLookup | undefined;
   /** Lookups of ids never seen (e.g. a cgroup created and used before its mkdir record). */
   misses = 0;
 
@@ -44,9 +53,51 @@ export class CgroupRegistry {
     for (const [id, path] of paths) this.onMkdir(id, path);
   }
 
+  /**
+   * Ids the runtimes report, for cgroups no path rule recognises (a leaf named after the
+   * container, as `ctr run --cgroup` makes). Call {@link rematch} when that list grows.
+   */
+  setRuntimeIds(runtimeOf: RuntimeIdLookup): void {
+    this.#runtimeOf = runtimeOf;
+  }
+
   /** A cgroup was created. */
   onMkdir(id: bigint, path: string): void {
-    this.#entries.set(id, { path, container: this.#parse(path) });
+    this.#entries.set(id, { path, container: this.#identify(path) });
+  }
+
+  /**
+   * Looks again at live cgroups without a container (all of them, or `ids`) against the
+   * runtimes' ids; a match puts a new entry object in place (callers that cache per entry
+   * object, as the workload tracker does, then see it). Returns how many matched.
+   */
+  rematch(ids?: Iterable<bigint>): number {
+    const runtimeOf = this.#runtimeOf;
+    if (runtimeOf === undefined) return 0;
+    let matched = 0;
+    const visit = (id: bigint, entry: CgroupEntry | undefined) => {
+      if (entry === undefined || entry.container !== null || entry.removedAtMs !== undefined) {
+        return;
+      }
+      const container = matchRuntimeIds(entry.path, runtimeOf);
+      if (container === null) return;
+      this.#entries.set(id, { path: entry.path, container });
+      matched++;
+    };
+    if (ids === undefined) { for (const [id, entry] of this.#entries) visit(id, entry); }
+    else for (const id of ids) visit(id, this.#entries.get(id));
+    return matched;
+  }
+
+  /** The entry of `id` without counting a miss (for callers that are not resolving an event). */
+  peek(id: bigint): CgroupEntry | undefined {
+    return this.#entries.get(id);
+  }
+
+  #identify(path: string): ContainerIdentity | null {
+    const parsed = this.#parse(path);
+    if (parsed !== null || this.#runtimeOf === undefined) return parsed;
+    return matchRuntimeIds(path, this.#runtimeOf);
   }
 
   /** A cgroup was removed: kept for the grace period. */

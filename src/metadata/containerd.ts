@@ -15,6 +15,7 @@
  *
  * @module
  */
+import type { ContainerRuntime } from "../cgroup/container.ts";
 import type { Logger } from "../log/logger.ts";
 import { MetadataCache, type MetadataCacheOptions } from "./cache.ts";
 import { listPodSandboxes } from "./cri.ts";
@@ -167,6 +168,10 @@ export class ContainerdSource implements MetadataSource {
 
   lookup(ref: ContainerRef): WorkloadMetadata | undefined {
     return this.#cache.get(ref.id);
+  }
+
+  runtimeOf(id: string): ContainerRuntime | undefined {
+    return this.#cache.get(id) === undefined ? undefined : "containerd";
   }
 
   async refresh(ref: ContainerRef): Promise<void> {

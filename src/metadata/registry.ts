@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { ContainerRuntime } from "../cgroup/container.ts";
 import type { Logger } from "../log/logger.ts";
 import { errorText, withTimeout } from "./health.ts";
 import type {
@@ -56,6 +57,9 @@ interface Merged {
 
 const MERGE_MEMO_MAX = 8192;
 
+/** Most names {@link MetadataRegistry.learn} asks the runtimes about between two resyncs. */
+export const LEARN_MAX_PENDING = 256;
+
 function mergePod(a: PodMetadata, b: PodMetadata): PodMetadata {
   const out: PodMetadata = { ...b, ...a };
   if (a.container && b.container) {
@@ -94,6 +98,10 @@ export class MetadataRegistry {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #resyncing: Promise<void> | undefined;
   #closed = false;
+  /** Names asked of the runtimes by {@link learn} lately (bounded), so each is asked once. */
+  readonly #asked = new Set<string>();
+  /** Full resyncs completed; moves when the runtimes' id lists may have grown. */
+  syncs = 0;
 
   constructor(options: MetadataRegistryOptions) {
     this.sources = [...options.sources];
@@ -177,9 +185,43 @@ export class MetadataRegistry {
     if (this.#resyncing) return this.#resyncing;
     this.#counters.resyncs++;
     this.#resyncing = Promise.all(this.sources.map((s) => this.#guard(s, "resync", s.resync())))
-      .then(() => {})
+      .then(() => {
+        this.syncs++;
+        this.#asked.clear();
+      })
       .finally(() => (this.#resyncing = undefined));
     return this.#resyncing;
+  }
+
+  /** The runtime that reports a container with exactly this id, from the sources' caches. */
+  runtimeOf(id: string): ContainerRuntime | undefined {
+    for (const source of this.sources) {
+      const runtime = source.runtimeOf?.(id);
+      if (runtime !== undefined) return runtime;
+    }
+    return undefined;
+  }
+
+  /**
+   * Asks the runtimes whether `name` (a cgroup component no path rule recognised) is one of their
+   * container ids; resolves true when one now reports it. Each name is asked at most once
+   * between resyncs (the resync lists every container anyway), and at most
+   * {@link LEARN_MAX_PENDING} names are asked between two resyncs, so a burst of host cgroups
+   * costs a bounded number of calls. Never rejects.
+   */
+  async learn(name: string): Promise<boolean> {
+    if (this.runtimeOf(name) !== undefined) return true;
+    if (this.#closed || this.#asked.has(name) || this.#asked.size >= LEARN_MAX_PENDING) {
+      return false;
+    }
+    this.#asked.add(name);
+    this.#counters.refreshes++;
+    const ref: ContainerRef = { runtime: "containerd", id: name, podUid: null };
+    await Promise.all(
+      this.sources.filter((s) => s.runtimeOf !== undefined)
+        .map((s) => this.#guard(s, "refresh", s.refresh(ref))),
+    );
+    return this.runtimeOf(name) !== undefined;
   }
 
   async #guard(source: MetadataSource, what: string, p: Promise<void>): Promise<void> {

@@ -114,6 +114,11 @@ export interface MetadataSource {
   lookup(ref: ContainerRef): WorkloadMetadata | undefined;
   /** Fetches one container now (e.g. on cgroup mkdir); resolves when done or failed. */
   refresh(ref: ContainerRef): Promise<void>;
+  /**
+   * For runtimes whose containers may sit in cgroups named after them (`ctr run --cgroup`):
+   * the runtime when a container with exactly this id is cached. Synchronous, O(1).
+   */
+  runtimeOf?(id: string): ContainerRuntime | undefined;
   /** Full sync of every container; resolves when done or failed. */
   resync(): Promise<void>;
   /** Stops timers, watches and connections. Idempotent. */

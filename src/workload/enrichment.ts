@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { mayBeRuntimeName } from "../cgroup/container.ts";
 import type { CgroupRegistry } from "../cgroup/registry.ts";
 import type { Logger } from "../log/logger.ts";
 import type { MetadataRegistry, SourceHealth } from "../metadata/mod.ts";
@@ -44,6 +45,8 @@ export class Enrichment {
   readonly #log: Logger | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  /** `metadata.syncs` when unmatched cgroups were last matched against the runtimes' ids. */
+  #matchedAtSync = -1;
 
   constructor(options: EnrichmentOptions) {
     this.#registry = options.registry;
@@ -61,6 +64,8 @@ export class Enrichment {
       out: options.out,
       refresh: (c) => this.#refresh(c),
     }, options.parking);
+    const metadata = this.metadata;
+    if (metadata !== null) options.registry.setRuntimeIds((id) => metadata.runtimeOf(id));
   }
 
   /** Starts the sources (first resync in the background) and the periodic check. */
@@ -77,6 +82,19 @@ export class Enrichment {
     if (this.metadata === null) return;
     const c = this.workload.containerOf(cgroupId);
     if (c !== undefined && !c.resolved) this.gate.refresh(c);
+    if (c === undefined) this.#learnLeaf(cgroupId);
+  }
+
+  /** No rule knew the cgroup: ask the runtimes whether its leaf is one of their container ids. */
+  #learnLeaf(cgroupId: bigint): void {
+    const metadata = this.metadata;
+    const leaf = this.#registry.peek(cgroupId)?.path.split("/").at(-1) ?? "";
+    if (metadata === null || !mayBeRuntimeName(leaf)) return;
+    void metadata.learn(leaf).then((known) => {
+      if (!known || this.#closed || this.#registry.rematch([cgroupId]) === 0) return;
+      this.workload.bump();
+      this.gate.recheck();
+    });
   }
 
   /** Forgets containers whose cgroups are gone and that nothing waits for (call from the GC). */
@@ -171,6 +189,11 @@ export class Enrichment {
   /** Sources may have changed: re-read their health, move the epoch, emit what is known now. */
   #changed(): void {
     if (this.#closed) return;
+    const syncs = this.metadata?.syncs ?? -1;
+    if (syncs !== this.#matchedAtSync) {
+      this.#matchedAtSync = syncs;
+      this.#registry.rematch();
+    }
     this.#updateSources();
     this.workload.bump();
     this.gate.recheck();
