@@ -184,8 +184,11 @@ using c = await compileC(["exec_storm", "file_churn"]);
 const v8Flags = flags["agent-v8-flags"] as string | undefined;
 const inspect = flags["heap-snapshot"] === true;
 const agentStdout = flags["agent-stdout"] as string | undefined;
-const agent = new Deno.Command(Deno.execPath(), {
+// With --agent-stdout, stdbuf makes V8's trace lines (stdio, block-buffered on a pipe) arrive
+// line by line; it execs the agent, so the pid is the agent's.
+const agent = new Deno.Command(agentStdout ? "stdbuf" : Deno.execPath(), {
   args: [
+    ...(agentStdout ? ["-oL", Deno.execPath()] : []),
     "run",
     "--allow-all",
     ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
