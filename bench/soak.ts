@@ -10,7 +10,8 @@
  *   text changed by a comment, so the agent re-plans and re-attaches every hook;
  * - `/metrics` scraped every second.
  *
- * Sampled every `--sample-every` seconds: RSS (VmRSS), open fds, and the BPF links, maps and
+ * Sampled every `--sample-every` seconds: RSS (VmRSS, and RssAnon without the binary's file
+ * pages, which the host's page cache moves), open fds, and the BPF links, maps and
  * programs the agent holds (the targets of its fd symlinks: `anon_inode:bpf_link`, …). A sample is
  * *consistent* only if no fd vanished while the directory was read; otherwise it is retried and
  * counted as torn (see "Links" below). At the end: the slopes (least squares) after warm-up, per
@@ -129,9 +130,13 @@ async function bpftoolLinks(pid: number): Promise<number | null> {
   }
 }
 
-function rssKb(pid: number): number {
+/** VmRSS and RssAnon in KiB. RssAnon leaves out the file pages of the deno binary, which come
+ * and go with the host's page cache (other processes' memory pressure), not with the agent. */
+function rss(pid: number): { rssKb: number; anonKb: number } {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
+  const kb = (key: string) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rssKb: kb("VmRSS"), anonKb: kb("RssAnon") };
 }
 
 /** Least-squares slope of y over x. */
@@ -149,9 +154,9 @@ function slope(xs: readonly number[], ys: readonly number[]): number {
   return den === 0 ? 0 : num / den;
 }
 
-/** The lowest RSS sample of each `window`-second window (time at the window's middle). */
-function rssFloors(
-  samples: readonly { t: number; rssKb: number }[],
+/** The lowest sample of each `window`-second window (time at the window's middle). */
+function floorsOf(
+  samples: readonly { t: number; kb: number }[],
   window: number,
 ): { window: number; points: { h: number; mb: number }[] } {
   const points: { h: number; mb: number }[] = [];
@@ -159,7 +164,7 @@ function rssFloors(
   const byWindow = new Map<number, number>();
   for (const s of samples) {
     const w = Math.floor((s.t - t0) / window);
-    byWindow.set(w, Math.min(byWindow.get(w) ?? Infinity, s.rssKb));
+    byWindow.set(w, Math.min(byWindow.get(w) ?? Infinity, s.kb));
   }
   for (const [w, kb] of byWindow) {
     points.push({ h: (t0 + (w + 0.5) * window) / 3600, mb: kb / 1024 });
@@ -395,12 +400,13 @@ every(REPLACE_S * 1000, async () => {
 interface Sample extends FdCounts {
   t: number;
   rssKb: number;
+  anonKb: number;
 }
 const samples: Sample[] = [];
 let wrongLinks = 0;
 const start = performance.now();
 let lastPrint = -Infinity;
-const header = "     t  RSS MB   fds  links  maps  progs  replaces  scrapes";
+const header = "     t  RSS MB  anon MB   fds  links  maps  progs  replaces  scrapes";
 print(header);
 every(SAMPLE_S * 1000, () => {
   const t = (performance.now() - start) / 1000;
@@ -408,7 +414,7 @@ every(SAMPLE_S * 1000, () => {
   if (inReplace) return Promise.resolve();
   const s = countFds(pid);
   tornSamples += s.retries;
-  const sample = { t, rssKb: rssKb(pid), ...s };
+  const sample = { t, ...rss(pid), ...s };
   samples.push(sample);
   if (s.links !== expectedLinks) {
     wrongLinks++;
@@ -419,7 +425,9 @@ every(SAMPLE_S * 1000, () => {
   if (t - lastPrint >= PRINT_S) {
     lastPrint = t;
     print(
-      `${t.toFixed(0).padStart(6)}  ${(sample.rssKb / 1024).toFixed(1).padStart(6)}  ` +
+      `${t.toFixed(0).padStart(6)}  ${(sample.rssKb / 1024).toFixed(1).padStart(6)}  ${
+        (sample.anonKb / 1024).toFixed(1).padStart(7)
+      }  ` +
         `${String(s.fds).padStart(4)}  ${String(s.links).padStart(5)}  ${
           String(s.maps).padStart(4)
         }  ${String(s.progs).padStart(5)}  ${String(replaces).padStart(8)}  ${
@@ -504,26 +512,28 @@ const hours = warm.map((s) => s.t / 3600);
 const first = warm[0];
 const last = warm.at(-1);
 if (first && last) {
-  const rssSlope = slope(hours, warm.map((s) => s.rssKb / 1024));
   print(
     `after warm-up (${warm.length} samples, ${first.t.toFixed(0)}–${last.t.toFixed(0)} s):`,
   );
-  print(
-    `  RSS   ${(first.rssKb / 1024).toFixed(1)} → ${(last.rssKb / 1024).toFixed(1)} MB, ` +
-      `min ${(Math.min(...warm.map((s) => s.rssKb)) / 1024).toFixed(1)}, max ${
-        (Math.max(...warm.map((s) => s.rssKb)) / 1024).toFixed(1)
-      }; slope ${rssSlope.toFixed(2)} MB/h (target ≤ 2)`,
-  );
-  // RSS swings by tens of MB between major GCs; the floor (lowest sample of each window) is
+  // Memory swings by tens of MB between major GCs; the floor (lowest sample of each window) is
   // what stays retained, so its slope is the leak rate.
-  const floors = rssFloors(warm, Math.max(60, Math.min(300, (last.t - first.t) / 6)));
-  print(
-    `  RSS floor (min per ${floors.window.toFixed(0)} s window, ${floors.points.length} windows): ${
-      floors.points.map((p) => p.mb.toFixed(1)).join(" ")
-    } MB; slope ${
-      slope(floors.points.map((p) => p.h), floors.points.map((p) => p.mb)).toFixed(2)
-    } MB/h (target ≤ 2)`,
-  );
+  const window = Math.max(60, Math.min(300, (last.t - first.t) / 6));
+  for (const [label, key] of [["RSS", "rssKb"], ["anon", "anonKb"]] as const) {
+    const mb = warm.map((s) => s[key] / 1024);
+    const floors = floorsOf(warm.map((s) => ({ t: s.t, kb: s[key] })), window);
+    print(
+      `  ${label.padEnd(5)} ${mb[0]!.toFixed(1)} → ${mb.at(-1)!.toFixed(1)} MB, min ${
+        Math.min(...mb).toFixed(1)
+      }, max ${Math.max(...mb).toFixed(1)}; slope ${slope(hours, mb).toFixed(2)} MB/h`,
+    );
+    print(
+      `        floor (min per ${window.toFixed(0)} s): ${
+        floors.points.map((p) => p.mb.toFixed(1)).join(" ")
+      } MB; slope ${
+        slope(floors.points.map((p) => p.h), floors.points.map((p) => p.mb)).toFixed(2)
+      } MB/h (target ≤ 2)`,
+    );
+  }
   for (const key of ["fds", "links", "maps", "progs"] as const) {
     const ys = warm.map((s) => s[key]);
     print(
