@@ -1,6 +1,6 @@
 /**
  * Soak: the real agent (`main.ts run`, a child process) under steady, modest load for a long time,
- * printing its resource use over time and the slopes after warm-up (issue 14 #10).
+ * printing its resource use over time and the slopes after warm-up.
  *
  * Load, all at once:
  * - exec churn: `bench/c/exec_storm.c` runs `--exec-rate` fork+exec+wait of `/bin/true` each second;

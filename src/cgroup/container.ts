@@ -91,7 +91,7 @@ function lxcName(parts: readonly string[], i: number): string | null {
 /**
  * `/ecs/<task>/<container>`, and deeper: levels may sit between `ecs` and the task (a cluster
  * name) or between the task and the container, so the container is any container-shaped component
- * with an `ecs` ancestor and a task id between them (issue 14 #11).
+ * with an `ecs` ancestor and a task id between them.
  */
 function ecsContainer(parts: readonly string[], i: number): string | null {
   const part = parts[i] as string;
@@ -251,7 +251,7 @@ export function mayBeRuntimeName(part: string): boolean {
 
 /**
  * The outermost component of `path` that a runtime reports as one of its container ids, for
- * layouts no rule knows (issue 14 #11: a leaf named after the container rather than a 64-hex id).
+ * layouts no rule knows (a leaf named after the container rather than a 64-hex id).
  * `runtimeOf` answers from the runtime's own list, so no name is guessed.
  *
  * @example

@@ -68,7 +68,7 @@ export function mountControllers(mount: MountInfo, subsystems?: readonly Subsyst
  * Decides the mode: v1 controllers are "in use" when `/proc/cgroups` binds an enabled
  * controller to a non-zero hierarchy, or a visible `cgroup` mount carries one; cgroup2 is "in
  * use" when a `cgroup2` mount is visible or the task's `0::` line names a cgroup below the root.
- * A bare `0::/` proves nothing: kernels print that line on v1-only hosts too (issue 14 #11), and
+ * A bare `0::/` proves nothing: kernels print that line on v1-only hosts too, and
  * a task can only sit below the unified root if someone mounted cgroup2 and made that cgroup.
  *
  * @example

@@ -1,5 +1,5 @@
 /**
- * Links during hot replaces on the REAL agent (issue 14 #10): a soak saw 5–6 links where the
+ * Links during hot replaces on the REAL agent: a soak saw 5–6 links where the
  * plan says 8 while a replace ran. Those counts came from reading the agent's fd list and then
  * inspecting each fd: the old version's links close while such a scan is under way, so it
  * misses them, and the new version's links, opened just before, may not be in the list it read.

@@ -106,7 +106,7 @@ const CASES: [string, ContainerIdentity | null][] = [
   [`/ecs/${ECS_TASK}/${ECS_TASK}-1234567890`, c("ecs", `${ECS_TASK}-1234567890`)],
   [`/ecs/3c5e7a9b-1d2f-4a6c-8e0b-2d4f6a8c0e1b/${ID}`, c("ecs", ID)],
   [`/ecs/${ECS_TASK}`, null],
-  // ECS with more levels (issue 14 #11): a level between /ecs and the task, a level between the
+  // ECS with more levels: a level between /ecs and the task, a level between the
   // task and the container, a sub-cgroup below a Fargate container; the outermost id wins.
   [`/ecs/prod-cluster/${ECS_TASK}/${ID}`, c("ecs", ID)],
   [`/ecs/${ECS_TASK}/tasks/${ID}`, c("ecs", ID)],

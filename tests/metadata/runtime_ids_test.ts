@@ -1,7 +1,7 @@
 /**
  * Containers whose cgroup leaf is their containerd name rather than a 64-hex id (`ctr run
  * --cgroup /<group>/<name> … <name>`), against a real containerd: no path rule can know such a
- * leaf, so the cgroup registry matches leaves against the ids containerd reports (issue 14 #11).
+ * leaf, so the cgroup registry matches leaves against the ids containerd reports.
  */
 import assert from "node:assert/strict";
 import { parseContainerPath } from "../../src/cgroup/container.ts";

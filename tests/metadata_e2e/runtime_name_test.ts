@@ -1,7 +1,7 @@
 /**
  * The real agent and a real containerd: containers run with `ctr run --cgroup /<group>/<name>`
  * sit in a cgroup named after the container, not a 64-hex id. The agent matches such leaves
- * against the ids containerd reports (issue 14 #11): one container started before the agent
+ * against the ids containerd reports: one container started before the agent
  * (matched at the first sync), one after it (its cgroup's mkdir asks containerd).
  */
 import assert from "node:assert/strict";
