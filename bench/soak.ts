@@ -41,8 +41,7 @@ const USAGE = `deno run --allow-all bench/soak.ts [flags]
   --sample-every S    seconds between samples (default 5)
   --print-every S     seconds between printed sample lines (default 60)
   --naive-links       also count links the naive ways during replaces (fd list without retry; bpftool)
-  --agent-v8-flags F  passed to the agent's deno as --v8-flags=F (e.g. --trace-gc)
-  --agent-stdout FILE the agent's stdout (where --trace-gc writes) goes to FILE, not /dev/null
+  --agent-v8-flags F  passed to the agent's deno as --v8-flags=F (e.g. --max-old-space-size=96)
   --heap-snapshot     write agent heap snapshots at warm-up and at the end (SIGUSR2 not needed:
                       uses the inspector; slow, for finding leaks only)`;
 
@@ -56,7 +55,6 @@ const flags = parseFlags(Deno.args, {
   "print-every": "number",
   "naive-links": "boolean",
   "agent-v8-flags": "string",
-  "agent-stdout": "string",
   "heap-snapshot": "boolean",
 }, USAGE);
 
@@ -188,12 +186,8 @@ using c = await compileC(["exec_storm", "file_churn"]);
 
 const v8Flags = flags["agent-v8-flags"] as string | undefined;
 const inspect = flags["heap-snapshot"] === true;
-const agentStdout = flags["agent-stdout"] as string | undefined;
-// With --agent-stdout, stdbuf makes V8's trace lines (stdio, block-buffered on a pipe) arrive
-// line by line; it execs the agent, so the pid is the agent's.
-const agent = new Deno.Command(agentStdout ? "stdbuf" : Deno.execPath(), {
+const agent = new Deno.Command(Deno.execPath(), {
   args: [
-    ...(agentStdout ? ["-oL", Deno.execPath()] : []),
     "run",
     "--allow-all",
     ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
@@ -211,12 +205,9 @@ const agent = new Deno.Command(agentStdout ? "stdbuf" : Deno.execPath(), {
     policyDir,
     "--no-metadata",
   ],
-  stdout: agentStdout ? "piped" : "null",
+  stdout: "null",
   stderr: "piped",
 }).spawn();
-if (agentStdout) {
-  void agent.stdout.pipeTo((await Deno.create(agentStdout)).writable).catch(() => {});
-}
 const agentLog: string[] = [];
 let inspectorUrl: string | undefined;
 let ready = false;
