@@ -83,6 +83,14 @@ export interface AppDeps {
 
 const MUTATING = ["POST", "PUT", "PATCH", "DELETE"];
 
+/** Methods counted under their own name; any other (clients may send any token) is `other`. */
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** The method label: bounded, so invented methods cannot grow the metric without limit. */
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : "other";
+}
+
 function unauthorized(message: string): Response {
   return errorResponse(401, message);
 }
@@ -159,7 +167,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.use("*", async (c, next) => {
     await next();
-    countRequest(c.req.method, routeLabel(c), c.res.status);
+    countRequest(methodLabel(c.req.method), routeLabel(c), c.res.status);
   });
 
   const publicRoutes = new Set<string>(deps.publicRoutes ?? DEFAULT_PUBLIC_ROUTES);

@@ -404,3 +404,15 @@ Deno.test("GET /events beyond the hub's limit of streams answers 503 with Retry-
   assert.equal(again.status, 200, "a slot is free again once a client leaves");
   for (const res of [open[1]!, again]) await res.body!.cancel();
 });
+
+Deno.test("vigil_api_requests_total: invented methods share one bounded 'other' label", async () => {
+  const app = createApp(fakes().deps);
+  for (let i = 0; i < 50; i++) {
+    await app.request("/healthz", { method: `M${i}X`, headers: AUTH });
+  }
+  const text = await (await app.request("/metrics")).text();
+  const series = text.split("\n").filter((l) => l.startsWith("vigil_api_requests_total{"));
+  assert.ok(series.every((l) => /method="(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|other)"/.test(l)));
+  assert.ok(series.some((l) => l.includes('method="other"')), "the invented methods are counted");
+  assert.ok(series.length < 10, `${series.length} series for 50 invented methods`);
+});
