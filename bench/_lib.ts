@@ -200,7 +200,9 @@ export class AgentProcess {
       stderr: "piped",
     }).spawn();
     const agent = new AgentProcess(child);
-    const ready = await agent.#waitFor("ready", 30_000);
+    // The kernel lab's emulation (VIGIL_TEST_TIME_SCALE) makes start-up that much slower.
+    const scale = Number(Deno.env.get("VIGIL_TEST_TIME_SCALE") ?? "1") || 1;
+    const ready = await agent.#waitFor("ready", 30_000 * scale);
     const spawnToReadyMs = performance.now() - t0;
     return {
       agent,

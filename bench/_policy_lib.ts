@@ -66,7 +66,10 @@ export class PolicyAgent {
    * Starts the agent on a fresh directory holding `policies` (file name → YAML; none: process
    * tracking only, `--policy-dir ""`).
    */
-  static async start(policies: Record<string, string> | null): Promise<PolicyAgent> {
+  static async start(
+    policies: Record<string, string> | null,
+    extraArgs: readonly string[] = [],
+  ): Promise<PolicyAgent> {
     const dir = Deno.makeTempDirSync({ prefix: "vigil_bench_policy_" });
     const policyDir = `${dir}/policies`;
     Deno.mkdirSync(policyDir);
@@ -82,6 +85,7 @@ export class PolicyAgent {
         `unix:${dir}/api.sock`,
         "--api-token-file",
         `${dir}/api-token`,
+        ...extraArgs,
       ]);
       return new PolicyAgent(agent, dir, exportPath);
     } catch (err) {

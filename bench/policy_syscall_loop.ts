@@ -90,13 +90,14 @@ function agentCondition(
   label: string,
   note: string,
   policies: Record<string, string> | null,
+  extraArgs: readonly string[] = [],
 ): Condition {
   return {
     key,
     label,
     note,
     setUp: async () => {
-      const agent = await PolicyAgent.start(policies);
+      const agent = await PolicyAgent.start(policies, extraArgs);
       if (!plans.has(key)) plans.set(key, describePlan(await agent.policies()));
       await sleep(300); // past the start-up work
       return async () => {
@@ -130,6 +131,13 @@ try {
       "vigil + file-deletion policy",
       "policies/file_deletion.yaml; target: <= bare tracepoints",
       { "file_deletion.yaml": Deno.readTextFileSync(FILE_DELETION_POLICY) },
+    ),
+    agentCondition(
+      "policy-tp",
+      "vigil + file-deletion, tracepoints only",
+      "--policy-mechanisms tracepoint: the plan for kernels without fentry and kprobes",
+      { "file_deletion.yaml": Deno.readTextFileSync(FILE_DELETION_POLICY) },
+      ["--policy-mechanisms", "tracepoint"],
     ),
     {
       key: "bare",
@@ -236,8 +244,16 @@ try {
       `median of per-round ratios ${fmt(median(pairedAgent), 3)}x`,
   );
   print(`process tracking only: ${fmt(ratio(idx("tracking")), 3)}x vs no agent; target <= 1.02x`);
+  const pairedPlans = use.map((r) => results[idx("policy")]![r]! / results[idx("policy-tp")]![r]!);
+  print(
+    `file-deletion as planned here vs through tracepoints only: ` +
+      `${fmt(ratio(idx("policy")) / ratio(idx("policy-tp")), 3)}x (ratio of medians), median of ` +
+      `per-round ratios ${
+        fmt(median(pairedPlans), 3)
+      }x (< 1: the plan here, e.g. fentry, is cheaper)`,
+  );
   print("plans (from the agent's GET /policies):");
-  for (const key of ["policy", "raw"]) {
+  for (const key of ["policy", "policy-tp", "raw"]) {
     for (const line of plans.get(key) ?? []) print(`  ${line}`);
   }
   print(

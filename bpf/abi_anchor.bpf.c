@@ -14,6 +14,7 @@ struct vigil_process_seed anchor_process_seed;
 struct vigil_bench anchor_bench;
 struct vigil_process_config anchor_process_config;
 struct vigil_hook anchor_hook;
+struct vigil_attach_hooks anchor_attach_hooks;
 struct vigil_hook_counters anchor_hook_counters;
 struct vigil_str_key anchor_str_key;
 struct vigil_lpm_key anchor_lpm_key;

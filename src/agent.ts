@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { POLICY_PROGRAM, PROCESS_PROGRAMS } from "./bpf/objects.ts";
+import { PROCESS_PROGRAMS } from "./bpf/objects.ts";
 import type { BpfLink } from "./bpf/link.ts";
 import { decodeSeeds } from "./events/decode.ts";
 import { createJsonLinesExporter, type JsonLinesExporter } from "./export/json_lines.ts";
@@ -24,7 +24,7 @@ import { scanHierarchy } from "./cgroup/scan.ts";
 import { Enrichment } from "./workload/enrichment.ts";
 import type { ParkingOptions } from "./workload/gate.ts";
 import { createMetadataRegistry, type MetadataOptions } from "./metadata/mod.ts";
-import type { PolicyManager } from "./policy/mod.ts";
+import { type EngineMechanism, ENTRY_PROGRAMS, type PolicyManager } from "./policy/mod.ts";
 import { probeKernel } from "./kernel/mod.ts";
 import { createEventHub } from "./api/event_hub.ts";
 import type { EventHub } from "./api/types.ts";
@@ -48,6 +48,8 @@ export interface AgentConfig {
   readonly processCacheSize: number;
   /** TracingPolicy directory loaded at start; null: none. */
   readonly policyDir: string | null;
+  /** Hook mechanisms the policy engine may use (default: every one the table has a program for). */
+  readonly policyMechanisms?: readonly EngineMechanism[];
   /**
    * Workload metadata sources (each auto-detected unless configured or `false`); null: none
    * (`--no-metadata`), events carry only what the cgroup path says and never wait.
@@ -266,17 +268,14 @@ async function serveOperator(
           containers: registry.containers().length,
         },
         metadata: enrichment.status(),
-        programs: [...PROCESS_PROGRAMS, POLICY_PROGRAM],
+        programs: [...PROCESS_PROGRAMS, ...ENTRY_PROGRAMS.flatMap((p) => p.names)],
         policies: manager.list().map((p) => ({ name: p.name, state: p.state, reason: p.reason })),
         stats: jsonSafe(stats()),
       }),
     },
     programs: () => [
       ...PROCESS_PROGRAMS.map((name) => ({ fd: object.programFd(name), name })),
-      ...(policies.engine()?.programFds().map((fd, i) => ({
-        fd,
-        name: i ? `${POLICY_PROGRAM}#${i}` : POLICY_PROGRAM,
-      })) ?? []),
+      ...(policies.engine()?.programs() ?? []),
     ],
     snapshot: () => {
       const s = stats();

@@ -149,6 +149,13 @@ enum vigil_counter {
 struct vigil_process_config {
 	/* -1: read cgroup ids from the v2 hierarchy; else the v1 controller's subsystem id. */
 	__s32 cgroup_v1_ssid;
+	/*
+	 * Policy entry programs loaded for one hook (fentry, fexit, kprobe, LSM: kernels before 5.15
+	 * have no attach cookie): the hook id, and where the trampoline's ctx holds the return value
+	 * (the function's argument count).
+	 */
+	__u32 policy_hook;
+	__u32 policy_ret_slot;
 	__u32 pad0;
 };
 
@@ -156,6 +163,8 @@ struct vigil_process_config {
 
 enum vigil_policy_limits {
 	VIGIL_MAX_HOOKS = 1024,
+	/* Hooks one loaded function/LSM program runs (hooks sharing its attach point). */
+	VIGIL_MAX_SHARED_HOOKS = 4,
 	VIGIL_MAX_ARGS = 5,
 	VIGIL_MAX_SELECTORS = 5,
 	VIGIL_MAX_ARG_FILTERS = 5,
@@ -173,6 +182,15 @@ enum vigil_policy_limits {
 	VIGIL_PATH_MAX = 1024,
 	VIGIL_PATH_DEPTH = 32,
 	VIGIL_SOCKADDR_SIZE = 28,
+};
+
+/*
+ * The hooks a function or LSM program runs, in order: the program is loaded once per attach point
+ * (with its slot in cfg.policy_hook) and shared by every hook there.
+ */
+struct vigil_attach_hooks {
+	__u32 n;
+	__u32 ids[VIGIL_MAX_SHARED_HOOKS];
 };
 
 /* How an argument is read from the tracepoint record. */
@@ -229,6 +247,8 @@ enum vigil_action_kind {
 	VIGIL_ACT_NOPOST = 2,
 	VIGIL_ACT_SIGKILL = 3,
 	VIGIL_ACT_SIGNAL = 4,
+	/* The hooked call returns `error` (BPF LSM programs: the program's return value). */
+	VIGIL_ACT_OVERRIDE = 5,
 };
 
 enum vigil_rate_scope {
@@ -242,6 +262,11 @@ enum vigil_hook_flags {
 	VIGIL_HOOK_MONITOR = 1 << 0,
 	/* The hook is a syscall exit: the return value is at ret_offset. */
 	VIGIL_HOOK_EXIT = 1 << 1,
+	/*
+	 * A function hook on a syscall's wrapper (__x64_sys_*): its one argument is the syscall's
+	 * pt_regs, and the arguments are read from there.
+	 */
+	VIGIL_HOOK_SYSCALL = 1 << 2,
 };
 
 enum vigil_pid_flags {
@@ -270,7 +295,8 @@ struct vigil_action {
 	__u8 kind;	/* enum vigil_action_kind */
 	__u8 scope;	/* enum vigil_rate_scope */
 	__u8 signal;
-	__u8 pad0[5];
+	__u8 pad0;
+	__s32 error;	/* VIGIL_ACT_OVERRIDE: the value the call returns (-errno) */
 	__u64 rate_limit_ns;
 };
 

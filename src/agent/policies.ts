@@ -1,12 +1,14 @@
 /**
- * The agent's TracingPolicies: the manager, with the policy engine (policy.bpf.o, sharing the
- * process object's ring buffer and maps) and the kernel facts loaded on first use.
+ * The agent's TracingPolicies: the manager, with the policy engine (the policy objects of the
+ * mechanism table, sharing the process object's ring buffer and maps) and the kernel facts loaded
+ * on first use.
  *
  * @module
  */
 import { probeKernel } from "../kernel/mod.ts";
 import type { Logger } from "../log/logger.ts";
 import {
+  type EngineMechanism,
   type PlanFacts,
   planFactsFrom,
   PolicyEngine,
@@ -17,7 +19,7 @@ import {
 import type { Cleanups } from "./cleanups.ts";
 import type { Kernel } from "./kernel.ts";
 
-/** The policy manager; its engine (policy.bpf.o) is loaded on first use. */
+/** The policy manager; its engine is loaded on first use. */
 export interface Policies {
   readonly manager: PolicyManager;
   /** The engine, once a policy needed it. */
@@ -26,7 +28,12 @@ export interface Policies {
 
 /** Starts the manager and loads `policyDir` (null: none). */
 export async function startPolicies(
-  config: { readonly policyDir: string | null; readonly logger: Logger },
+  config: {
+    readonly policyDir: string | null;
+    /** Hook mechanisms the engine may use (default: every one the table has a program for). */
+    readonly policyMechanisms?: readonly EngineMechanism[];
+    readonly logger: Logger;
+  },
   kernel: Kernel,
   cleanups: Cleanups,
 ): Promise<Policies> {
@@ -56,10 +63,12 @@ export async function startPolicies(
   let facts: PlanFacts | null = null;
   const getFacts = (): PlanFacts => {
     // tracefs must be mounted to read tracepoint formats.
-    getEngine();
+    const loaded = getEngine();
     return (facts ??= planFactsFrom(probeKernel(rt), {
       tracepointFormat: tracefsFormatLookup(),
       hostNamespaces: readHostNamespaces(),
+      functionInBtf: (name) => loaded.functionInBtf(name),
+      ...(config.policyMechanisms === undefined ? {} : { engine: config.policyMechanisms }),
     }));
   };
   const manager = new PolicyManager({

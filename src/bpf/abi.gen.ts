@@ -94,10 +94,12 @@ export const STRUCTS = {
     },
   },
   vigil_process_config: {
-    size: 8,
+    size: 16,
     fields: {
       cgroup_v1_ssid: { offset: 0, size: 4, type: "s32" },
-      pad0: { offset: 4, size: 4, type: "u32" },
+      policy_hook: { offset: 4, size: 4, type: "u32" },
+      policy_ret_slot: { offset: 8, size: 4, type: "u32" },
+      pad0: { offset: 12, size: 4, type: "u32" },
     },
   },
   vigil_hook: {
@@ -181,8 +183,16 @@ export const STRUCTS = {
       kind: { offset: 0, size: 1, type: "u8" },
       scope: { offset: 1, size: 1, type: "u8" },
       signal: { offset: 2, size: 1, type: "u8" },
-      pad0: { offset: 3, size: 5, type: "u8", count: 5 },
+      pad0: { offset: 3, size: 1, type: "u8" },
+      error: { offset: 4, size: 4, type: "s32" },
       rate_limit_ns: { offset: 8, size: 8, type: "u64" },
+    },
+  },
+  vigil_attach_hooks: {
+    size: 20,
+    fields: {
+      n: { offset: 0, size: 4, type: "u32" },
+      ids: { offset: 4, size: 16, type: "u32", count: 4 },
     },
   },
   vigil_hook_counters: {
@@ -266,6 +276,7 @@ export const ENUMS = {
   },
   vigil_policy_limits: {
     VIGIL_MAX_HOOKS: 1024,
+    VIGIL_MAX_SHARED_HOOKS: 4,
     VIGIL_MAX_ARGS: 5,
     VIGIL_MAX_SELECTORS: 5,
     VIGIL_MAX_ARG_FILTERS: 5,
@@ -329,9 +340,10 @@ export const ENUMS = {
     VIGIL_ACT_NOPOST: 2,
     VIGIL_ACT_SIGKILL: 3,
     VIGIL_ACT_SIGNAL: 4,
+    VIGIL_ACT_OVERRIDE: 5,
   },
   vigil_rate_scope: { VIGIL_RATE_THREAD: 0, VIGIL_RATE_PROCESS: 1, VIGIL_RATE_GLOBAL: 2 },
-  vigil_hook_flags: { VIGIL_HOOK_MONITOR: 1, VIGIL_HOOK_EXIT: 2 },
+  vigil_hook_flags: { VIGIL_HOOK_MONITOR: 1, VIGIL_HOOK_EXIT: 2, VIGIL_HOOK_SYSCALL: 4 },
   vigil_pid_flags: { VIGIL_PID_NAMESPACE: 1 },
   vigil_ns_kind: {
     VIGIL_NS_UTS: 0,
@@ -380,7 +392,10 @@ export const ENUMS = {
 export const RODATA = {
   "bench.bpf.o": { bench_cfg: { offset: 0, size: 8, type: "bench_config" } },
   "bench_policy.bpf.o": {},
-  "policy.bpf.o": { cfg: { offset: 0, size: 8, type: "vigil_process_config" } },
+  "policy_fentry.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
+  "policy_kprobe.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
+  "policy_lsm.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
+  "policy_tracepoint.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
   "probe.bpf.o": {},
-  "process.bpf.o": { cfg: { offset: 0, size: 8, type: "vigil_process_config" } },
+  "process.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
 } as const;

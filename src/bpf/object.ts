@@ -24,6 +24,11 @@ export interface LoadOptions {
   readonly autoload?: Readonly<Record<string, boolean>>;
   /** Map name → fd of an existing map to share instead of creating one. */
   readonly reuseMaps?: Readonly<Record<string, number>>;
+  /**
+   * Program → the kernel function (fentry, fexit) or LSM hook (`file_open`) it binds to before
+   * load, for programs whose section names none.
+   */
+  readonly attachTargets?: Readonly<Record<string, string>>;
 }
 
 // Verifier logs can be large; only the tail is quoted, but the kernel needs room to write it.
@@ -112,6 +117,12 @@ export class BpfObject implements Disposable {
     for (const [name, enabled] of Object.entries(options.autoload ?? {})) {
       libbpf.bpf_program__set_autoload(this.#program(name), enabled);
     }
+    for (const [name, target] of Object.entries(options.attachTargets ?? {})) {
+      const rc = libbpf.bpf_program__set_attach_target(this.#program(name), 0, cString(target));
+      if (rc < 0) {
+        throw new BpfError({ op: `bind ${name} to ${target} in`, object: this.name, errno: -rc });
+      }
+    }
   }
 
   #load(): void {
@@ -191,6 +202,18 @@ export class BpfObject implements Disposable {
       new Uint8Array(opts.buffer),
     );
     return this.#adopt(link, `${programName}@${category}/${name}`, readErrno(libc));
+  }
+
+  /** Attaches a kprobe (or kretprobe) program to the kernel function `fn`. */
+  attachKprobe(programName: string, fn: string, retprobe: boolean): BpfLink {
+    const { libbpf, libc } = this.#rt;
+    this.#rt.takeMessages();
+    const link = libbpf.bpf_program__attach_kprobe(
+      this.#program(programName),
+      retprobe,
+      cString(fn),
+    );
+    return this.#adopt(link, `${programName}@${fn}`, readErrno(libc));
   }
 
   /** Attaches an iterator program; read it with {@link BpfLink.readIterator}. */

@@ -6,7 +6,10 @@
  */
 import processObject from "../../bpf/out/process.bpf.o" with { type: "bytes" };
 import probeObject from "../../bpf/out/probe.bpf.o" with { type: "bytes" };
-import policyObject from "../../bpf/out/policy.bpf.o" with { type: "bytes" };
+import policyTracepointObject from "../../bpf/out/policy_tracepoint.bpf.o" with { type: "bytes" };
+import policyKprobeObject from "../../bpf/out/policy_kprobe.bpf.o" with { type: "bytes" };
+import policyFentryObject from "../../bpf/out/policy_fentry.bpf.o" with { type: "bytes" };
+import policyLsmObject from "../../bpf/out/policy_lsm.bpf.o" with { type: "bytes" };
 
 /** process.bpf.o: exec/fork/exit tracking, the events ring buffer, the task iterator. */
 export const PROCESS_OBJECT: Uint8Array = processObject;
@@ -23,8 +26,13 @@ export const PROCESS_PROGRAMS = [
 /** probe.bpf.o: one tiny program per attach mechanism or helper, for `vigil probe`. */
 export const PROBE_OBJECT: Uint8Array = probeObject;
 
-/** policy.bpf.o: the generic TracingPolicy program and its configuration maps. */
-export const POLICY_OBJECT: Uint8Array = policyObject;
-
-/** The entry program of policy.bpf.o (loaded once per tracepoint instance; see the engine). */
-export const POLICY_PROGRAM = "vigil_policy";
+/**
+ * The policy engine's objects, one per entry program (`bpf/policy_<mechanism>.bpf.c`), by file
+ * name. Each holds the same selector engine and map definitions (`bpf/lib/policy.h`).
+ */
+export const POLICY_OBJECTS: Readonly<Record<string, Uint8Array>> = {
+  "policy_tracepoint.bpf.o": policyTracepointObject,
+  "policy_kprobe.bpf.o": policyKprobeObject,
+  "policy_fentry.bpf.o": policyFentryObject,
+  "policy_lsm.bpf.o": policyLsmObject,
+};

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { KernelBtf } from "../bpf/btf.ts";
 import { openBpfRuntime } from "../bpf/runtime.ts";
 import { probeBlocker, probeKernel } from "../kernel/mod.ts";
 import { TRACEFS, withPseudoFs } from "../kernel/mounts.ts";
@@ -94,13 +95,18 @@ function planOnThisKernel(policies: readonly Policy[], useHostLibbpf: boolean): 
   try {
     using rt = openBpfRuntime({ useHostLibbpf, logger: createLogger({ level: "error" }) });
     const report = probeKernel(rt);
+    using btf = new KernelBtf(rt);
     const hostNamespaces = readHostNamespaces();
     return withPseudoFs(rt.libc, TRACEFS, (mount) => {
       const live = tracefsFormatLookup({ root: TRACEFS.target });
       const lookup: TracepointFormatLookup = mount.state === "failed"
         ? () => ({ error: `tracefs is not available: ${mount.error ?? "mount failed"}` })
         : live;
-      const facts = planFactsFrom(report, { tracepointFormat: lookup, hostNamespaces });
+      const facts = planFactsFrom(report, {
+        tracepointFormat: lookup,
+        hostNamespaces,
+        functionInBtf: (name) => btf.functionArgCount(name) !== undefined,
+      });
       const plans = new Map(policies.map((p) => [p, planPolicy(p, facts)]));
       return { report, plans };
     });

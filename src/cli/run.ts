@@ -13,6 +13,7 @@ import { METADATA_DEFAULTS } from "../metadata/registry.ts";
 import { PROCESS_CACHE_DEFAULTS } from "../process/cache.ts";
 import { PARKING_DEFAULTS } from "../workload/gate.ts";
 import { type Command, parseFlags, printOut, UsageError } from "./command.ts";
+import type { EngineMechanism } from "../policy/mod.ts";
 
 const MB = 1024 * 1024;
 
@@ -29,6 +30,9 @@ Options:
   --export FILE|-             where events go (default: ${AGENT_DEFAULTS.exportPath} for stdout)
   --policy-dir DIR            TracingPolicy files loaded at start, each on its own
                               (default: ${AGENT_DEFAULTS.policyDir}; "" loads none)
+  --policy-mechanisms LIST    hook mechanisms the policy engine may use, comma-separated, of
+                              fentry,kprobe,lsm,tracepoint (default: all; the planner picks
+                              the cheapest one this kernel allows per hook)
   --export-max-size MB        rotate the export file at this size (default ${
   EXPORT_DEFAULTS.maxBytes / MB
 }; 0 = never)
@@ -90,6 +94,7 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
   const { values } = parseFlags("run", argv, {
     export: { type: "string" },
     "policy-dir": { type: "string" },
+    "policy-mechanisms": { type: "string" },
     "export-max-size": { type: "string" },
     "export-max-backups": { type: "string" },
     "ring-buffer-size": { type: "string" },
@@ -144,6 +149,7 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
     ),
     ringBytes: ringMb * MB,
     policyDir: policyDir(values["policy-dir"]),
+    ...policyMechanisms(values["policy-mechanisms"]),
     processCacheSize: positiveInt(
       "process-cache-size",
       values["process-cache-size"],
@@ -231,6 +237,26 @@ function metadataConfig(values: MetadataFlags): AgentConfig["metadata"] {
       METADATA_DEFAULTS.resyncIntervalMs / 1000,
     ) * 1000,
   };
+}
+
+const MECHANISM_FLAG_VALUES = ["fentry", "kprobe", "lsm", "tracepoint"] as const;
+
+function policyMechanisms(
+  value: string | undefined,
+): { policyMechanisms?: readonly EngineMechanism[] } {
+  if (value === undefined) return {};
+  const list = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const m of list) {
+    if (!(MECHANISM_FLAG_VALUES as readonly string[]).includes(m)) {
+      throw new UsageError(
+        `vigil run: --policy-mechanisms: unknown mechanism '${m}' (choose from ${
+          MECHANISM_FLAG_VALUES.join(", ")
+        })`,
+      );
+    }
+  }
+  if (list.length === 0) throw new UsageError("vigil run: --policy-mechanisms is empty");
+  return { policyMechanisms: list as EngineMechanism[] };
 }
 
 function policyDir(value: string | undefined): string | null {

@@ -55,6 +55,14 @@ const LIBBPF_SYMBOLS = {
     parameters: ["pointer", "buffer", "buffer", "buffer"],
     result: "pointer",
   },
+  // Policy entry programs bound to one kernel function or LSM hook before load.
+  bpf_program__set_attach_target: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
+  bpf_program__attach_kprobe: { parameters: ["pointer", "bool", "buffer"], result: "pointer" },
+  // vmlinux BTF, for a function's argument count (where fexit finds the return value).
+  btf__load_vmlinux_btf: { parameters: [], result: "pointer" },
+  btf__free: { parameters: ["pointer"], result: "void" },
+  btf__find_by_name_kind: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  btf__type_by_id: { parameters: ["pointer", "u32"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** libbpf's symbols as typed by Deno. */

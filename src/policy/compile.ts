@@ -190,6 +190,7 @@ function writeAction(view: DataView, at: number, a: PlannedAction): void {
   view.setUint8(at + f.kind.offset, ENUMS.vigil_action_kind[a.kind]);
   view.setUint8(at + f.scope.offset, ENUMS.vigil_rate_scope[a.scope]);
   view.setUint8(at + f.signal.offset, a.signal);
+  view.setInt32(at + f.error.offset, a.error ?? 0, true);
   view.setBigUint64(at + f.rate_limit_ns.offset, a.rateLimitNs, true);
 }
 
@@ -280,7 +281,8 @@ export function compileHook(hook: PlannedHook, ids: CompileIds): CompiledHook {
   view.setUint8(f.n_selectors.offset, hook.selectors.length);
   view.setUint8(
     f.flags.offset,
-    (hook.monitor ? FLAGS.VIGIL_HOOK_MONITOR : 0) | (hook.exit ? FLAGS.VIGIL_HOOK_EXIT : 0),
+    (hook.monitor ? FLAGS.VIGIL_HOOK_MONITOR : 0) | (hook.exit ? FLAGS.VIGIL_HOOK_EXIT : 0) |
+      (hook.syscall ? FLAGS.VIGIL_HOOK_SYSCALL : 0),
   );
   view.setUint16(f.ret_offset.offset, hook.exit ? hook.retOffset : 0, true);
   check(hook.recSize >= 0 && hook.recSize <= 0xffff, `${hook.name}: record size ${hook.recSize}`);

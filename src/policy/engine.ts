@@ -1,16 +1,18 @@
 /**
- * The kernel side of the policy engine: owns `policy.bpf.o` (one generic program), its maps and
- * one link per attached hook. It shares the events ring buffer and the exec_binaries map with the
- * process object, so policy events arrive in the same stream. Classic tracepoints need tracefs:
- * the engine mounts it when absent and unmounts what it mounted at close.
+ * The kernel side of the policy engine: owns the policy objects (one entry program per mechanism
+ * over one selector engine, see the mechanism table), their shared maps and one link per attached
+ * hook. It shares the events ring buffer and the exec_binaries map with the process object, so
+ * policy events arrive in the same stream. Classic tracepoints need tracefs: the engine mounts it
+ * when absent and unmounts what it mounted at close.
  *
  * Hook slots and set ids are allocated here; the manager decides what goes in them.
  *
- * The kernel attaches a given program at most once per tracepoint (a second attach fails with
- * EEXIST), so when hooks of several policies (or the old and new version of a replaced policy)
- * need the same tracepoint, the engine loads another instance of the object that shares every map
- * of the first: the n-th hook on a tracepoint runs the n-th instance's program. Instances are
- * loaded on first need and kept.
+ * The first object loaded (the tracepoint one) creates the maps; every other object and copy
+ * reuses them. A program is attached at most once per attach key (the kernel refuses a second
+ * attach of one program to one tracepoint with EEXIST), so when hooks of several policies (or the
+ * old and new version of a replaced policy) share one, the engine loads another copy of the
+ * object: the n-th hook on an attach key runs the n-th copy's program. Copies are loaded on first
+ * need and kept.
  *
  * @module
  */
@@ -18,14 +20,23 @@ import { ENUMS, RODATA, STRUCTS } from "../bpf/abi.gen.ts";
 import type { BpfLink } from "../bpf/link.ts";
 import type { MapHandle } from "../bpf/map.ts";
 import { BpfObject } from "../bpf/object.ts";
-import { POLICY_OBJECT, POLICY_PROGRAM } from "../bpf/objects.ts";
+import { KernelBtf } from "../bpf/btf.ts";
+import { POLICY_OBJECTS } from "../bpf/objects.ts";
 import type { BpfRuntime } from "../bpf/runtime.ts";
 import { cString } from "../ffi/libbpf.ts";
 import { errnoName, readErrno } from "../ffi/libc.ts";
 import { isMounted, TRACEFS as TRACEFS_FS } from "../kernel/mounts.ts";
 import type { Logger } from "../log/logger.ts";
+import {
+  type AttachPoint,
+  ENTRY_PROGRAMS,
+  type EntryProgram,
+  type Mechanism,
+  mechanismRow,
+  type ProgramChoice,
+  TRACEPOINT_PROGRAM,
+} from "./mechanisms/mod.ts";
 
-const PROGRAM = POLICY_PROGRAM;
 const TRACEFS = TRACEFS_FS.target;
 const MAX_HOOKS = ENUMS.vigil_policy_limits.VIGIL_MAX_HOOKS;
 
@@ -41,8 +52,9 @@ export interface SharedMaps {
   readonly exec_keys?: number;
 }
 
-/** Every map of policy.bpf.o (all but its .rodata): extra instances share them all. */
+/** Every map of the policy objects (all but their .rodata): later loads share them all. */
 const OBJECT_MAPS = [
+  "attach_hooks",
   "events",
   "exec_binaries",
   "counters",
@@ -77,14 +89,27 @@ export interface SetEntries {
 /** Owner of the policy object. */
 export class PolicyEngine implements Disposable {
   readonly #rt: BpfRuntime;
+  /** The object that owns the maps (the tracepoint program's first copy). */
   readonly #object: BpfObject;
-  /** Program instances: [0] is #object; more are loaded when hooks share a tracepoint. */
-  readonly #instances: BpfObject[];
-  readonly #loadInstance: (reuseMaps: Record<string, number>) => BpfObject;
-  /** Tracepoint (`category/name`) → indexes of the instances attached there. */
+  /** Loaded copies per object file: [0] first, more when hooks share an attach key. */
+  readonly #copies = new Map<string, BpfObject[]>();
+  readonly #loadObject: (
+    file: string,
+    reuseMaps: Record<string, number>,
+    one?: OneHook,
+  ) => BpfObject;
+  /**
+   * Function and LSM programs, one loaded copy per attach point (program and target), shared by
+   * the hooks there: `object|program|target` → its copies (another when one is full).
+   */
+  readonly #points = new Map<string, AttachPointProgram[]>();
+  readonly #attachHooks: MapHandle;
+  readonly #freeSlots: number[] = [];
+  #btf: KernelBtf | null = null;
+  /** `object|attach key` → indexes of the copies attached there. */
   readonly #attached = new Map<string, Set<number>>();
   /** Hook id → where its link is, until the hook is released. */
-  readonly #hookAt = new Map<number, { tracepoint: string; instance: number }>();
+  readonly #hookAt = new Map<number, { key: string; copy: number }>();
   readonly #hooks: MapHandle;
   readonly #counters: MapHandle;
   readonly #sets: { str: MapHandle; lpm: MapHandle; int: MapHandle };
@@ -97,12 +122,12 @@ export class PolicyEngine implements Disposable {
     rt: BpfRuntime,
     object: BpfObject,
     logger: Logger,
-    loadInstance: (reuseMaps: Record<string, number>) => BpfObject,
+    loadObject: (file: string, reuseMaps: Record<string, number>, one?: OneHook) => BpfObject,
   ) {
     this.#rt = rt;
     this.#object = object;
-    this.#instances = [object];
-    this.#loadInstance = loadInstance;
+    this.#copies.set(TRACEPOINT_PROGRAM.object, [object]);
+    this.#loadObject = loadObject;
     this.#logger = logger;
     this.#hooks = object.map("hooks");
     this.#counters = object.map("hook_counters");
@@ -113,29 +138,41 @@ export class PolicyEngine implements Disposable {
     };
     // Hook 0 is never used: an unset cookie reads as 0.
     for (let id = MAX_HOOKS - 1; id >= 1; id--) this.#free.push(id);
+    this.#attachHooks = object.map("attach_hooks");
+    for (let slot = MAX_HOOKS - 1; slot >= 1; slot--) this.#freeSlots.push(slot);
   }
 
-  /** Loads the policy object against the process object's shared maps. */
+  /** Loads the tracepoint object (the maps' owner) against the process object's shared maps. */
   static load(
     rt: BpfRuntime,
     shared: SharedMaps,
     cgroupV1Ssid: number,
     logger: Logger,
   ): PolicyEngine {
-    const load = (reuseMaps: Record<string, number>) =>
-      BpfObject.load(rt, POLICY_OBJECT, {
-        name: "policy.bpf.o",
+    const load = (file: string, reuseMaps: Record<string, number>, one?: OneHook) => {
+      const bytes = POLICY_OBJECTS[file];
+      if (bytes === undefined) throw new Error(`no policy object ${file} in this build`);
+      const fields = STRUCTS.vigil_process_config.fields;
+      return BpfObject.load(rt, bytes, {
+        name: one === undefined ? file : `${file} (attach slot ${one.slot})`,
         reuseMaps,
+        ...(one === undefined ? {} : {
+          autoload: Object.fromEntries(one.programs.map((p) => [p, p === one.choice.program])),
+          ...(one.choice.target === undefined
+            ? {}
+            : { attachTargets: { [one.choice.program]: one.choice.target } }),
+        }),
         rodata: (view) => {
-          const cfg = RODATA["policy.bpf.o"].cfg.offset;
-          view.setInt32(
-            cfg + STRUCTS.vigil_process_config.fields.cgroup_v1_ssid.offset,
-            cgroupV1Ssid,
-            true,
-          );
+          const cfg = RODATA[file as keyof typeof RODATA];
+          if (cfg === undefined || !("cfg" in cfg)) throw new Error(`${file} has no cfg`);
+          const at = cfg.cfg.offset;
+          view.setInt32(at + fields.cgroup_v1_ssid.offset, cgroupV1Ssid, true);
+          view.setUint32(at + fields.policy_hook.offset, one?.slot ?? 0, true);
+          view.setUint32(at + fields.policy_ret_slot.offset, one?.retSlot ?? 0, true);
         },
       });
-    const object = load({
+    };
+    const object = load(TRACEPOINT_PROGRAM.object, {
       events: shared.events,
       exec_binaries: shared.exec_binaries,
       counters: shared.counters,
@@ -188,7 +225,7 @@ export class PolicyEngine implements Disposable {
     const at = this.#hookAt.get(id);
     if (at) {
       this.#hookAt.delete(id);
-      this.#attached.get(at.tracepoint)?.delete(at.instance);
+      this.#attached.get(at.key)?.delete(at.copy);
     }
   }
 
@@ -208,38 +245,149 @@ export class PolicyEngine implements Disposable {
   }
 
   /**
-   * Attaches the generic program to `category/name` for hook `id`: the first instance not yet
-   * attached there (loading one more when all are).
+   * Attaches hook `id` at `at` through `mechanism`'s entry program. Shared programs: the first
+   * copy not yet attached at that attach key (loading one more when all are). Function and LSM
+   * programs: the copy already attached at that point (its hook list grows by one), else a new
+   * one bound to the target. Closing the result detaches the hook alone.
    */
-  attach(id: number, category: string, name: string): BpfLink {
-    const tracepoint = `${category}/${name}`;
-    const used = this.#attached.get(tracepoint) ?? new Set<number>();
-    let instance = 0;
-    while (used.has(instance)) instance++;
-    const link = this.#instance(instance, tracepoint).attachTracepoint(
-      PROGRAM,
-      category,
-      name,
-      BigInt(id),
-    );
-    used.add(instance);
-    this.#attached.set(tracepoint, used);
-    this.#hookAt.set(id, { tracepoint, instance });
+  attach(id: number, mechanism: Mechanism, at: AttachPoint): HookLink {
+    const program = mechanismRow(mechanism).program;
+    if (program === null) {
+      throw new Error(`vigil's policy engine has no ${mechanism} program yet`);
+    }
+    if (program.needs === "tracefs") this.ensureTracefs();
+    const choice = program.select(at);
+    if (program.copies === "per-hook") return this.#attachAtPoint(id, program, choice, at);
+    const key = `${program.object}|${program.attachKey(at)}`;
+    const used = this.#attached.get(key) ?? new Set<number>();
+    let copy = 0;
+    while (used.has(copy)) copy++;
+    const link = program.attach(this.#copy(program, copy, key), choice.program, at, BigInt(id));
+    used.add(copy);
+    this.#attached.set(key, used);
+    this.#hookAt.set(id, { key, copy });
     return link;
   }
 
-  #instance(index: number, tracepoint: string): BpfObject {
-    while (this.#instances.length <= index) {
+  /** Whether the kernel's BTF has function `name` (what fentry, fexit and LSM attach to). */
+  functionInBtf(name: string): boolean {
+    this.#btf ??= new KernelBtf(this.#rt);
+    return this.#btf.functionArgCount(name) !== undefined;
+  }
+
+  #attachAtPoint(
+    id: number,
+    program: EntryProgram,
+    choice: ProgramChoice,
+    at: AttachPoint,
+  ): HookLink {
+    const key = `${program.object}|${choice.program}|${program.attachKey(at)}`;
+    const points = this.#points.get(key) ?? [];
+    this.#points.set(key, points);
+    let point = points.find((p) => p.hooks.length < MAX_SHARED);
+    if (point === undefined) {
+      point = this.#loadPoint(id, key, program, choice, at);
+      points.push(point);
+    } else {
+      point.hooks.push(id);
+      this.#writeAttachHooks(point);
+    }
+    const shared = point;
+    let open = true;
+    return {
+      close: () => {
+        if (!open) return;
+        open = false;
+        shared.hooks.splice(shared.hooks.indexOf(id), 1);
+        if (shared.hooks.length > 0) {
+          this.#writeAttachHooks(shared);
+          return;
+        }
+        shared.link.close();
+        shared.object.close();
+        this.#clearSlot(shared.slot);
+        points.splice(points.indexOf(shared), 1);
+        if (points.length === 0) this.#points.delete(key);
+      },
+    };
+  }
+
+  /** Loads and attaches a program for one attach point, running hook `id` first. */
+  #loadPoint(
+    id: number,
+    key: string,
+    program: EntryProgram,
+    choice: ProgramChoice,
+    at: AttachPoint,
+  ): AttachPointProgram {
+    let retSlot = 0;
+    if (choice.returnOf !== undefined) {
+      this.#btf ??= new KernelBtf(this.#rt);
+      const n = this.#btf.functionArgCount(choice.returnOf);
+      if (n === undefined) throw new Error(`the kernel's BTF has no function ${choice.returnOf}`);
+      retSlot = n;
+    }
+    const slot = this.#freeSlots.pop();
+    if (slot === undefined) throw new Error(`all ${MAX_HOOKS - 1} attach slots are in use`);
+    const reuse: Record<string, number> = {};
+    for (const name of OBJECT_MAPS) reuse[name] = this.#object.map(name).fd;
+    const started = performance.now();
+    let object: BpfObject | undefined;
+    try {
+      const hooks = [id];
+      this.#writeAttachHooks({ slot, hooks });
+      object = this.#loadObject(program.object, reuse, {
+        slot,
+        programs: program.names,
+        choice,
+        retSlot,
+      });
+      const loadMs = performance.now() - started;
+      const link = program.attach(object, choice.program, at, BigInt(id));
+      this.#logger.info("policy engine: loaded a program for an attach point", {
+        program: choice.program,
+        point: key,
+        load_ms: Math.round(loadMs),
+      });
+      return { slot, object, program: choice.program, link, hooks };
+    } catch (err) {
+      object?.close();
+      this.#clearSlot(slot);
+      throw err;
+    }
+  }
+
+  #writeAttachHooks(point: { readonly slot: number; readonly hooks: readonly number[] }): void {
+    const f = STRUCTS.vigil_attach_hooks.fields;
+    const bytes = new Uint8Array(STRUCTS.vigil_attach_hooks.size);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(f.n.offset, point.hooks.length, true);
+    point.hooks.forEach((id, i) => view.setUint32(f.ids.offset + 4 * i, id, true));
+    this.#attachHooks.update(u32Key(point.slot), bytes);
+  }
+
+  #clearSlot(slot: number): void {
+    this.#attachHooks.update(u32Key(slot), new Uint8Array(STRUCTS.vigil_attach_hooks.size));
+    this.#freeSlots.push(slot);
+  }
+
+  #copy(program: EntryProgram, index: number, key: string): BpfObject {
+    const copies = this.#copies.get(program.object) ?? [];
+    this.#copies.set(program.object, copies);
+    while (copies.length <= index) {
       const reuse: Record<string, number> = {};
       for (const name of OBJECT_MAPS) reuse[name] = this.#object.map(name).fd;
-      this.#instances.push(this.#loadInstance(reuse));
-      this.#logger.info("policy engine: loaded another program instance", {
-        instances: this.#instances.length,
-        reason: `${tracepoint} already runs the other instances' program (hooks of several ` +
-          `policies, or two versions of one, on one tracepoint)`,
-      });
+      copies.push(this.#loadObject(program.object, reuse));
+      if (copies.length > 1) {
+        this.#logger.info("policy engine: loaded another program copy", {
+          program: program.names[0],
+          copies: copies.length,
+          reason: `${key} already runs the other copies' program (hooks of several policies, ` +
+            `or two versions of one, on one attach point)`,
+        });
+      }
     }
-    return this.#instances[index]!;
+    return copies[index]!;
   }
 
   /** The kernel counters of hook `id`, summed over CPUs. */
@@ -274,19 +422,35 @@ export class PolicyEngine implements Disposable {
     this.#counters.update(u32Key(id), new Uint8Array(STRUCTS.vigil_hook_counters.size * cpus));
   }
 
-  /** The program's fd (for run-time statistics), of the first instance. */
-  programFd(): number {
-    return this.#object.programFd(PROGRAM);
-  }
-
-  /** The fds of every loaded copy of the program (one per hook sharing a tracepoint). */
-  programFds(): number[] {
-    return this.#instances.map((o) => o.programFd(PROGRAM));
+  /**
+   * Every loaded program copy, for run-time statistics: `vigil_policy`, then `vigil_policy#1`,
+   * ... for the copies of hooks sharing an attach point.
+   */
+  programs(): { name: string; fd: number }[] {
+    const out: { name: string; fd: number }[] = [];
+    for (const [file, copies] of this.#copies) {
+      const name = programOf(file);
+      copies.forEach((o, i) =>
+        out.push({ name: i ? `${name}#${i}` : name, fd: o.programFd(name) })
+      );
+    }
+    for (const points of this.#points.values()) {
+      for (const p of points) {
+        out.push({ name: `${p.program}#${p.slot}`, fd: p.object.programFd(p.program) });
+      }
+    }
+    return out;
   }
 
   /** Detaches everything, frees the objects, unmounts tracefs if it mounted it. */
   close(): void {
-    for (const object of this.#instances.slice(1).reverse()) object.close();
+    for (const points of this.#points.values()) for (const p of points) p.object.close();
+    this.#points.clear();
+    this.#btf?.close();
+    this.#btf = null;
+    for (const copies of [...this.#copies.values()].reverse()) {
+      for (const object of copies.slice().reverse()) if (object !== this.#object) object.close();
+    }
     this.#object.close();
     if (this.#mountedTracefs) {
       this.#rt.libc.umount2(cString(TRACEFS), 0);
@@ -297,6 +461,41 @@ export class PolicyEngine implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+function programOf(file: string): string {
+  const name = ENTRY_PROGRAMS.find((p) => p.object === file)?.names[0];
+  if (name === undefined) throw new Error(`no entry program for ${file}`);
+  return name;
+}
+
+/** A hook's hold on the program that runs it; close detaches that hook alone. */
+export interface HookLink {
+  close(): void;
+}
+
+/** A function or LSM program loaded for one attach point. */
+interface AttachPointProgram {
+  /** Its entry in the attach_hooks map (the program's cfg.policy_hook). */
+  readonly slot: number;
+  readonly object: BpfObject;
+  readonly program: string;
+  readonly link: BpfLink;
+  /** The hooks it runs, in attach order (at most VIGIL_MAX_SHARED_HOOKS). */
+  readonly hooks: number[];
+}
+
+const MAX_SHARED = ENUMS.vigil_policy_limits.VIGIL_MAX_SHARED_HOOKS;
+
+/** What a copy for one attach point is loaded with. */
+interface OneHook {
+  /** The attach slot (cfg.policy_hook). */
+  readonly slot: number;
+  /** Every program of the object: only the chosen one loads. */
+  readonly programs: readonly string[];
+  readonly choice: ProgramChoice;
+  /** fexit: the function's argument count (its return value follows the arguments). */
+  readonly retSlot: number;
 }
 
 function u32Key(id: number): Uint8Array<ArrayBuffer> {

@@ -222,7 +222,11 @@ export function policyEventLine(
   if (parent !== undefined) s += `"parent":${parent},`;
   s += info.where + argsJson(record, info);
   const action = ACTION_NAMES.get(record.action);
-  const actionJson = action === undefined ? "" : `,"action":${action}`;
+  // policy-mode: monitor: the enforcing action is named, and flagged as not taken.
+  const skipped = (record.flags & ENUMS.vigil_event_flags.VIGIL_EV_MONITOR) !== 0;
+  const actionJson = action === undefined
+    ? ""
+    : `,"action":${action}${skipped ? `,"policy_mode":"monitor"` : ""}`;
   if (info.kind === "process_tracepoint") {
     s += `,${info.policy}${actionJson}`;
   } else {

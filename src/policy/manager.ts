@@ -13,11 +13,11 @@
  *
  * @module
  */
-import type { BpfLink } from "../bpf/link.ts";
 import type { Logger } from "../log/logger.ts";
 import { ChangeQueue, PolicyChangeError } from "./change_queue.ts";
 import { compileHook, setEntriesOf } from "./compile.ts";
-import type { PolicyEngine, SetEntries } from "./engine.ts";
+import type { HookLink, PolicyEngine, SetEntries } from "./engine.ts";
+import { type AttachPoint, mechanismRow } from "./mechanisms/mod.ts";
 import { type HookEventInfo, hookEventInfo } from "./event_json.ts";
 import { type PlanFacts, planPolicy, type PolicyPlan } from "./plan/mod.ts";
 import { type StagedWrite, stagePolicyWrite } from "./save_file.ts";
@@ -48,7 +48,7 @@ interface Staged {
 /** One attached hook. */
 interface LiveHook {
   readonly id: number;
-  readonly link: BpfLink;
+  readonly link: HookLink;
   readonly sets: SetEntries;
   readonly label: string;
   readonly mechanism: string;
@@ -97,6 +97,22 @@ function issueToError(issue: PolicyIssue): PolicyError {
     column: issue.column,
     path: issue.path,
   };
+}
+
+/** Where a hook is attached, as status shows it: `sched/sched_process_exec`, `fd_install`. */
+function attachLabel(at: AttachPoint): string {
+  switch (at.kind) {
+    case "tracepoint":
+      return `${at.subsystem}/${at.event}`;
+    case "raw_tracepoint":
+      return at.event;
+    case "lsm":
+      return at.hook;
+    case "uprobe":
+      return `${at.path}:${at.symbol}`;
+    default:
+      return at.function;
+  }
 }
 
 /** One line for an error: `file:line:column: path: message` when it has a place, else the message. */
@@ -299,12 +315,10 @@ export class PolicyManager {
     const done: LiveHook[] = [];
     const pending: { id: number; sets?: SetEntries } = { id: -1 };
     try {
-      if (plan.hooks.some((h) => h.attach?.kind === "tracepoint")) engine.ensureTracefs();
       for (const hook of plan.hooks) {
-        if (hook.attach?.kind !== "tracepoint") {
-          throw new Error(
-            `${hook.name}: the engine cannot attach ${hook.attach?.kind ?? "nothing"} hooks`,
-          );
+        const { mechanism, attach } = hook;
+        if (mechanism === null || attach === null || mechanismRow(mechanism).program === null) {
+          throw new Error(`${hook.name}: the engine has no program for ${mechanism ?? "it"}`);
         }
         pending.id = engine.allocHook();
         delete pending.sets;
@@ -319,13 +333,13 @@ export class PolicyManager {
         engine.addSets(sets);
         engine.writeHook(pending.id, compiled.hookBytes);
         this.#routes.set(pending.id, { policy: plan.policyName, info: hookEventInfo(hook) });
-        const link = engine.attach(pending.id, hook.attach.subsystem, hook.attach.event);
+        const link = engine.attach(pending.id, mechanism, attach);
         done.push({
           id: pending.id,
           link,
           sets,
           label: hook.name,
-          mechanism: `${hook.mechanism ?? "?"} ${hook.attach.subsystem}/${hook.attach.event}`,
+          mechanism: `${mechanism} ${attachLabel(attach)}`,
           cost: hook.cost.class,
         });
         pending.id = -1;

@@ -122,6 +122,28 @@ Deno.test("policyEventLine() exports the return value of exit hooks and the acti
   assert.equal(ev.action, "KPROBE_ACTION_SIGKILL");
 });
 
+Deno.test("policyEventLine() flags an enforcing action monitor mode did not take", () => {
+  const plan = planSpec([
+    "  kprobes:",
+    "  - call: sys_unlinkat",
+    "    args:",
+    "    - index: 0",
+    "      type: int",
+  ]);
+  const hook = plan.hooks[0]!;
+  const skipped = line(hook, {
+    ints: [1n],
+    action: ENUMS.vigil_action_kind.VIGIL_ACT_OVERRIDE,
+    flags: ENUMS.vigil_event_flags.VIGIL_EV_MONITOR,
+  }).process_kprobe as Record<string, unknown>;
+  assert.equal(skipped.action, "KPROBE_ACTION_OVERRIDE");
+  assert.equal(skipped.policy_mode, "monitor");
+  const taken = line(hook, { ints: [1n], action: ENUMS.vigil_action_kind.VIGIL_ACT_SIGKILL })
+    .process_kprobe as Record<string, unknown>;
+  assert.equal(taken.action, "KPROBE_ACTION_SIGKILL");
+  assert.equal("policy_mode" in taken, false);
+});
+
 Deno.test("policyEventLine() exports fds as file_arg, buffers as bytes, 64-bit ints as strings", () => {
   const hook = onlyHook(planSpec([
     "  kprobes:",

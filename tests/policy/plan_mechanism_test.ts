@@ -105,10 +105,20 @@ Deno.test("planPolicy() picks kprobe when fentry is refused, and says why", () =
   assert.equal(hook?.options[0]?.reason, "this kernel refuses fentry: load refused: EPERM (1)");
 });
 
-Deno.test("planPolicy() stays on tracepoints when the engine lacks fentry/kprobe programs", () => {
+Deno.test("planPolicy() with the mechanism table's programs: a syscall hook goes through fentry", () => {
   const hook = planPolicy(
     policyFile("policies/file_deletion.yaml"),
     facts({ features: EVERYTHING_KERNEL }),
+  ).hooks[0];
+  assert.equal(hook?.mechanism, "fentry");
+  assert.deepEqual(hook?.attach, { kind: "fentry", function: "__x64_sys_unlinkat" });
+  assert.equal(hook?.syscall, true, "args come from the wrapper's pt_regs");
+});
+
+Deno.test("planPolicy() stays on tracepoints when the engine lacks fentry/kprobe programs", () => {
+  const hook = planPolicy(
+    policyFile("policies/file_deletion.yaml"),
+    facts({ features: EVERYTHING_KERNEL, engine: ["tracepoint"] }),
   ).hooks[0];
   assert.equal(hook?.mechanism, "syscall_tracepoint");
   assert.equal(

@@ -20,6 +20,9 @@ import {
 
 export type { ExportedEvent };
 
+/** How much slower than the host this machine is (the kernel lab sets it under emulation). */
+export const TIME_SCALE = Number(Deno.env.get("VIGIL_TEST_TIME_SCALE") ?? "1") || 1;
+
 /** x86_64 syscall numbers the tests make. */
 export const NR = {
   connect: 42,
@@ -240,7 +243,10 @@ export async function startPolicyAgent(
     for (const [name, text] of Object.entries(texts)) {
       await Deno.writeTextFile(`${policyDir}/${name}`, text);
     }
-    agent = await startAgentProcess({ args: ["--policy-dir", policyDir] });
+    agent = await startAgentProcess({
+      args: ["--policy-dir", policyDir],
+      readyTimeoutMs: 20_000 * TIME_SCALE,
+    });
   } catch (err) {
     await Deno.remove(policyDir, { recursive: true }).catch(() => {});
     await Deno.remove(work, { recursive: true }).catch(() => {});
@@ -284,7 +290,7 @@ export async function startPolicyAgent(
     waitForPolicyEvents: (name, predicate, count = 1) =>
       running.waitFor((e) => bodyOf(e).policy_name === name && predicate(bodyOf(e)), {
         count,
-        timeoutMs: 10_000,
+        timeoutMs: 10_000 * TIME_SCALE,
       }),
     async [Symbol.asyncDispose]() {
       client.close();
@@ -359,4 +365,29 @@ export function nsInode(kind: string, pid: number | "self" = "self"): number {
   const m = /\[(\d+)\]$/.exec(link);
   if (!m) throw new Error(`unexpected ns link ${link}`);
   return Number(m[1]);
+}
+
+/** A kernel feature as the agent's probe reports it. */
+export interface KernelFeature {
+  supported: boolean | null;
+  reason: string;
+}
+
+/** The running kernel's features, from the agent's own probe (`GET /status`). */
+export async function kernelFeatures(pa: PolicyAgent): Promise<Record<string, KernelFeature>> {
+  const client = Deno.createHttpClient({
+    proxy: { transport: "unix", path: pa.agent.api.slice("unix:".length) },
+  });
+  try {
+    const token = (await Deno.readTextFile(pa.agent.tokenFile)).trim();
+    const res = await fetch("http://vigil/status", {
+      client,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    return body.kernel.features;
+  } finally {
+    client.close();
+  }
 }

@@ -3,7 +3,7 @@
  * exec'd after the agent started, its exec (binary, arguments, exec_id), not the fork that
  * preceded the exec.
  *
- * Regression: policy.bpf.o keyed events with `task_key()`, which looks the pid up in `exec_keys`;
+ * Regression: the policy program keyed events with `task_key()`, which looks the pid up in `exec_keys`;
  * the policy object had its own, always empty, copy of that map (only `events`, `exec_binaries`
  * and `counters` were shared with process.bpf.o), so every event carried the fork-time key and the
  * user-space cache resolved it to the pre-exec clone: `binary` was the parent's.

@@ -66,6 +66,7 @@ export interface PlanFactsOptions {
   readonly tracepointFormat: TracepointFormatLookup;
   readonly hostNamespaces?: HostNamespaces;
   readonly engine?: readonly EngineMechanism[];
+  readonly functionInBtf?: (name: string) => boolean;
 }
 
 /**
@@ -85,6 +86,7 @@ export function planFactsFrom(
     features: report.features,
     tracepointFormat: options.tracepointFormat,
     ...(options.engine === undefined ? {} : { engine: options.engine }),
+    ...(options.functionInBtf === undefined ? {} : { functionInBtf: options.functionInBtf }),
     ...(ns === undefined ? {} : { hostNamespaces: ns.inodes }),
     ...(ns?.error === undefined ? {} : { hostNamespacesError: ns.error }),
   };

@@ -47,6 +47,7 @@ export interface HookParts {
   readonly rewrittenFrom?: string;
   readonly monitor: boolean;
   readonly exit: boolean;
+  readonly syscall?: boolean;
   readonly retOffset: number;
   readonly recSize: number;
   readonly args: readonly PlannedArg[];

@@ -30,6 +30,18 @@ import {
 } from "./mechanism.ts";
 import { planSelectors } from "./selectors.ts";
 
+/**
+ * Function mechanisms (fentry, fexit, kprobe, kretprobe) lay out their record as 8-byte slots:
+ * arguments 0-5, then the return value in this slot (VIGIL_FUNC_RET_SLOT in bpf/lib/policy.h).
+ */
+const FUNC_RET_SLOT = 6;
+
+/** Why a trampoline cannot attach to `fn` here: it is missing from the kernel's BTF. */
+function notInBtf(env: PlanEnv, fn: string): string | undefined {
+  if (env.facts.functionInBtf?.(fn) !== false) return undefined;
+  return `${fn} is not in this kernel's BTF (a trampoline needs the function's prototype)`;
+}
+
 /** `__x64_sys_<entry>` or the bare name of a syscall target the table does not know. */
 function syscallEntry(target: CallTarget): string {
   if (target.syscall !== undefined) return target.syscall.entry;
@@ -83,7 +95,7 @@ function planTarget(
   const sink = new IssueSink(env.policy.file);
   const entry = syscallEntry(target);
   const fn = hook.syscall ? `__x64_sys_${entry}` : target.written;
-  const options: MechanismOption[] = [option(env.facts, "fentry")];
+  const options: MechanismOption[] = [option(env.facts, "fentry", notInBtf(env, fn))];
   if (list === "kprobes") {
     options.push(option(env.facts, "kprobe"));
     if (hook.syscall) {
@@ -278,13 +290,20 @@ function functionHook(
       functionIndex: a.index,
     }, ctx)
   );
+  if (hook.return && !fentry && hook.args.length > 0) {
+    sink.error(
+      hook.at,
+      `return: true with args on a kprobe: the arguments are gone by the time the kretprobe ` +
+        `runs (vigil reads them together only through fexit, which this kernel does not allow)`,
+    );
+  }
   if (hook.return && hook.returnArg !== undefined) {
     args.push(
       planArg(hook.returnArg, "return", {
         desc: `the return value of ${fn}`,
         userPointers: hook.syscall,
         mechanism,
-        functionIndex: 0,
+        functionIndex: FUNC_RET_SLOT,
       }, ctx),
     );
   }
@@ -304,7 +323,8 @@ function functionHook(
       attach: { kind, function: fn },
       cost: functionCost(fentry ? "fentry" : "kprobe", fn),
       exit: hook.return,
-      retOffset: 0,
+      syscall: hook.syscall,
+      retOffset: 8 * FUNC_RET_SLOT,
       recSize: 0,
       args,
       selectors,
@@ -313,31 +333,51 @@ function functionHook(
   );
 }
 
-/** Plans one `lsmhooks[]` entry. */
+/**
+ * Plans one `lsmhooks[]` entry: a BPF LSM program where BPF LSM is active; else, for observation
+ * only, a kprobe (or fentry) on the hook's `security_<hook>` function, as Tetragon does when it
+ * cannot load LSM programs (no Override then: a kprobe cannot make the call fail here).
+ */
 export function planLsm(hook: LsmHook, index: number, env: PlanEnv): PlannedHook {
   const sink = new IssueSink(env.policy.file);
   const fn = hook.hook;
-  const options = [option(env.facts, "lsm")];
+  const securityFn = `security_${fn}`;
+  const lsm = option(
+    env.facts,
+    "lsm",
+    env.facts.functionInBtf?.(`bpf_lsm_${fn}`) === false
+      ? `this kernel has no LSM hook ${fn} (no bpf_lsm_${fn} in its BTF)`
+      : undefined,
+  );
+  const fallbacks = [
+    option(env.facts, "fentry", notInBtf(env, securityFn)),
+    option(env.facts, "kprobe"),
+  ];
+  const options = [lsm, ...fallbacks];
   const base = {
     name: `lsmhooks[${index}] ${fn}`,
     source: { list: "lsmhooks" as const, index, at: hook.at, role: "entry" as const },
     options,
     event: eventOf(env, hook, { kind: "process_lsm", fn }),
     monitor: env.monitor,
-    cost: functionCost("lsm", `security_${fn}`),
+    cost: functionCost("lsm", securityFn),
   };
-  const lsm = options[0];
-  if (lsm === undefined || !lsm.usable) {
+  const chosen = options.find((o) => o.usable);
+  if (chosen === undefined) {
     return failedHook(
       base,
-      `LSM hook ${fn} cannot run on this kernel: lsm: ${lsm?.reason ?? "not probed"}`,
+      `LSM hook ${fn} cannot run on this kernel: ${
+        options.map((o) => `${o.mechanism}: ${o.reason}`).join("; ")
+      }`,
       sink,
     );
   }
-  const mechanism = MECHANISM_NAMES.lsm;
+  const viaLsm = chosen.mechanism === "lsm";
+  const fentry = chosen.mechanism === "fentry";
+  const mechanism = MECHANISM_NAMES[chosen.mechanism];
   const args = hook.args.map((a) =>
     planArg(a, "arg", {
-      desc: `arg ${a.index} of security_${fn}`,
+      desc: `arg ${a.index} of ${securityFn}`,
       userPointers: false,
       mechanism,
       functionIndex: a.index,
@@ -345,15 +385,29 @@ export function planLsm(hook: LsmHook, index: number, env: PlanEnv): PlannedHook
   );
   const selectors = planSelectors(
     hook.selectors,
-    { sink, facts: env.facts, args, mechanism, kprobe: false },
+    { sink, facts: env.facts, args, mechanism, kprobe: !viaLsm && !fentry, lsm: viaLsm },
     { kind: "entry" },
   );
+  if (!viaLsm) {
+    sink.warn(
+      hook.at,
+      `BPF LSM is not usable here (${lsm.reason}): the LSM hook ${fn} is observed through ` +
+        `${mechanism} on ${securityFn}, without enforcement by return value`,
+    );
+  }
   return finishHook(
     {
       ...base,
-      mechanism: "lsm",
-      attach: { kind: "lsm", hook: fn },
-      why: explainChoice(options, `the LSM hook ${fn}`),
+      mechanism: chosen.mechanism,
+      attach: viaLsm
+        ? { kind: "lsm", hook: fn }
+        : { kind: fentry ? "fentry" : "kprobe", function: securityFn },
+      why: explainChoice(
+        options,
+        `the LSM hook ${fn}`,
+        viaLsm ? undefined : `${securityFn}, observation only`,
+      ),
+      cost: viaLsm ? base.cost : functionCost(fentry ? "fentry" : "kprobe", securityFn),
       exit: false,
       retOffset: 0,
       recSize: 0,

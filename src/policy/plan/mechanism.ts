@@ -8,47 +8,13 @@
  * @module
  */
 
-import type { FeatureName } from "../../kernel/types.ts";
-import {
-  DEFAULT_ENGINE,
-  type EngineMechanism,
-  type HookCost,
-  type Mechanism,
-  type MechanismOption,
-  type PlanFacts,
-} from "./types.ts";
+import { ENGINE_PROGRAMS, mechanismRow, MECHANISMS } from "../mechanisms/mod.ts";
+import type { HookCost, Mechanism, MechanismOption, PlanFacts } from "./types.ts";
 
-/** The kernel feature and engine program type each mechanism needs. */
-const NEEDS: Readonly<Record<Mechanism, FeatureName | null>> = {
-  fentry: "fentry",
-  kprobe: "kprobe",
-  syscall_tracepoint: "tracepoint",
-  tracepoint: "tracepoint",
-  raw_tracepoint: "raw_tp",
-  lsm: "lsm",
-  uprobe: null,
-};
-
-const ENGINE_OF: Readonly<Record<Mechanism, EngineMechanism | null>> = {
-  fentry: "fentry",
-  kprobe: "kprobe",
-  syscall_tracepoint: "tracepoint",
-  tracepoint: "tracepoint",
-  raw_tracepoint: "raw_tp",
-  lsm: "lsm",
-  uprobe: null,
-};
-
-/** Human names of mechanisms, for sentences. */
-export const MECHANISM_NAMES: Readonly<Record<Mechanism, string>> = {
-  fentry: "fentry",
-  kprobe: "kprobe",
-  syscall_tracepoint: "the syscall tracepoint",
-  tracepoint: "the tracepoint",
-  raw_tracepoint: "the raw tracepoint",
-  lsm: "the BPF LSM hook",
-  uprobe: "the uprobe",
-};
+/** Human names of mechanisms, for sentences (the table's labels). */
+export const MECHANISM_NAMES: Readonly<Record<Mechanism, string>> = Object.fromEntries(
+  [...MECHANISMS.values()].map((row) => [row.mechanism, row.label]),
+) as Record<Mechanism, string>;
 
 /**
  * Whether the kernel and the engine allow `mechanism`. `extra` adds a precondition of the hook
@@ -59,10 +25,13 @@ export function option(
   mechanism: Mechanism,
   extra?: string,
 ): MechanismOption {
-  const feature = NEEDS[mechanism];
-  const engine = ENGINE_OF[mechanism];
+  const { feature, engine } = mechanismRow(mechanism);
   if (feature === null || engine === null) {
-    return { mechanism, usable: false, reason: "vigil's policy engine has no uprobe program yet" };
+    return {
+      mechanism,
+      usable: false,
+      reason: `vigil's policy engine has no ${mechanism} program yet`,
+    };
   }
   const fact = facts.features[feature];
   if (fact === undefined) {
@@ -77,7 +46,7 @@ export function option(
         : `the ${feature} probe was inconclusive: ${fact.reason}`,
     };
   }
-  if (!(facts.engine ?? DEFAULT_ENGINE).includes(engine)) {
+  if (!(facts.engine ?? ENGINE_PROGRAMS).includes(engine)) {
     return {
       mechanism,
       usable: false,
@@ -112,50 +81,17 @@ export function explainChoice(
     `so ${what} uses the cheapest mechanism left: ${used}`;
 }
 
-/** Cost of a function hook (fentry, kprobe, LSM). */
-export function functionCost(mechanism: Mechanism, fn: string): HookCost {
-  if (mechanism === "lsm") {
-    return { class: "per-call", note: `runs on each call of the LSM hook ${fn}` };
-  }
-  return {
-    class: "per-call",
-    note: mechanism === "fentry"
-      ? `runs only when ${fn} is called, through a BPF trampoline; no syscall slow path`
-      : `runs only when ${fn} is called, through a kprobe; no syscall slow path`,
-  };
+/** Cost of a function hook (fentry, kprobe, LSM): the table's cost column. */
+export function functionCost(mechanism: "fentry" | "kprobe" | "lsm", fn: string): HookCost {
+  return mechanismRow(mechanism).cost(fn);
 }
 
 /** Cost of a syscall's own tracepoint. */
 export function syscallTracepointCost(syscall: string): HookCost {
-  return {
-    class: "syscall-slow-path",
-    note: `while any syscall tracepoint is attached, every syscall of every task takes the ` +
-      `kernel's slow tracing path; the program itself runs only on ${syscall}`,
-  };
+  return mechanismRow("syscall_tracepoint").cost(syscall);
 }
-
-/** Cost of the raw_syscalls tracepoints. */
-export const RAW_SYSCALLS_COST: HookCost = {
-  class: "every-syscall",
-  note: "raw_syscalls: the program runs on every syscall of every task, besides the slow " +
-    "tracing path (the field's 400%-CPU pattern)",
-};
 
 /** Cost of a classic tracepoint outside the syscall ones. */
 export function tracepointCost(subsystem: string, event: string): HookCost {
-  if (subsystem === "raw_syscalls") return RAW_SYSCALLS_COST;
-  if (subsystem === "syscalls") {
-    return syscallTracepointCost(event.replace(/^sys_(enter|exit)_/, ""));
-  }
-  if (subsystem === "sched" && event.startsWith("sched_process_")) {
-    return {
-      class: "negligible",
-      note: `${subsystem}/${event} fires once per process lifecycle step; a sched tracepoint ` +
-        `adds nothing measurable`,
-    };
-  }
-  return {
-    class: "per-event",
-    note: `runs on each ${subsystem}/${event} event: the cost follows that event's rate`,
-  };
+  return mechanismRow("tracepoint").cost(`${subsystem}/${event}`);
 }

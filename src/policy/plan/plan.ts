@@ -18,7 +18,7 @@
 
 import { ENUMS } from "../../bpf/abi.gen.ts";
 import type { PlanFacts, PlannedHook, PolicyPlan, SetSizes } from "./types.ts";
-import { DEFAULT_ENGINE } from "./types.ts";
+import { ENGINE_PROGRAMS } from "../mechanisms/mod.ts";
 import type { Policy, PolicyIssue } from "../spec/mod.ts";
 import { addSizes, type PlanEnv } from "./hook.ts";
 import { IssueSink } from "./issues.ts";
@@ -128,6 +128,6 @@ export function planPolicy(policy: Policy, facts: PlanFacts): PolicyPlan {
     errors,
     warnings,
     sets,
-    engine: facts.engine ?? DEFAULT_ENGINE,
+    engine: facts.engine ?? ENGINE_PROGRAMS,
   };
 }

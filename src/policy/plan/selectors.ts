@@ -75,6 +75,8 @@ export interface SelectorEnv {
   readonly mechanism: string;
   /** Whether the mechanism is a kprobe that could use bpf_override_return. */
   readonly kprobe: boolean;
+  /** A BPF LSM program: Override is its return value. */
+  readonly lsm?: boolean;
 }
 
 /**
@@ -341,6 +343,26 @@ function planAction(a: Action, env: SelectorEnv): PlannedAction | undefined {
       needSignal(env, a.at, "Signal");
       return { ...none, kind: "VIGIL_ACT_SIGNAL", signal: a.argSig };
     case "Override": {
+      if (env.lsm) {
+        if (a.argError >= 0 || a.argError < -4095) {
+          env.sink.error(
+            a.at,
+            `Override argError ${a.argError}: an LSM hook can only return a negative errno ` +
+              `(-4095..-1)`,
+          );
+          return undefined;
+        }
+        return { ...none, kind: "VIGIL_ACT_OVERRIDE", error: a.argError };
+      }
+      if (env.mechanism === "fentry") {
+        env.sink.error(
+          a.at,
+          `action Override on fentry needs an fmod_ret program (security_* functions only, on ` +
+            `kernels without error injection), which vigil's engine does not have yet; an ` +
+            `lsmhooks entry can return the error where BPF LSM is active`,
+        );
+        return undefined;
+      }
       const f = env.facts.features.override_return;
       env.sink.error(
         a.at,

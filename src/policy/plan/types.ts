@@ -30,29 +30,8 @@ export type NsKind = keyof Abi["vigil_ns_kind"];
 /** `enum vigil_cap_set` value names. */
 export type CapSet = keyof Abi["vigil_cap_set"];
 
-/**
- * How a hook is attached:
- * - `fentry`: BPF trampoline on the function (fexit for `return: true`);
- * - `kprobe`: kprobe (kretprobe for `return: true`);
- * - `syscall_tracepoint`: the syscall's own `syscalls/sys_{enter,exit}_<name>` tracepoint;
- * - `tracepoint`: any other classic tracepoint (including `raw_syscalls/*` kept as written);
- * - `raw_tracepoint`: a `raw: true` tracepoint;
- * - `lsm`: BPF LSM hook; `uprobe`: user-space probe.
- */
-export type Mechanism =
-  | "fentry"
-  | "kprobe"
-  | "syscall_tracepoint"
-  | "tracepoint"
-  | "raw_tracepoint"
-  | "lsm"
-  | "uprobe";
-
-/** Program types vigil's policy engine may have (by the kernel feature that gates each). */
-export type EngineMechanism = "tracepoint" | "raw_tp" | "kprobe" | "fentry" | "lsm";
-
-/** What the policy engine implements today: one generic `SEC("tracepoint")` program. */
-export const DEFAULT_ENGINE: readonly EngineMechanism[] = ["tracepoint"];
+export type { EngineMechanism, Mechanism } from "../mechanisms/mod.ts";
+import type { EngineMechanism, Mechanism } from "../mechanisms/mod.ts";
 
 /** A kernel feature's answer, as `probeKernel` gives it. */
 export interface FeatureFact {
@@ -67,7 +46,12 @@ export interface PlanFacts {
   readonly features: Readonly<Partial<Record<FeatureName, FeatureFact>>>;
   /** Tracepoint formats of this kernel. */
   readonly tracepointFormat: TracepointFormatLookup;
-  /** Program types the policy engine has; default {@link DEFAULT_ENGINE}. */
+  /**
+   * Whether the kernel's BTF has function `name` (a trampoline, fentry/fexit/LSM, needs its
+   * prototype). Absent: not checked (the attach will say).
+   */
+  readonly functionInBtf?: (name: string) => boolean;
+  /** Program types the policy engine has; default: the mechanism table's programs. */
   readonly engine?: readonly EngineMechanism[];
   /**
    * The host's namespace inode per type (from `/proc/1/ns/*`), for `matchNamespaces` values
@@ -78,19 +62,8 @@ export interface PlanFacts {
   readonly hostNamespacesError?: string;
 }
 
-/** Cost of a hook, from cheapest to the field's 400%-CPU pattern. */
-export type CostClass =
-  | "negligible"
-  | "per-event"
-  | "per-call"
-  | "syscall-slow-path"
-  | "every-syscall";
-
-/** The cost class of a hook and one sentence on what it costs. */
-export interface HookCost {
-  readonly class: CostClass;
-  readonly note: string;
-}
+export type { CostClass, HookCost } from "../mechanisms/mod.ts";
+import type { HookCost } from "../mechanisms/mod.ts";
 
 /** One mechanism considered for a hook. */
 export interface MechanismOption {
@@ -100,16 +73,8 @@ export interface MechanismOption {
   readonly reason: string;
 }
 
-/** Where a planned hook attaches. */
-export type AttachPoint =
-  | { readonly kind: "tracepoint"; readonly subsystem: string; readonly event: string }
-  | { readonly kind: "raw_tracepoint"; readonly event: string }
-  | {
-    readonly kind: "fentry" | "fexit" | "kprobe" | "kretprobe";
-    readonly function: string;
-  }
-  | { readonly kind: "lsm"; readonly hook: string }
-  | { readonly kind: "uprobe"; readonly path: string; readonly symbol: string };
+export type { AttachPoint } from "../mechanisms/mod.ts";
+import type { AttachPoint } from "../mechanisms/mod.ts";
 
 /** Which Tetragon JSON argument object a value is exported as. */
 export type ArgJson =
@@ -212,6 +177,8 @@ export interface PlannedAction {
   readonly signal: number;
   /** Post: minimum ns between identical events; 0 means no rate limit. */
   readonly rateLimitNs: bigint;
+  /** Override: the value the hooked call returns (a negative errno); absent otherwise. */
+  readonly error?: number;
 }
 
 /** One `struct vigil_selector`. */
@@ -290,6 +257,11 @@ export interface PlannedHook {
   readonly monitor: boolean;
   /** Syscall exit: the return value is at `retOffset` of the record. */
   readonly exit: boolean;
+  /**
+   * A function hook on a syscall's wrapper (`__x64_sys_*`): the program reads the syscall's
+   * arguments from the pt_regs the wrapper gets.
+   */
+  readonly syscall?: boolean;
   readonly retOffset: number;
   /**
    * Bytes of the tracepoint record the program copies before reading args: the fixed fields, plus

@@ -1,7 +1,8 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The TracingPolicy engine: ONE generic program, attached to a classic tracepoint once per policy
- * hook with the hook id as its attach cookie. Selectors are data (struct vigil_hook in the hooks
+ * The TracingPolicy selector engine, shared by the thin entry programs of each hook mechanism
+ * (bpf/policy_<mechanism>.bpf.c): each entry finds its hook id and says where the hook's record
+ * (the values arguments are read from) comes from; everything else is here. Selectors are data (struct vigil_hook in the hooks
  * map, value sets in hash and LPM maps), evaluated here, so a call no selector wants costs no
  * ring-buffer record and no user-space work. Rate limits and signals happen here too.
  *
@@ -10,13 +11,14 @@
  * argument filters all match runs its actions (Tetragon's semantics: OR across selectors with
  * first match, AND within).
  */
+#ifndef VIGIL_POLICY_H
+#define VIGIL_POLICY_H
+
 #include "lib/common.h"
 #include <bpf/bpf_endian.h>
 #include "lib/counters.h"
 #include "lib/task.h"
 #include "lib/path.h"
-
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Shared with process.bpf.o (user space passes its fds before load). */
 struct {
@@ -77,6 +79,14 @@ struct {
 	__type(key, struct vigil_rate_key);
 	__type(value, __u64);
 } rate_limits SEC(".maps");
+
+/* Attach slot (cfg.policy_hook of a function/LSM program) → the hooks it runs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIGIL_MAX_HOOKS);
+	__type(key, __u32);
+	__type(value, struct vigil_attach_hooks);
+} attach_hooks SEC(".maps");
 
 #define REC_MAX 1024
 #define DATA_MAX (VIGIL_MAX_ARGS * VIGIL_STR_MAX)
@@ -670,7 +680,10 @@ __attribute__((noinline)) int vigil_arg_filter_match(__u32 hook_id, __u64 sel, _
 	return arg_filter_matches(s, h, &h->selectors[sel].args[j]);
 }
 
-/* Runs the matched selector's actions (or posts, for a hook without selectors). */
+/*
+ * Runs the matched selector's actions (or posts, for a hook without selectors). Returns what an
+ * Override asks the call to return (0: none), for the entry programs that can return it.
+ */
 __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_selectors)
 {
 	struct vigil_hook *h = bpf_map_lookup_elem(&hooks, &hook_id);
@@ -678,7 +691,8 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 	struct policy_scratch *s = scratch();
 	struct vigil_action *post_action = 0;
 	struct vigil_selector *sel;
-	int do_post, signal = 0;
+	int do_post, signal = 0, ret = 0;
+	__s32 error = 0;
 
 	if (!h || !s || matched >= VIGIL_MAX_SELECTORS)
 		return 0;
@@ -703,6 +717,18 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 			signal = 9;
 		} else if (a->kind == VIGIL_ACT_SIGNAL) {
 			signal = a->signal;
+		} else if (a->kind == VIGIL_ACT_OVERRIDE) {
+			error = a->error;
+		}
+	}
+	if (error) {
+		s->ev.action = VIGIL_ACT_OVERRIDE;
+		if (h->flags & VIGIL_HOOK_MONITOR) {
+			s->ev.flags |= VIGIL_EV_MONITOR;
+			if (c)
+				c->monitor_skipped++;
+		} else {
+			ret = error;
 		}
 	}
 	if (signal) {
@@ -718,27 +744,98 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 		}
 	}
 	if (!do_post)
-		return 0;
+		return ret;
 	if (post_action && rate_limited(s, h, hook_id, matched, post_action, s->ev.hdr.ktime)) {
 		if (c)
 			c->rate_limited++;
-		return 0;
+		return ret;
 	}
 	post(s, h, c);
-	return 0;
+	return ret;
 }
 
-SEC("tracepoint")
-int vigil_policy(void *ctx)
+/*
+ * Where an entry program's record comes from: the bytes argument offsets point into. Function
+ * mechanisms lay their record out as 8-byte slots: arguments 0-5, then the return value in slot
+ * VIGIL_FUNC_RET_SLOT (user space plans offsets 8 * index and 8 * VIGIL_FUNC_RET_SLOT).
+ */
+enum policy_rec_source {
+	/* A classic tracepoint: the record the kernel passes as ctx, h->rec_size bytes of it. */
+	POLICY_REC_TRACEPOINT,
+	/* fentry, fexit, LSM: ctx is the trampoline's array of u64 arguments, then the return. */
+	POLICY_REC_FUNC,
+	/* kprobe, kretprobe: ctx is the probed task's pt_regs. */
+	POLICY_REC_REGS,
+};
+
+#define VIGIL_FUNC_RET_SLOT 6
+
+/* The syscall's arguments from the pt_regs its wrapper (__x64_sys_*) was given, into slots 0-5. */
+static __always_inline void syscall_args(struct policy_scratch *s)
 {
-	__u32 hook_id = bpf_get_attach_cookie(ctx);
+	__u64 *slot = (__u64 *)s->rec;
+	struct pt_regs *regs = (struct pt_regs *)slot[0];
+
+	slot[0] = BPF_CORE_READ(regs, di);
+	slot[1] = BPF_CORE_READ(regs, si);
+	slot[2] = BPF_CORE_READ(regs, dx);
+	slot[3] = BPF_CORE_READ(regs, r10);
+	slot[4] = BPF_CORE_READ(regs, r8);
+	slot[5] = BPF_CORE_READ(regs, r9);
+}
+
+/* Copies the hook's record into s->rec, from where `src` says. */
+static __always_inline void fill_rec(struct policy_scratch *s, struct vigil_hook *h, void *ctx,
+				     enum policy_rec_source src)
+{
+	__u64 *slot = (__u64 *)s->rec;
+	__u32 rec_size;
+
+	switch (src) {
+	case POLICY_REC_TRACEPOINT:
+		rec_size = h->rec_size ? h->rec_size : 512;
+		if (rec_size > REC_MAX)
+			rec_size = REC_MAX;
+		bpf_probe_read_kernel(s->rec, rec_size & (REC_MAX - 1), ctx);
+		return;
+	case POLICY_REC_FUNC:
+		/* Slots past the function's arguments read trampoline stack: harmless, never planned. */
+		bpf_probe_read_kernel(s->rec, 8 * VIGIL_FUNC_RET_SLOT, ctx);
+		if (h->flags & VIGIL_HOOK_EXIT)
+			bpf_probe_read_kernel(&slot[VIGIL_FUNC_RET_SLOT], 8,
+					      (__u64 *)ctx + (cfg.policy_ret_slot & 7));
+		break;
+	case POLICY_REC_REGS: {
+		struct pt_regs *regs = ctx;
+
+		slot[0] = PT_REGS_PARM1_CORE(regs);
+		slot[1] = PT_REGS_PARM2_CORE(regs);
+		slot[2] = PT_REGS_PARM3_CORE(regs);
+		slot[3] = PT_REGS_PARM4_CORE(regs);
+		slot[4] = PT_REGS_PARM5_CORE(regs);
+		slot[5] = BPF_CORE_READ(regs, r9);
+		slot[VIGIL_FUNC_RET_SLOT] = PT_REGS_RC_CORE(regs);
+		break;
+	}
+	}
+	if (h->flags & VIGIL_HOOK_SYSCALL)
+		syscall_args(s);
+}
+
+/*
+ * Runs hook `hook_id` for one call: process filters, then the record and the arguments, then the
+ * first matching selector's actions. The entry program passes its ctx and record source; the
+ * result is an Override's return value (0: let the call proceed).
+ */
+static __always_inline int policy_run(void *ctx, __u32 hook_id, enum policy_rec_source src)
+{
 	struct vigil_hook *h = bpf_map_lookup_elem(&hooks, &hook_id);
 	struct vigil_hook_counters *c = bpf_map_lookup_elem(&hook_counters, &hook_id);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct policy_scratch *s = scratch();
-	__u32 candidates = 0, rec_size, n_sel, n_args;
+	__u32 candidates = 0, n_sel, n_args;
 	int matched = -1;
 
 	if (!h || !s)
@@ -761,10 +858,7 @@ int vigil_policy(void *ctx)
 		return 0;
 	}
 
-	rec_size = h->rec_size ? h->rec_size : 512;
-	if (rec_size > REC_MAX)
-		rec_size = REC_MAX;
-	bpf_probe_read_kernel(s->rec, rec_size & (REC_MAX - 1), ctx);
+	fill_rec(s, h, ctx, src);
 	s->ev.flags = 0;
 	for (__u32 i = 0; i < VIGIL_MAX_ARGS; i++) {
 		if (i < n_args)
@@ -809,6 +903,31 @@ int vigil_policy(void *ctx)
 	s->ev.nargs = n_args;
 	s->ev.action = VIGIL_ACT_POST;
 	s->ev.pad0 = 0;
-	vigil_act(hook_id, matched < 0 ? 0 : matched, n_sel != 0);
-	return 0;
+	return vigil_act(hook_id, matched < 0 ? 0 : matched, n_sel != 0);
 }
+
+/*
+ * Runs every hook attached through this program's attach slot (cfg.policy_hook), in order; the
+ * result is the first Override's return value (0: none).
+ */
+static __always_inline long policy_run_attached(void *ctx, enum policy_rec_source src)
+{
+	__u32 slot = cfg.policy_hook;
+	struct vigil_attach_hooks *a = bpf_map_lookup_elem(&attach_hooks, &slot);
+	long ret = 0;
+
+	if (!a)
+		return 0;
+	for (__u32 i = 0; i < VIGIL_MAX_SHARED_HOOKS; i++) {
+		long r;
+
+		if (i >= a->n)
+			break;
+		r = policy_run(ctx, a->ids[i], src);
+		if (r && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+#endif /* VIGIL_POLICY_H */

@@ -1,0 +1,63 @@
+/**
+ * The kernel-function programs: kprobe/kretprobe (`bpf/policy_kprobe.bpf.c`), fentry/fexit
+ * (`bpf/policy_fentry.bpf.c`) and BPF LSM (`bpf/policy_lsm.bpf.c`). Each hook loads its own copy
+ * with its hook id in .rodata; fentry, fexit and LSM programs are bound to their target at load.
+ *
+ * @module
+ */
+
+import type { AttachPoint, EntryProgram } from "./types.ts";
+
+function functionOf(at: AttachPoint, kinds: readonly string[]): string {
+  if (!kinds.includes(at.kind) || !("function" in at)) {
+    throw new Error(`this program cannot attach ${at.kind} (it attaches ${kinds.join(", ")})`);
+  }
+  return at.function;
+}
+
+/** kprobe and kretprobe. */
+export const KPROBE_PROGRAM: EntryProgram = {
+  object: "policy_kprobe.bpf.o",
+  names: ["vigil_kprobe", "vigil_kretprobe"],
+  copies: "per-hook",
+  select(at) {
+    functionOf(at, ["kprobe", "kretprobe"]);
+    return { program: at.kind === "kretprobe" ? "vigil_kretprobe" : "vigil_kprobe" };
+  },
+  attachKey: (at) => functionOf(at, ["kprobe", "kretprobe"]),
+  attach(object, program, at) {
+    return object.attachKprobe(
+      program,
+      functionOf(at, ["kprobe", "kretprobe"]),
+      program.endsWith("retprobe"),
+    );
+  },
+};
+
+/** fentry and fexit (fexit sees the arguments and the return value). */
+export const FENTRY_PROGRAM: EntryProgram = {
+  object: "policy_fentry.bpf.o",
+  names: ["vigil_fentry", "vigil_fexit"],
+  copies: "per-hook",
+  select(at) {
+    const fn = functionOf(at, ["fentry", "fexit"]);
+    return at.kind === "fexit"
+      ? { program: "vigil_fexit", target: fn, returnOf: fn }
+      : { program: "vigil_fentry", target: fn };
+  },
+  attachKey: (at) => functionOf(at, ["fentry", "fexit"]),
+  attach: (object, program) => object.attach(program),
+};
+
+/** BPF LSM: the program's return value is the hook's decision. */
+export const LSM_PROGRAM: EntryProgram = {
+  object: "policy_lsm.bpf.o",
+  names: ["vigil_lsm"],
+  copies: "per-hook",
+  select(at) {
+    if (at.kind !== "lsm") throw new Error(`the LSM program cannot attach ${at.kind}`);
+    return { program: "vigil_lsm", target: at.hook };
+  },
+  attachKey: (at) => at.kind === "lsm" ? at.hook : "",
+  attach: (object, program) => object.attach(program),
+};

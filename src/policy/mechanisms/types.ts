@@ -1,0 +1,106 @@
+/**
+ * The shape of one row of the hook mechanism table: what a mechanism needs from the kernel, which
+ * engine program runs it, how that program is prepared and attached, and what it costs.
+ *
+ * @module
+ */
+
+import type { BpfLink } from "../../bpf/link.ts";
+import type { BpfObject } from "../../bpf/object.ts";
+import type { FeatureName } from "../../kernel/types.ts";
+
+/**
+ * How a hook is attached:
+ * - `fentry`: BPF trampoline on the function (fexit for `return: true`);
+ * - `kprobe`: kprobe (kretprobe for `return: true`);
+ * - `syscall_tracepoint`: the syscall's own `syscalls/sys_{enter,exit}_<name>` tracepoint;
+ * - `tracepoint`: any other classic tracepoint (including `raw_syscalls/*` kept as written);
+ * - `raw_tracepoint`: a `raw: true` tracepoint;
+ * - `lsm`: BPF LSM hook; `uprobe`: user-space probe.
+ */
+export type Mechanism =
+  | "fentry"
+  | "kprobe"
+  | "syscall_tracepoint"
+  | "tracepoint"
+  | "raw_tracepoint"
+  | "lsm"
+  | "uprobe";
+
+/** Program types vigil's policy engine may have (named by the kernel feature that gates each). */
+export type EngineMechanism = "tracepoint" | "raw_tp" | "kprobe" | "fentry" | "lsm";
+
+/** Cost of a hook, from cheapest to the field's 400%-CPU pattern. */
+export type CostClass =
+  | "negligible"
+  | "per-event"
+  | "per-call"
+  | "syscall-slow-path"
+  | "every-syscall";
+
+/** The cost class of a hook and one sentence on what it costs. */
+export interface HookCost {
+  readonly class: CostClass;
+  readonly note: string;
+}
+
+/** Where a planned hook attaches. */
+export type AttachPoint =
+  | { readonly kind: "tracepoint"; readonly subsystem: string; readonly event: string }
+  | { readonly kind: "raw_tracepoint"; readonly event: string }
+  | {
+    readonly kind: "fentry" | "fexit" | "kprobe" | "kretprobe";
+    readonly function: string;
+  }
+  | { readonly kind: "lsm"; readonly hook: string }
+  | { readonly kind: "uprobe"; readonly path: string; readonly symbol: string };
+
+/** Which program of an entry object runs a hook, and what it is bound to before load. */
+export interface ProgramChoice {
+  readonly program: string;
+  /** The kernel function or LSM hook the program is bound to before load (fentry, fexit, LSM). */
+  readonly target?: string;
+  /** fexit: the function whose argument count says where the return value is. */
+  readonly returnOf?: string;
+}
+
+/**
+ * The engine's program for a mechanism: a thin entry in `bpf/policy_<mechanism>.bpf.c` over the
+ * shared selector engine (`bpf/lib/policy.h`). Every loaded copy shares the engine's maps.
+ */
+export interface EntryProgram {
+  /** The compiled object, e.g. `policy_tracepoint.bpf.o`. */
+  readonly object: string;
+  /** The object's programs (their names in `bpftool prog` and the metrics). */
+  readonly names: readonly string[];
+  /** Something the host must provide before the first attach (classic tracepoints: tracefs). */
+  readonly needs?: "tracefs";
+  /**
+   * `shared`: one loaded copy serves many hooks, told apart by the attach cookie (the hook id);
+   * another copy only where hooks share an attach key (the kernel attaches a program once per
+   * tracepoint). `per-hook`: each hook loads its own copy, bound to its target before load and
+   * with its hook id in .rodata (fentry and LSM bind at load; no attach cookies before 5.15).
+   */
+  readonly copies: "shared" | "per-hook";
+  /** Which program runs a hook at `at`. */
+  select(at: AttachPoint): ProgramChoice;
+  /** `shared` programs: hooks with equal keys each need their own copy. */
+  attachKey(at: AttachPoint): string;
+  /** Attaches a loaded copy's `program` for one hook; the cookie is the hook id. */
+  attach(object: BpfObject, program: string, at: AttachPoint, cookie: bigint): BpfLink;
+}
+
+/** One row of the hook mechanism table. */
+export interface HookMechanism {
+  readonly mechanism: Mechanism;
+  /** How sentences name it: `fentry`, `the syscall tracepoint`. */
+  readonly label: string;
+  /** The kernel feature it needs (`vigil probe` names), or null when no probe covers it. */
+  readonly feature: FeatureName | null;
+  /** The engine program type that runs it, or null when the engine cannot express it at all. */
+  readonly engine: EngineMechanism | null;
+  /** The program, or null: vigil's engine has none yet. */
+  readonly program: EntryProgram | null;
+  /** What a hook on `target` (a function, `subsystem/event`, or a syscall name) costs. */
+  cost(target: string): HookCost;
+}

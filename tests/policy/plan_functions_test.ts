@@ -1,0 +1,135 @@
+/**
+ * The planner's choice for kernel-function and LSM hooks, per kernel (captured or hypothetical
+ * feature sets): fentry > kprobe > syscall tracepoint, LSM only where BPF LSM is active (else a
+ * kprobe on security_<hook> for observation), Override only where the mechanism can enforce it.
+ */
+import assert from "node:assert/strict";
+import { planPolicy } from "../../src/policy/plan/mod.ts";
+import { EVERYTHING_KERNEL, facts, policyFile, policyOf } from "./plan_fixtures.ts";
+
+const NO_BPF_LSM = {
+  ...EVERYTHING_KERNEL,
+  lsm: { supported: false, reason: "bpf is not listed in /sys/kernel/security/lsm" },
+};
+const KPROBE_ONLY = {
+  ...NO_BPF_LSM,
+  fentry: { supported: false, reason: "load refused: EPERM (1)" },
+};
+
+function lsmPolicy(action: string): string {
+  return `apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: lsm-test
+spec:
+  lsmhooks:
+  - hook: inode_mkdir
+    args:
+    - index: 0
+      type: int
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: ["/usr/bin/mkdir"]
+      matchActions:
+      - action: ${action}
+`;
+}
+
+Deno.test("LSM hook where BPF LSM is active: the lsm program, Override as its return value", () => {
+  const plan = planPolicy(
+    policyOf(lsmPolicy("Override\n        argError: -13")),
+    facts({ features: EVERYTHING_KERNEL }),
+  );
+  assert.equal(plan.runnable, true, String(plan.reason));
+  const hook = plan.hooks[0]!;
+  assert.equal(hook.mechanism, "lsm");
+  assert.deepEqual(hook.attach, { kind: "lsm", hook: "inode_mkdir" });
+  assert.equal(hook.event.kind, "process_lsm");
+  const action = hook.selectors[0]?.actions[0];
+  assert.equal(action?.kind, "VIGIL_ACT_OVERRIDE");
+  assert.equal(action?.error, -13);
+});
+
+Deno.test("LSM hook without bpf in the LSM list: fentry on security_<hook>, observation only", () => {
+  const plan = planPolicy(policyOf(lsmPolicy("Post")), facts({ features: NO_BPF_LSM }));
+  assert.equal(plan.runnable, true, String(plan.reason));
+  const hook = plan.hooks[0]!;
+  assert.equal(hook.mechanism, "fentry");
+  assert.deepEqual(hook.attach, { kind: "fentry", function: "security_inode_mkdir" });
+  assert.match(hook.warnings[0]?.message ?? "", /bpf is not listed .* without enforcement/);
+  assert.match(hook.why, /security_inode_mkdir, observation only/);
+});
+
+Deno.test("LSM hook without BPF LSM: Override is refused with the reason", () => {
+  const plan = planPolicy(
+    policyOf(lsmPolicy("Override\n        argError: -1")),
+    facts({ features: KPROBE_ONLY }),
+  );
+  assert.equal(plan.runnable, false);
+  assert.equal(plan.hooks[0]?.mechanism, "kprobe");
+  assert.match(plan.errors[0]?.message ?? "", /Override needs bpf_override_return/);
+});
+
+Deno.test("kprobe kernels: a syscall hook goes through a kprobe on the wrapper", () => {
+  const hook = planPolicy(
+    policyFile("policies/file_deletion.yaml"),
+    facts({ features: KPROBE_ONLY }),
+  ).hooks[0]!;
+  assert.equal(hook.mechanism, "kprobe");
+  assert.deepEqual(hook.attach, { kind: "kprobe", function: "__x64_sys_unlinkat" });
+  assert.equal(hook.syscall, true);
+  assert.deepEqual(hook.args.map((a) => a.ctxOffset), [0, 8, 16]);
+});
+
+Deno.test("fexit: the return value is read from the record's return slot", () => {
+  const plan = planPolicy(
+    policyOf(`apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: ret-test
+spec:
+  kprobes:
+  - call: fd_install
+    syscall: false
+    return: true
+    args:
+    - index: 0
+      type: int
+    returnArg:
+      index: 0
+      type: int
+`),
+    facts({ features: EVERYTHING_KERNEL }),
+  );
+  assert.equal(plan.runnable, true, String(plan.reason));
+  const hook = plan.hooks[0]!;
+  assert.deepEqual(hook.attach, { kind: "fexit", function: "fd_install" });
+  assert.equal(hook.exit, true);
+  assert.equal(hook.retOffset, 48);
+  assert.deepEqual(hook.args.map((a) => [a.role, a.ctxOffset]), [["arg", 0], ["return", 48]]);
+});
+
+Deno.test("a function missing from the kernel's BTF skips fentry for kprobe, with the reason", () => {
+  const f = {
+    ...facts({ features: EVERYTHING_KERNEL }),
+    functionInBtf: (name: string) => name !== "__x64_sys_unlinkat",
+  };
+  const [unlinkat, unlink] = planPolicy(policyFile("policies/file_deletion.yaml"), f).hooks;
+  assert.equal(unlinkat?.mechanism, "kprobe");
+  assert.match(
+    unlinkat?.options[0]?.reason ?? "",
+    /__x64_sys_unlinkat is not in this kernel's BTF/,
+  );
+  assert.equal(unlink?.mechanism, "fentry");
+});
+
+Deno.test("an LSM hook the kernel does not have is refused by name", () => {
+  const f = {
+    ...facts({ features: EVERYTHING_KERNEL }),
+    functionInBtf: (name: string) => !name.endsWith("inode_mkdir"),
+  };
+  const plan = planPolicy(policyOf(lsmPolicy("Post")), f);
+  assert.equal(plan.hooks[0]?.mechanism, "kprobe");
+  assert.match(plan.hooks[0]?.options[0]?.reason ?? "", /no LSM hook inode_mkdir/);
+});
