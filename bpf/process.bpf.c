@@ -50,6 +50,16 @@ struct {
 #define VIGIL_NO_BPF_LOOP 0
 #endif
 
+/*
+ * Steps of the cwd walk without bpf_loop. The verifier's work grows faster than linearly with the
+ * steps of that bounded loop (about 140k instructions at 16, 820k at 48 on 6.18; 5.10 refused 48
+ * with E2BIG after its 1M limit), so pre-5.17 kernels walk 16 components and flag deeper working
+ * directories as truncated.
+ */
+#ifndef VIGIL_CWD_STEPS
+#define VIGIL_CWD_STEPS (VIGIL_NO_BPF_LOOP ? 16 : VIGIL_CWD_DEPTH)
+#endif
+
 #define TAIL_CWD_BASE_MASK (VIGIL_FILENAME_MAX + VIGIL_ARGS_MAX - 1)
 
 static long cwd_loop_step(__u32 index, void *ctx)
@@ -74,7 +84,7 @@ static __always_inline __u32 read_cwd(struct task_struct *task, struct exec_scra
 	if (!VIGIL_NO_BPF_LOOP && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop)) {
 		bpf_loop(VIGIL_CWD_DEPTH, cwd_loop_step, &w, 0);
 	} else {
-		for (int i = 0; i < VIGIL_CWD_DEPTH; i++) {
+		for (int i = 0; i < VIGIL_CWD_STEPS; i++) {
 			/* Re-masking keeps the offset's range equal on all paths, so states prune. */
 			w.off &= VIGIL_CWD_MAX - 1;
 			if (cwd_step(&w, s->tail + (base & TAIL_CWD_BASE_MASK)))
@@ -173,7 +183,6 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	}
 
 	base = (fn_len + args_len) & TAIL_CWD_BASE_MASK;
-	cwd_len = read_cwd(task, s, base, &e->flags);
 
 	parent = BPF_CORE_READ(task, real_parent);
 	e->parent_pid = BPF_CORE_READ(parent, tgid);
@@ -186,14 +195,20 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	e->pad1 = 0;
 	e->filename_len = fn_len;
 	e->args_len = args_len;
-	e->cwd_len = cwd_len;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	record_binary(s, bprm, tgid, task);
 
+	/*
+	 * The cwd walk goes last: without bpf_loop the verifier follows every exit of the unrolled
+	 * walk through the rest of the program, so that rest must be short (5.10 refused the exec
+	 * program with E2BIG when the binary path and the credentials came after the walk).
+	 */
+	cwd_len = read_cwd(task, s, base, &e->flags);
+	e->cwd_len = cwd_len;
 	__u32 size = sizeof(*e) + base + cwd_len;
 	fill_header(&e->hdr, VIGIL_OP_EXEC, size, tgid, (__u32)pid_tgid);
 	e->ktime_key = e->hdr.ktime;
 	bpf_map_update_elem(&exec_keys, &tgid, &e->ktime_key, BPF_ANY);
-	record_binary(s, bprm, tgid, task);
 	/* Always true; tells the verifier the size stays inside the scratch buffer. */
 	if (size <= sizeof(*s))
 		output(e, size);

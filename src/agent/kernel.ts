@@ -6,10 +6,10 @@
  */
 import { RODATA, STRUCTS } from "../bpf/abi.gen.ts";
 import { BpfObject } from "../bpf/object.ts";
-import { PROCESS_OBJECT } from "../bpf/objects.ts";
 import { type BpfRuntime, openBpfRuntime } from "../bpf/runtime.ts";
 import type { MapHandle } from "../bpf/map.ts";
 import { type HostHierarchy, openHostHierarchy } from "../cgroup/host_hierarchy.ts";
+import { chooseProcessObject } from "../kernel/process_object.ts";
 import type { Logger } from "../log/logger.ts";
 import { RingReader } from "../ringbuf/reader.ts";
 import type { Cleanups } from "./cleanups.ts";
@@ -67,7 +67,10 @@ export function openKernel(config: KernelOptions, cleanups: Cleanups): Kernel {
   cleanups.push(() => rt.close());
   logger.info("libbpf loaded", { version: rt.libbpfVersion, source: rt.libbpfSource });
 
-  const object = BpfObject.load(rt, PROCESS_OBJECT, {
+  // Kernels before 5.17 (no bpf_loop) get the build without loop callbacks.
+  const processObject = chooseProcessObject(rt);
+  logger.info("process object", { bpfLoop: processObject.bpfLoop });
+  const object = BpfObject.load(rt, processObject.bytes, {
     name: "process.bpf.o",
     maxEntries: { events: config.ringBytes },
     rodata: (view) => {

@@ -392,10 +392,12 @@ export const ENUMS = {
 export const RODATA = {
   "bench.bpf.o": { bench_cfg: { offset: 0, size: 8, type: "bench_config" } },
   "bench_policy.bpf.o": {},
+  "policy.bpf.o": { cfg: { offset: 0, size: 8, type: "vigil_process_config" } },
   "policy_fentry.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
   "policy_kprobe.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
   "policy_lsm.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
   "policy_tracepoint.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
   "probe.bpf.o": {},
   "process.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
+  "process_no_loop.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
 } as const;

@@ -5,6 +5,7 @@
  * @module
  */
 import processObject from "../../bpf/out/process.bpf.o" with { type: "bytes" };
+import processNoLoopObject from "../../bpf/out/process_no_loop.bpf.o" with { type: "bytes" };
 import probeObject from "../../bpf/out/probe.bpf.o" with { type: "bytes" };
 import policyTracepointObject from "../../bpf/out/policy_tracepoint.bpf.o" with { type: "bytes" };
 import policyKprobeObject from "../../bpf/out/policy_kprobe.bpf.o" with { type: "bytes" };
@@ -22,6 +23,12 @@ export const PROCESS_PROGRAMS = [
   "vigil_cgroup_mkdir",
   "vigil_cgroup_rmdir",
 ] as const;
+
+/**
+ * process.bpf.o built without bpf_loop callbacks, for kernels before 5.17 (same maps and records;
+ * relative binary paths stay as exec'd). `src/kernel/process_object.ts` picks one of the two.
+ */
+export const PROCESS_OBJECT_NO_LOOP: Uint8Array = processNoLoopObject;
 
 /** probe.bpf.o: one tiny program per attach mechanism or helper, for `vigil probe`. */
 export const PROBE_OBJECT: Uint8Array = probeObject;
