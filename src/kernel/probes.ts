@@ -1,19 +1,13 @@
 /**
- * The probe programs of `bpf/probe.bpf.c` and how each is exercised. The table and the C file
- * must name the same programs; a test checks it against the built object.
+ * The probe programs of `bpf/probe.bpf.c` and how each is exercised, derived from the feature
+ * table. The table and the C file must name the same programs; a test checks it against the
+ * built object.
  *
  * @module
  */
-import type { FeatureName } from "./types.ts";
+import { FEATURE_TABLE, type FeatureName, type ProbeAttach } from "./features_table.ts";
 
-/** How a probe program is exercised after it loads. */
-export type ProbeAttach =
-  /** `bpf_program__attach` (section decides: tracepoint, kprobe, fentry, lsm, ...). */
-  | "link"
-  /** Attach as an iterator and read it once. */
-  | "iter"
-  /** Load only: a helper or map probe, whose question the verifier answers. */
-  | "none";
+export type { ProbeAttach } from "./features_table.ts";
 
 /** One feature's probe program. */
 export interface ProbeSpec {
@@ -28,20 +22,9 @@ export interface ProbeSpec {
  * so when the ring buffer map cannot be created no other probe can say anything.
  */
 export const PROBE_SPECS: readonly ProbeSpec[] = [
-  { feature: "ringbuf", program: "probe_ringbuf", attach: "none" },
-  { feature: "tracepoint", program: "probe_tracepoint", attach: "link" },
-  { feature: "raw_tp", program: "probe_raw_tp", attach: "link" },
-  { feature: "tp_btf", program: "probe_tp_btf", attach: "link" },
-  { feature: "kprobe", program: "probe_kprobe", attach: "link" },
-  { feature: "kprobe_multi", program: "probe_kprobe_multi", attach: "link" },
-  { feature: "fentry", program: "probe_fentry", attach: "link" },
-  { feature: "lsm", program: "probe_lsm", attach: "link" },
-  { feature: "iter", program: "probe_iter", attach: "iter" },
-  { feature: "send_signal", program: "probe_send_signal", attach: "none" },
-  // Attached, because the helper is only useful where a kprobe with override can attach.
-  { feature: "override_return", program: "probe_override_return", attach: "link" },
-  { feature: "bpf_loop", program: "probe_bpf_loop", attach: "none" },
-];
+  ...FEATURE_TABLE.filter((r) => r.name === "ringbuf"),
+  ...FEATURE_TABLE.filter((r) => r.name !== "ringbuf"),
+].map((r) => ({ feature: r.name, program: r.program, attach: r.attach }));
 
 /** Every program name in probe.bpf.o. */
 export const PROBE_PROGRAMS: readonly string[] = PROBE_SPECS.map((s) => s.program);

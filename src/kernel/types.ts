@@ -5,24 +5,12 @@
  * @module
  */
 
-/** The mechanisms and helpers vigil may use, in report order. */
-export const FEATURE_NAMES = [
-  "tracepoint",
-  "raw_tp",
-  "tp_btf",
-  "kprobe",
-  "kprobe_multi",
-  "fentry",
-  "lsm",
-  "iter",
-  "send_signal",
-  "override_return",
-  "bpf_loop",
-  "ringbuf",
-] as const;
+import { FEATURE_TABLE, type FeatureName } from "./features_table.ts";
 
-/** One probed mechanism or helper. */
-export type FeatureName = typeof FEATURE_NAMES[number];
+export type { FeatureName } from "./features_table.ts";
+
+/** The mechanisms and helpers vigil may use, in report order (from the feature table). */
+export const FEATURE_NAMES: readonly FeatureName[] = FEATURE_TABLE.map((r) => r.name);
 
 /**
  * Where a probe stopped. `precheck`: decided from host facts (e.g. `bpf` missing from the LSM

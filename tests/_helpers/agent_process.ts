@@ -5,6 +5,8 @@
  * @module
  */
 
+import { scaled } from "./time_scale.ts";
+
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** `vigil run` flags that configure workload metadata sources. */
@@ -31,7 +33,7 @@ export interface AgentUnderTest extends AsyncDisposable {
   logs(): string[];
   /** All events exported so far. */
   events(): ExportedEvent[];
-  /** Polls the export until `predicate` matches `count` events; throws after `timeoutMs`. */
+  /** Polls the export until `predicate` matches `count` events; throws after `timeoutMs` (scaled). */
   waitFor(
     predicate: (e: ExportedEvent) => boolean,
     options?: { count?: number; timeoutMs?: number },
@@ -43,6 +45,7 @@ export interface AgentUnderTest extends AsyncDisposable {
 /** Options of {@link startAgentProcess}. */
 export interface StartOptions {
   readonly args?: string[];
+  /** How long to wait for "ready" (default 20 s), stretched by the time scale. */
   readonly readyTimeoutMs?: number;
   /** Extra environment variables for the agent (e.g. `NOTIFY_SOCKET`). */
   readonly env?: Record<string, string>;
@@ -90,7 +93,7 @@ export async function startAgentProcess(options: StartOptions = {}): Promise<Age
       }
     }
   })();
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+  const deadline = Date.now() + scaled(options.readyTimeoutMs ?? 20_000);
   const status = child.status;
   let exited = false;
   status.then(() => (exited = true));
@@ -130,7 +133,7 @@ export async function startAgentProcess(options: StartOptions = {}): Promise<Age
     events,
     async waitFor(predicate, opts = {}) {
       const count = opts.count ?? 1;
-      const until = Date.now() + (opts.timeoutMs ?? 10_000);
+      const until = Date.now() + scaled(opts.timeoutMs ?? 10_000);
       for (;;) {
         const matched = events().filter(predicate);
         if (matched.length >= count) return matched;

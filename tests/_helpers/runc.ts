@@ -19,7 +19,7 @@
  * @module
  */
 import type { ExportedEvent } from "./agent_process.ts";
-import { PRIVILEGED_SKIP_REASON } from "./privileges.ts";
+import { findOnPath, missing, requires } from "./requires.ts";
 
 /** Executables copied into the rootfs as `/bin/<name>` (with their shared libraries). */
 const ROOTFS_BINARIES: Readonly<Record<string, string>> = {
@@ -27,20 +27,6 @@ const ROOTFS_BINARIES: Readonly<Record<string, string>> = {
   true: "/bin/true",
   sleep: "/bin/sleep",
 };
-
-function findOnPath(name: string): string | null {
-  const dirs = (Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":");
-  for (const dir of dirs) {
-    if (dir === "") continue;
-    try {
-      const st = Deno.statSync(`${dir}/${name}`);
-      if (st.isFile && ((st.mode ?? 0) & 0o111) !== 0) return `${dir}/${name}`;
-    } catch {
-      // not in this directory
-    }
-  }
-  return null;
-}
 
 /** A cgroup filesystem mounted at its hierarchy root, where runc creates container paths. */
 export interface CgroupMount {
@@ -87,37 +73,14 @@ export function cgroupMountOf(controller: string): CgroupMount | undefined {
   );
 }
 
-function probe(): { runc: string | null; reason: string | null } {
-  if (PRIVILEGED_SKIP_REASON !== null) return { runc: null, reason: PRIVILEGED_SKIP_REASON };
-  const runc = findOnPath("runc");
-  if (runc === null) {
-    return { runc, reason: "runc not found on PATH (scripts/setup.sh installs Debian's runc)" };
-  }
-  try {
-    const out = new Deno.Command(runc, { args: ["--version"], stdout: "null", stderr: "piped" })
-      .outputSync();
-    if (!out.success) {
-      return { runc, reason: `runc --version failed: ${new TextDecoder().decode(out.stderr)}` };
-    }
-  } catch (err) {
-    return { runc, reason: `cannot run ${runc}: ${err}` };
-  }
-  if (findOnPath("ldd") === null) {
-    return { runc, reason: "ldd not found (needed to build a rootfs)" };
-  }
-  if (cgroupMounts().length === 0) return { runc, reason: "no cgroup filesystem is mounted" };
-  return { runc, reason: null };
-}
+/** Why real-container tests cannot run here, or null when they can (requires.ts decides). */
+export const RUNC_SKIP_REASON: string | null = missing("runc");
 
-const PROBE = probe();
+const PROBE = { runc: RUNC_SKIP_REASON === null ? findOnPath("runc") : null };
 
-/** Why real-container tests cannot run here, or null when they can. */
-export const RUNC_SKIP_REASON: string | null = PROBE.reason;
-
-/** Test options for a container test: ignored with the reason in its name when it cannot run. */
+/** `requires(name, "runc")`. */
 export function containerTest(name: string): { name: string; ignore: boolean } {
-  if (RUNC_SKIP_REASON === null) return { name, ignore: false };
-  return { name: `${name} [IGNORED: ${RUNC_SKIP_REASON}]`, ignore: true };
+  return requires(name, "runc");
 }
 
 /** `n` random lowercase hex characters. */

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { privileged } from "../_helpers/privileges.ts";
 import { marker, runProcess, startAgentProcess } from "../_helpers/agent_process.ts";
+import { scaled } from "../_helpers/time_scale.ts";
 
 interface OwnedIds {
   progs: number[];
@@ -45,7 +46,7 @@ async function stillThere(ids: OwnedIds): Promise<number[]> {
 }
 
 async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
+  const until = Date.now() + scaled(timeoutMs);
   while (Date.now() < until) {
     if (await check()) return true;
     await new Promise((r) => setTimeout(r, 50));

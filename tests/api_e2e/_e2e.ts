@@ -375,17 +375,6 @@ export async function promtoolCheck(text: string): Promise<{ code: number; outpu
   return { code: out.code, output: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
 }
 
-/** Why promtool tests cannot run here, or null. */
-export function promtoolMissing(): string | null {
-  try {
-    new Deno.Command("promtool", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync();
-    return null;
-  } catch {
-    return "promtool is not installed (apt-get install prometheus; scripts/setup.sh does)";
-  }
-}
-
 /** Sorted numbers of 1..last missing from `seqs`. */
 export function missing(seqs: Iterable<number>, last: number): number[] {
   const have = new Set(seqs);

@@ -5,23 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { startAgentProcess } from "../_helpers/agent_process.ts";
-import { privileged } from "../_helpers/privileges.ts";
-import {
-  Api,
-  promtoolCheck,
-  promtoolMissing,
-  SeqCollector,
-  seqPolicy,
-  seqPrefix,
-  startGenerator,
-} from "./_e2e.ts";
-
-const MISSING = promtoolMissing();
-const base = privileged("promtool check metrics accepts the real agent's /metrics under load");
+import { requires } from "../_helpers/requires.ts";
+import { Api, promtoolCheck, SeqCollector, seqPolicy, seqPrefix, startGenerator } from "./_e2e.ts";
 
 Deno.test({
-  name: MISSING === null ? base.name : `${base.name} [IGNORED: ${MISSING}]`,
-  ignore: base.ignore || MISSING !== null,
+  ...requires(
+    "promtool check metrics accepts the real agent's /metrics under load",
+    "root",
+    "promtool",
+  ),
   async fn() {
     const policyDir = await Deno.makeTempDir({ prefix: "vigil-e2e-metrics-" });
     const prefix = seqPrefix();

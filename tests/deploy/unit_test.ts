@@ -4,20 +4,10 @@
  * points at a dummy executable is verified instead (verify checks that the binary exists).
  */
 import assert from "node:assert/strict";
+import { requires } from "../_helpers/requires.ts";
 
 const UNIT = new URL("../../deploy/vigil.service", import.meta.url).pathname;
 const BINARY = "/usr/local/bin/vigil";
-
-function missingTool(): string | null {
-  try {
-    new Deno.Command("systemd-analyze", { args: ["--version"], stdout: "null" }).outputSync();
-    return null;
-  } catch {
-    return "systemd-analyze is not installed (apt-get install systemd)";
-  }
-}
-
-const MISSING = missingTool();
 
 function exists(path: string): boolean {
   try {
@@ -48,7 +38,7 @@ async function analyze(...args: string[]): Promise<{ code: number; output: strin
 }
 
 function tool(name: string) {
-  return { name: MISSING ? `${name} [IGNORED: ${MISSING}]` : name, ignore: MISSING !== null };
+  return requires(name, "systemd-analyze");
 }
 
 Deno.test(

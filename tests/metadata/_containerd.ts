@@ -9,6 +9,7 @@
 
 import { GrpcUnixClient } from "../../src/metadata/grpc.ts";
 import { ProtoMessage, ProtoWriter } from "../../src/metadata/protobuf.ts";
+import { missing, requires } from "../_helpers/requires.ts";
 
 const CONTAINERD = "/usr/bin/containerd";
 const CTR = "/usr/bin/ctr";
@@ -28,24 +29,12 @@ function exists(path: string): boolean {
   }
 }
 
-function probe(): string | null {
-  if (Deno.uid() !== 0) return "not root: containerd needs root";
-  for (const bin of [CONTAINERD, CTR, "/usr/sbin/runc"]) {
-    if (!exists(bin)) {
-      return `${bin} missing (scripts/setup.sh installs Debian's containerd and runc)`;
-    }
-  }
-  if (!exists("/usr/bin/ldd")) return "ldd missing (needed to build the image rootfs)";
-  return null;
-}
+/** Why the real-containerd tests cannot run here, or null (requires.ts decides). */
+export const CONTAINERD_SKIP_REASON: string | null = missing("containerd");
 
-/** Why the real-containerd tests cannot run here, or null. */
-export const CONTAINERD_SKIP_REASON: string | null = probe();
-
-/** Test options: ignored, with the reason in the name, when containerd cannot run here. */
+/** `requires(name, "containerd")`. */
 export function containerdTest(name: string): { name: string; ignore: boolean } {
-  if (CONTAINERD_SKIP_REASON === null) return { name, ignore: false };
-  return { name: `${name} [IGNORED: ${CONTAINERD_SKIP_REASON}]`, ignore: true };
+  return requires(name, "containerd");
 }
 
 /** Result of a command. */

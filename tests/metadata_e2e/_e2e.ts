@@ -6,27 +6,14 @@
  * @module
  */
 import type { AgentUnderTest, ExportedEvent } from "../_helpers/agent_process.ts";
-import { PRIVILEGED_SKIP_REASON } from "../_helpers/privileges.ts";
-import { RUNC_SKIP_REASON } from "../_helpers/runc.ts";
-import { CONTAINERD_SKIP_REASON, run } from "../metadata/_containerd.ts";
+import { requires } from "../_helpers/requires.ts";
+import { run } from "../metadata/_containerd.ts";
 
 export const T = { sanitizeOps: false, sanitizeResources: false };
 
-function ccMissing(): string | null {
-  try {
-    new Deno.Command("cc", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync();
-    return null;
-  } catch {
-    return "no C compiler (cc) for the fork-heavy workload";
-  }
-}
-
-const SKIP = PRIVILEGED_SKIP_REASON ?? CONTAINERD_SKIP_REASON ?? RUNC_SKIP_REASON ?? ccMissing();
-
 /** Test options: ignored, with the reason in the name, when the real pieces cannot run here. */
 export function e2eTest(name: string): { name: string; ignore: boolean } {
-  if (SKIP === null) return { name, ignore: false };
-  return { name: `${name} [IGNORED: ${SKIP}]`, ignore: true };
+  return requires(name, "root", "containerd", "runc", "cc");
 }
 
 export function hex64(): string {

@@ -5,18 +5,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../src/api/app.ts";
 import { AUTH, examplePolicy, fakes } from "../api/_fakes.ts";
-
-function promtoolMissing(): string | null {
-  try {
-    new Deno.Command("promtool", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync();
-    return null;
-  } catch {
-    return "promtool is not installed (apt-get install prometheus)";
-  }
-}
-
-const MISSING = promtoolMissing();
+import { requires } from "../_helpers/requires.ts";
 
 async function promtool(text: string): Promise<{ code: number; output: string }> {
   const child = new Deno.Command("promtool", {
@@ -34,8 +23,7 @@ async function promtool(text: string): Promise<{ code: number; output: string }>
 }
 
 Deno.test({
-  name: `promtool check metrics accepts /metrics${MISSING ? ` [IGNORED: ${MISSING}]` : ""}`,
-  ignore: MISSING !== null,
+  ...requires("promtool check metrics accepts /metrics", "promtool"),
   async fn() {
     const f = fakes();
     const app = createApp(f.deps);
@@ -85,10 +73,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: `promtool rejects what it should (the check is real)${
-    MISSING ? ` [IGNORED: ${MISSING}]` : ""
-  }`,
-  ignore: MISSING !== null,
+  ...requires("promtool rejects what it should (the check is real)", "promtool"),
   async fn() {
     const bad = await promtool(
       "# HELP x_milliseconds X.\n# TYPE x_milliseconds gauge\nx_milliseconds 1\n",

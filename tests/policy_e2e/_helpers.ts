@@ -17,6 +17,7 @@ import {
   type ExportedEvent,
   startAgentProcess,
 } from "../_helpers/agent_process.ts";
+import { scaled } from "../_helpers/time_scale.ts";
 
 export type { ExportedEvent };
 
@@ -354,9 +355,9 @@ export async function expectOneEvent(
   return body;
 }
 
-/** A short pause for in-flight events to reach the export file. */
+/** A short pause for in-flight events to reach the export file (stretched by the time scale). */
 export function settle(ms = 150): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  return new Promise((r) => setTimeout(r, scaled(ms)));
 }
 
 /** The inode of namespace `kind` of process `pid` (`/proc/PID/ns/KIND`). */

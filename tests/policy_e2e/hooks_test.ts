@@ -4,8 +4,8 @@
  *   filename, the pid) and one on a syscall tracepoint (syscalls/sys_enter_getpriority);
  * - the field's expensive raw_syscalls + InMap policy (the fixture), rewritten into per-syscall
  *   tracepoints, still matching; and a variant with NotInMap over a second list;
- * - policies this kernel cannot run (a non-syscall kprobe, an LSM hook): loaded in the `error`
- *   state with the probe's reason;
+ * - policies vigil cannot run here (a non-syscall kprobe, an LSM hook): loaded in the `error`
+ *   state with this kernel's reason (refused by the kernel, or no engine program yet);
  * - invalid files: the agent logs each error with file:line:col and YAML path.
  * The good policies run regardless of the others.
  */
