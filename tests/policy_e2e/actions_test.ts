@@ -5,7 +5,8 @@
  * identical calls once per window, counted in the kernel; monitor mode posts but does not kill.
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
+import { POLICY_ENGINE_NEEDS } from "./_needs.ts";
 import {
   expectOneEvent,
   getprioritySpec,
@@ -66,7 +67,10 @@ const killed = (r: Ran) => {
 };
 
 Deno.test({
-  ...privileged("policy e2e: Sigkill, Signal, NoPost, rateLimit, monitor mode"),
+  ...requires(
+    "policy e2e: Sigkill, Signal, NoPost, rateLimit, monitor mode",
+    ...POLICY_ENGINE_NEEDS,
+  ),
   async fn(t) {
     await using pa = await startPolicyAgent(async (w) => {
       await Deno.mkdir(`${w}/sig/target`, { recursive: true });

@@ -9,7 +9,8 @@
  * user-space cache resolved it to the pre-exec clone: `binary` was the parent's.
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
+import { POLICY_ENGINE_NEEDS } from "./_needs.ts";
 import {
   getprioritySpec,
   NR,
@@ -21,7 +22,10 @@ import {
 } from "./_helpers.ts";
 
 Deno.test({
-  ...privileged("policy e2e: a policy event names the exec'd binary and its exec_id"),
+  ...requires(
+    "policy e2e: a policy event names the exec'd binary and its exec_id",
+    ...POLICY_ENGINE_NEEDS,
+  ),
   async fn() {
     await using pa = await startPolicyAgent({
       "p.yaml": policy(

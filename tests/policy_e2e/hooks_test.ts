@@ -10,7 +10,8 @@
  * The good policies run regardless of the others.
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
+import { POLICY_ENGINE_NEEDS } from "./_needs.ts";
 import {
   AT_FDCWD,
   bodyOf,
@@ -100,7 +101,10 @@ const INVALID: Record<string, string> = {
 };
 
 Deno.test({
-  ...privileged("policy e2e: tracepoint hooks, raw_syscalls rewrite, error state, invalid files"),
+  ...requires(
+    "policy e2e: tracepoint hooks, raw_syscalls rewrite, error state, invalid files",
+    ...POLICY_ENGINE_NEEDS,
+  ),
   async fn(t) {
     const tag = crypto.randomUUID().slice(0, 8);
     let copy = "";

@@ -8,7 +8,8 @@
  * Integers: getpriority(which, who) with a `which` no program uses, `who` under test.
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
+import { POLICY_ENGINE_NEEDS } from "./_needs.ts";
 import {
   AT_FDCWD,
   expectOneEvent,
@@ -194,7 +195,7 @@ function connectTo(port: number): () => Promise<Ran> {
 }
 
 Deno.test({
-  ...privileged("policy e2e: matchArgs operators on real syscalls"),
+  ...requires("policy e2e: matchArgs operators on real syscalls", ...POLICY_ENGINE_NEEDS),
   async fn(t) {
     const tag = crypto.randomUUID().slice(0, 8);
     let strings: ReturnType<typeof stringCases> = [];

@@ -6,7 +6,8 @@
  * filtered in the kernel, the other posts exactly one event.
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
+import { POLICY_ENGINE_NEEDS } from "./_needs.ts";
 import {
   expectOneEvent,
   getprioritySpec,
@@ -59,7 +60,10 @@ const NEW_MNT_NS = ["unshare", "-m"];
 const call = (marker: number) => syscallCode(NR.getpriority, marker, 0);
 
 Deno.test({
-  ...privileged("policy e2e: matchBinaries, matchPIDs, matchNamespaces, matchCapabilities"),
+  ...requires(
+    "policy e2e: matchBinaries, matchPIDs, matchNamespaces, matchCapabilities",
+    ...POLICY_ENGINE_NEEDS,
+  ),
   async fn(t) {
     const tag = crypto.randomUUID().slice(0, 8);
     let copy = "";

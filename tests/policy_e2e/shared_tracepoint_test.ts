@@ -6,7 +6,8 @@
  * detached).
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
+import { POLICY_ENGINE_NEEDS } from "./_needs.ts";
 import {
   expectOneEvent,
   getprioritySpec,
@@ -26,7 +27,10 @@ const selector = (which: number) =>
 `;
 
 Deno.test({
-  ...privileged("policy e2e: policies sharing a tracepoint all load, post, and can be replaced"),
+  ...requires(
+    "policy e2e: policies sharing a tracepoint all load, post, and can be replaced",
+    ...POLICY_ENGINE_NEEDS,
+  ),
   async fn(t) {
     await using pa = await startPolicyAgent({
       "a.yaml": policy("shared-a", getprioritySpec(selector(7101))),
