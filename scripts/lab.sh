@@ -74,7 +74,7 @@ scale=${VIGIL_TEST_TIME_SCALE:-$([ "$accel" = kvm ] && echo 2 || echo 25)}
     [ -n "${!var:-}" ] && echo "export $var=$(printf %q "${!var}")"
   done
   echo "export PATH=$(printf %q "$PATH")"
-  echo "export VIGIL_TEST_TIME_SCALE=$scale VIGIL_LAB_KERNEL=$kernel"
+  echo "export VIGIL_TEST_TIME_SCALE=$scale VIGIL_LAB_KERNEL=$kernel VIGIL_LAB_CGROUP=$cgroup"
   printf 'exec'
   printf ' %q' "$@"
   echo

@@ -19,7 +19,7 @@
  * @module
  */
 import type { ExportedEvent } from "./agent_process.ts";
-import { findOnPath, missing, requires } from "./requires.ts";
+import { findOnPath, missing } from "./requires.ts";
 
 /** Executables copied into the rootfs as `/bin/<name>` (with their shared libraries). */
 const ROOTFS_BINARIES: Readonly<Record<string, string>> = {
@@ -73,14 +73,9 @@ export function cgroupMountOf(controller: string): CgroupMount | undefined {
   );
 }
 
-/** Why real-container tests cannot run here, or null when they can (requires.ts decides). */
-export const RUNC_SKIP_REASON: string | null = missing("runc");
-
-const PROBE = { runc: RUNC_SKIP_REASON === null ? findOnPath("runc") : null };
-
-/** `requires(name, "runc")`. */
-export function containerTest(name: string): { name: string; ignore: boolean } {
-  return requires(name, "runc");
+/** The runc binary, when requires("runc") is met. */
+function runcPath(): string | null {
+  return missing("runc") === null ? findOnPath("runc") : null;
 }
 
 /** `n` random lowercase hex characters. */
@@ -162,17 +157,18 @@ export class RuncSession implements AsyncDisposable {
 
   /** Builds the rootfs and the `config.json` template; throws when runc cannot run here. */
   static async open(): Promise<RuncSession> {
-    if (RUNC_SKIP_REASON !== null || PROBE.runc === null) {
-      throw new Error(`runc containers cannot run here: ${RUNC_SKIP_REASON}`);
+    const runc = runcPath();
+    if (runc === null) {
+      throw new Error(`runc containers cannot run here: ${missing("runc")}`);
     }
     const dir = await Deno.makeTempDir({ prefix: "vigil-runc-" });
     try {
       await buildRootfs(`${dir}/rootfs`);
       const specDir = `${dir}/spec`;
       await Deno.mkdir(specDir);
-      await run(PROBE.runc, ["spec", "--bundle", specDir]);
+      await run(runc, ["spec", "--bundle", specDir]);
       const template = JSON.parse(await Deno.readTextFile(`${specDir}/config.json`));
-      return new RuncSession(PROBE.runc, dir, template);
+      return new RuncSession(runc, dir, template);
     } catch (err) {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       throw err;

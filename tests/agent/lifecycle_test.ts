@@ -3,9 +3,9 @@
  * SIGKILL (links are not pinned, so the kernel drops them with the process's fds).
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
 import { marker, runProcess, startAgentProcess } from "../_helpers/agent_process.ts";
 import { scaled } from "../_helpers/time_scale.ts";
+import { requires } from "../_helpers/requires.ts";
 
 interface OwnedIds {
   progs: number[];
@@ -56,7 +56,10 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Prom
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test({
-    ...privileged(`vigil run stops on ${signal}: exit 0, events flushed, everything detached`),
+    ...requires(
+      `vigil run stops on ${signal}: exit 0, events flushed, everything detached`,
+      "root",
+    ),
     async fn() {
       await using agent = await startAgentProcess();
       const ids = ownedBy(agent.pid);
@@ -79,7 +82,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 }
 
 Deno.test({
-  ...privileged("after SIGKILL nothing of the agent stays attached"),
+  ...requires("after SIGKILL nothing of the agent stays attached", "root"),
   async fn() {
     await using agent = await startAgentProcess();
     const ids = ownedBy(agent.pid);

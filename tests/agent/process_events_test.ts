@@ -2,7 +2,6 @@
  * Real-kernel tests of process tracking: start the agent, run real processes, read the events.
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
 import {
   type ExportedEvent,
   marker,
@@ -10,6 +9,7 @@ import {
   startAgentProcess,
 } from "../_helpers/agent_process.ts";
 import { parseExecId } from "../../src/process/exec_id.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const RFC3339_NS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/;
 
@@ -22,8 +22,9 @@ function exitOf(e: ExportedEvent, tag: string): boolean {
 }
 
 Deno.test({
-  ...privileged(
+  ...requires(
     "vigil run exports exec and exit of /bin/true with Tetragon's fields and parent linkage",
+    "root",
   ),
   async fn() {
     await using agent = await startAgentProcess();
@@ -64,7 +65,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...privileged("vigil run reports a shell's exit status 3"),
+  ...requires("vigil run reports a shell's exit status 3", "root"),
   async fn() {
     await using agent = await startAgentProcess();
     const tag = marker();
@@ -78,7 +79,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...privileged("vigil run reports the signal that killed a process"),
+  ...requires("vigil run reports the signal that killed a process", "root"),
   async fn() {
     await using agent = await startAgentProcess();
     const tag = marker();
@@ -95,8 +96,9 @@ Deno.test({
 });
 
 Deno.test({
-  ...privileged(
+  ...requires(
     "vigil run tracks a fork without exec: its exit carries the parent's image and linkage",
+    "root",
   ),
   async fn() {
     await using agent = await startAgentProcess();
@@ -124,7 +126,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...privileged("vigil run knows processes that started before it (procFS) as parents"),
+  ...requires("vigil run knows processes that started before it (procFS) as parents", "root"),
   async fn() {
     const tag = marker();
     // Started before the agent; execs a child only once told to.
@@ -149,7 +151,10 @@ Deno.test({
 });
 
 Deno.test({
-  ...privileged("vigil run truncates long argument lists with truncArgs instead of dropping them"),
+  ...requires(
+    "vigil run truncates long argument lists with truncArgs instead of dropping them",
+    "root",
+  ),
   async fn() {
     await using agent = await startAgentProcess();
     const tag = marker();
@@ -164,7 +169,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...privileged("vigil run resolves a relative binary against the cwd"),
+  ...requires("vigil run resolves a relative binary against the cwd", "root"),
   async fn() {
     await using agent = await startAgentProcess();
     const tag = marker();

@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { notifyReady, notifyStopping, sdNotify } from "../../src/api/notify.ts";
-import { needsPython } from "./_python.ts";
 
 const LISTENER = `
 import socket, sys
@@ -16,6 +15,7 @@ print("ready", flush=True)
 data = s.recv(4096)
 sys.stdout.write(data.hex() + "\\n")
 `;
+import { requires } from "../_helpers/requires.ts";
 
 /** Starts a listener on `address`; resolves once bound, with a function returning the datagram. */
 async function listen(address: string): Promise<() => Promise<string>> {
@@ -43,7 +43,10 @@ async function listen(address: string): Promise<() => Promise<string>> {
 }
 
 Deno.test(
-  needsPython("notifyReady() sends READY=1 and STATUS to a filesystem socket from $NOTIFY_SOCKET"),
+  requires(
+    "notifyReady() sends READY=1 and STATUS to a filesystem socket from $NOTIFY_SOCKET",
+    "python3",
+  ),
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "vigil-notify-" });
     const path = `${dir}/notify`;
@@ -62,7 +65,7 @@ Deno.test(
   },
 );
 
-Deno.test(needsPython("notifyStopping() reaches an abstract socket (@name)"), async () => {
+Deno.test(requires("notifyStopping() reaches an abstract socket (@name)", "python3"), async () => {
   const name = `@vigil-test-notify-${crypto.randomUUID()}`;
   const received = await listen(name);
   assert.deepEqual(notifyStopping("bye", { socket: name }), { sent: true, socket: name });

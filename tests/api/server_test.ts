@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { startApiServer } from "../../src/api/server.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { examplePolicy, fakes } from "./_fakes.ts";
-import { needsPython } from "./_python.ts";
+import { requires } from "../_helpers/requires.ts";
 
 function serverDeps() {
   const f = fakes();
@@ -70,8 +70,9 @@ Deno.test("unix socket: mode 0600, real HTTP, token auth, socket removed on clos
 });
 
 Deno.test(
-  needsPython(
+  requires(
     "unix socket: a stale socket file is replaced, a live one and a regular file are refused",
+    "python3",
   ),
   async () => {
     const dir = await tempDir();

@@ -9,6 +9,7 @@
  */
 import { encodeSockaddrUn } from "../../src/ffi/unix_dgram.ts";
 import type { AgentUnderTest, ExportedEvent } from "../_helpers/agent_process.ts";
+import { scaled } from "../_helpers/time_scale.ts";
 
 const GENERATOR = new URL("./_unlink_loop.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -301,7 +302,7 @@ export class SeqCollector {
     count = 1,
     timeoutMs = 15_000,
   ): Promise<SeqEvent[]> {
-    const until = Date.now() + timeoutMs;
+    const until = Date.now() + scaled(timeoutMs);
     for (;;) {
       const matched = this.where(predicate);
       if (matched.length >= count) return matched;
@@ -429,7 +430,7 @@ export class NotifyListener implements Disposable {
 
   /** Waits for a datagram containing `needle`. */
   async waitFor(needle: string, timeoutMs = 20_000): Promise<string> {
-    const until = Date.now() + timeoutMs;
+    const until = Date.now() + scaled(timeoutMs);
     for (;;) {
       const found = this.poll().find((d) => d.includes(needle));
       if (found !== undefined) return found;

@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { startAgentProcess } from "../_helpers/agent_process.ts";
-import { privileged } from "../_helpers/privileges.ts";
 import { Api, seqPolicy, seqPrefix, startGenerator } from "./_e2e.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -21,7 +21,7 @@ async function vigil(args: string[]): Promise<{ code: number; stdout: string; st
 }
 
 Deno.test(
-  privileged("vigil status, policy, events --compact, top --once against the real agent"),
+  requires("vigil status, policy, events --compact, top --once against the real agent", "root"),
   async () => {
     const policyDir = await Deno.makeTempDir({ prefix: "vigil-e2e-cli-" });
     const work = await Deno.makeTempDir({ prefix: "vigil-e2e-cli-files-" });

@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { startAgentProcess } from "../_helpers/agent_process.ts";
-import { privileged } from "../_helpers/privileges.ts";
 import { aliasBomb, deepTags, hostileTexts, manyKeys, manyLongErrors } from "../policy/_hostile.ts";
 import {
   Api,
@@ -18,6 +17,7 @@ import {
   startGenerator,
   unrunnablePolicy,
 } from "./_e2e.ts";
+import { requires } from "../_helpers/requires.ts";
 
 /** No answer about a policy text is bigger than this (the request may be 1 MiB). */
 const MAX_ERROR_BODY = 32 * 1024;
@@ -27,7 +27,10 @@ function names(answer: { json: { policies: { name: string; state: string }[] } }
 }
 
 Deno.test(
-  privileged("hostile files never stop start, reload or the API; every answer precise, bounded"),
+  requires(
+    "hostile files never stop start, reload or the API; every answer precise, bounded",
+    "root",
+  ),
   async () => {
     const policyDir = await Deno.makeTempDir({ prefix: "vigil-hostile-" });
     const prefix = seqPrefix();
@@ -100,7 +103,7 @@ Deno.test(
 );
 
 Deno.test(
-  privileged("/healthz answers and events keep flowing while hostile texts are parsed"),
+  requires("/healthz answers and events keep flowing while hostile texts are parsed", "root"),
   async () => {
     await using agent = await startAgentProcess();
     using api = await Api.of(agent);
@@ -164,7 +167,10 @@ Deno.test(
 );
 
 Deno.test(
-  privileged("POST and reload are ordered: a 200 stays true; an unsaved policy is not running"),
+  requires(
+    "POST and reload are ordered: a 200 stays true; an unsaved policy is not running",
+    "root",
+  ),
   async () => {
     const policyDir = await Deno.makeTempDir({ prefix: "vigil-race-" });
     const prefix = seqPrefix();
@@ -215,7 +221,7 @@ Deno.test(
 );
 
 Deno.test(
-  privileged("the list of policies that cannot run is bounded"),
+  requires("the list of policies that cannot run is bounded", "root"),
   async () => {
     await using agent = await startAgentProcess();
     using api = await Api.of(agent);

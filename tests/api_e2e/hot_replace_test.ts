@@ -14,7 +14,6 @@
  */
 import assert from "node:assert/strict";
 import { startAgentProcess } from "../_helpers/agent_process.ts";
-import { privileged } from "../_helpers/privileges.ts";
 import {
   Api,
   missing,
@@ -27,12 +26,14 @@ import {
   startGenerator,
   unrunnablePolicy,
 } from "./_e2e.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const RATE = 4000;
 
 Deno.test(
-  privileged(
+  requires(
     "hot replace while events flow: A loses nothing, B has no gap, failures change nothing",
+    "root",
   ),
   async () => {
     const policyDir = await Deno.makeTempDir({ prefix: "vigil-e2e-replace-" });
@@ -142,7 +143,10 @@ Deno.test(
 );
 
 Deno.test(
-  privileged("rapid replacements (< 1 s apart): every version's events keep their route, no gap"),
+  requires(
+    "rapid replacements (< 1 s apart): every version's events keep their route, no gap",
+    "root",
+  ),
   async () => {
     // The hook slot of a replaced version is reused by the version after next; its events must
     // keep being exported (a route removed late for the previous owner of the slot must not take

@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict";
 import { startAgentProcess } from "../_helpers/agent_process.ts";
-import { privileged } from "../_helpers/privileges.ts";
 import {
   Api,
   NotifyListener,
@@ -18,10 +17,12 @@ import {
   sleep,
   startGenerator,
 } from "./_e2e.ts";
+import { scaled } from "../_helpers/time_scale.ts";
+import { requires } from "../_helpers/requires.ts";
 
 /** Polls `fn` until it returns true. */
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
@@ -33,7 +34,7 @@ function names(answer: { json: { policies: { name: string; state: string }[] } }
 }
 
 Deno.test(
-  privileged("READY=1 reaches a real NOTIFY_SOCKET listener, then STOPPING=1"),
+  requires("READY=1 reaches a real NOTIFY_SOCKET listener, then STOPPING=1", "root"),
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "vigil-e2e-notify-" });
     using listener = new NotifyListener(`${dir}/notify.sock`);
@@ -54,7 +55,7 @@ Deno.test(
   },
 );
 
-Deno.test(privileged("a policy added over the API survives a restart"), async () => {
+Deno.test(requires("a policy added over the API survives a restart", "root"), async () => {
   const policyDir = await Deno.makeTempDir({ prefix: "vigil-e2e-persist-" });
   const prefix = seqPrefix();
   const yaml = seqPolicy("e2e-persist", prefix, "persisted", ["e2e.persist"]);
@@ -82,7 +83,7 @@ Deno.test(privileged("a policy added over the API survives a restart"), async ()
 });
 
 Deno.test(
-  privileged("SIGHUP re-reads the policy directory: changed, new and removed files"),
+  requires("SIGHUP re-reads the policy directory: changed, new and removed files", "root"),
   async () => {
     const policyDir = await Deno.makeTempDir({ prefix: "vigil-e2e-hup-" });
     const prefix = seqPrefix();
@@ -118,7 +119,10 @@ Deno.test(
 );
 
 Deno.test(
-  privileged("an API replacement of a policy from another file name sticks across SIGHUP, restart"),
+  requires(
+    "an API replacement of a policy from another file name sticks across SIGHUP, restart",
+    "root",
+  ),
   async () => {
     const policyDir = await Deno.makeTempDir({ prefix: "vigil-e2e-file-" });
     const prefix = seqPrefix();

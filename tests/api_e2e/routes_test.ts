@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { startAgentProcess } from "../_helpers/agent_process.ts";
-import { privileged } from "../_helpers/privileges.ts";
 import {
   Api,
   readyAddress,
@@ -17,6 +16,7 @@ import {
   startGenerator,
   unrunnablePolicy,
 } from "./_e2e.ts";
+import { requires } from "../_helpers/requires.ts";
 
 /** An error answer: JSON `{error}` with a message and no stack trace. */
 function assertError(
@@ -33,7 +33,10 @@ function assertError(
 }
 
 Deno.test(
-  privileged("real agent over its unix socket: every route, every error code, the policy dir"),
+  requires(
+    "real agent over its unix socket: every route, every error code, the policy dir",
+    "root",
+  ),
   async () => {
     const policyDir = await Deno.makeTempDir({ prefix: "vigil-e2e-policies-" });
     const prefix = seqPrefix();
@@ -264,7 +267,10 @@ Deno.test(
 );
 
 Deno.test(
-  privileged("real agent on --listen 127.0.0.1:0: the real port on the ready line, auth over TCP"),
+  requires(
+    "real agent on --listen 127.0.0.1:0: the real port on the ready line, auth over TCP",
+    "root",
+  ),
   async () => {
     await using agent = await startAgentProcess({ args: ["--listen", "127.0.0.1:0"] });
     const address = readyAddress(agent);

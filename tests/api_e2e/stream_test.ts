@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { startAgentProcess } from "../_helpers/agent_process.ts";
-import { privileged } from "../_helpers/privileges.ts";
 import {
   Api,
   missing,
@@ -18,6 +17,7 @@ import {
   sleep,
   startGenerator,
 } from "./_e2e.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const RATE = 2000;
 
@@ -31,7 +31,7 @@ async function exportRate(events: SeqCollector, ms: number): Promise<number> {
 }
 
 Deno.test(
-  privileged("a stalled /events client does not slow the export; it is dropped and counted"),
+  requires("a stalled /events client does not slow the export; it is dropped and counted", "root"),
   async () => {
     const policyDir = await Deno.makeTempDir({ prefix: "vigil-e2e-stream-" });
     const prefix = seqPrefix();
@@ -124,8 +124,9 @@ function rssMb(pid: number): number {
 }
 
 Deno.test(
-  privileged(
+  requires(
     "200 stalled /events clients: 503 beyond the stream cap, memory bounded, /healthz answers",
+    "root",
   ),
   async () => {
     const policyDir = await Deno.makeTempDir({ prefix: "vigil-e2e-stalls-" });

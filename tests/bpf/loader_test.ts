@@ -4,13 +4,13 @@
  * object also loads and reports a correct cwd.
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
 import { openBpfRuntime } from "../../src/bpf/runtime.ts";
 import { BpfObject } from "../../src/bpf/object.ts";
 import { BpfError } from "../../src/bpf/errors.ts";
 import { RingReader } from "../../src/ringbuf/reader.ts";
 import { decodeRecord } from "../../src/events/decode.ts";
 import { silentLogger } from "../../src/log/logger.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -58,8 +58,9 @@ async function bpftoolNames(): Promise<string[]> {
 }
 
 Deno.test({
-  ...privileged(
+  ...requires(
     "BpfObject.load() of a broken object names the program, errno and verifier tail, and leaks nothing",
+    "root",
   ),
   async fn() {
     const bytes = await compile(`${ROOT}tests/fixtures/bpf/broken.bpf.c`);
@@ -86,7 +87,10 @@ Deno.test({
 });
 
 Deno.test({
-  ...privileged("the bounded-loop build (kernels without bpf_loop) loads and reports exec cwd"),
+  ...requires(
+    "the bounded-loop build (kernels without bpf_loop) loads and reports exec cwd",
+    "root",
+  ),
   async fn() {
     const bytes = await compile(`${ROOT}bpf/process.bpf.c`, ["-DVIGIL_NO_BPF_LOOP=1"]);
     using rt = openBpfRuntime({ useHostLibbpf: false, logger: silentLogger });

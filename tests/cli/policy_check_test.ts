@@ -4,7 +4,7 @@
  * attached). Exit 0 runnable here, 1 invalid, 3 valid but not runnable here, 2 usage.
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DENO = Deno.execPath();
@@ -70,27 +70,30 @@ function json(args: string[]): { code: number; report: JsonReport } {
   return { code: r.code, report: JSON.parse(r.stdout) };
 }
 
-Deno.test(privileged("vigil policy check passes every example in policies/ on this kernel"), () => {
-  const before = tracefsMounts();
-  const files = examples();
-  assert.ok(files.length >= 5);
-  const r = check(files);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  for (const f of files) {
+Deno.test(
+  requires("vigil policy check passes every example in policies/ on this kernel", "root"),
+  () => {
+    const before = tracefsMounts();
+    const files = examples();
+    assert.ok(files.length >= 5);
+    const r = check(files);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    for (const f of files) {
+      assert.match(
+        r.stdout,
+        new RegExp(`^${f}: policy "[a-z-]+" \\(enforce\\): valid, runnable on this kernel$`, "m"),
+      );
+    }
     assert.match(
       r.stdout,
-      new RegExp(`^${f}: policy "[a-z-]+" \\(enforce\\): valid, runnable on this kernel$`, "m"),
+      /mechanism {2}syscall_tracepoint → tracepoint syscalls\/sys_enter_unlinkat/,
     );
-  }
-  assert.match(
-    r.stdout,
-    /mechanism {2}syscall_tracepoint → tracepoint syscalls\/sys_enter_unlinkat/,
-  );
-  assert.match(r.stdout, /cost {7}negligible: sched\/sched_process_exec/);
-  assert.deepEqual(tracefsMounts(), before, "tracefs is left as it was found");
-});
+    assert.match(r.stdout, /cost {7}negligible: sched\/sched_process_exec/);
+    assert.deepEqual(tracefsMounts(), before, "tracefs is left as it was found");
+  },
+);
 
-Deno.test(privileged("vigil policy check --json reports the plan of each file"), () => {
+Deno.test(requires("vigil policy check --json reports the plan of each file", "root"), () => {
   const { code, report } = json(["policies/file_deletion.yaml", "policies/kill_named_binary.yaml"]);
   assert.equal(code, 0);
   assert.equal(report.status, 0);
@@ -114,7 +117,7 @@ Deno.test(privileged("vigil policy check --json reports the plan of each file"),
 });
 
 Deno.test(
-  privileged("vigil policy check splits the raw_syscalls + InMap policy per syscall"),
+  requires("vigil policy check splits the raw_syscalls + InMap policy per syscall", "root"),
   () => {
     const r = check(["tests/fixtures/policy/file_deletion_expensive.yaml"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -129,43 +132,46 @@ Deno.test(
   },
 );
 
-Deno.test(privileged("vigil policy check warns about a raw_syscalls hook it cannot split"), () => {
-  const dir = Deno.makeTempDirSync();
-  try {
-    const file = `${dir}/raw.yaml`;
-    Deno.writeTextFileSync(
-      file,
-      [
-        "apiVersion: cilium.io/v1alpha1",
-        "kind: TracingPolicy",
-        "metadata:",
-        "  name: raw-all",
-        "spec:",
-        "  tracepoints:",
-        "  - subsystem: raw_syscalls",
-        "    event: sys_enter",
-        "    args:",
-        "    - index: 4",
-        "      type: syscall64",
-        "",
-      ].join("\n"),
-    );
-    const r = check([file]);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /cost {7}every-syscall: /);
-    assert.match(
-      r.stdout,
-      new RegExp(
-        `${file}:7:5: warning: spec\\.tracepoints\\[0\\]: raw_syscalls/sys_enter runs this hook's program on every syscall of every task \\(the field's 400%-CPU pattern\\)`,
-      ),
-    );
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+Deno.test(
+  requires("vigil policy check warns about a raw_syscalls hook it cannot split", "root"),
+  () => {
+    const dir = Deno.makeTempDirSync();
+    try {
+      const file = `${dir}/raw.yaml`;
+      Deno.writeTextFileSync(
+        file,
+        [
+          "apiVersion: cilium.io/v1alpha1",
+          "kind: TracingPolicy",
+          "metadata:",
+          "  name: raw-all",
+          "spec:",
+          "  tracepoints:",
+          "  - subsystem: raw_syscalls",
+          "    event: sys_enter",
+          "    args:",
+          "    - index: 4",
+          "      type: syscall64",
+          "",
+        ].join("\n"),
+      );
+      const r = check([file]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /cost {7}every-syscall: /);
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `${file}:7:5: warning: spec\\.tracepoints\\[0\\]: raw_syscalls/sys_enter runs this hook's program on every syscall of every task \\(the field's 400%-CPU pattern\\)`,
+        ),
+      );
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
 
 Deno.test(
-  privileged("vigil policy check exits 1 on each invalid fixture with file:line:column"),
+  requires("vigil policy check exits 1 on each invalid fixture with file:line:column", "root"),
   () => {
     const dir = `${ROOT}tests/fixtures/policy/invalid`;
     const files = [...Deno.readDirSync(dir)].map((e) => `tests/fixtures/policy/invalid/${e.name}`)
@@ -181,7 +187,7 @@ Deno.test(
 );
 
 Deno.test(
-  privileged("vigil policy check exits 1 when any file is invalid, even with valid ones"),
+  requires("vigil policy check exits 1 when any file is invalid, even with valid ones", "root"),
   () => {
     const r = check(["policies/file_deletion.yaml", "tests/fixtures/policy/invalid/bad_name.yaml"]);
     assert.equal(r.code, 1);
@@ -194,7 +200,10 @@ Deno.test(
 );
 
 Deno.test(
-  privileged("vigil policy check exits 3 for a kernel-function kprobe this kernel cannot run"),
+  requires(
+    "vigil policy check exits 3 for a kernel-function kprobe this kernel cannot run",
+    "root",
+  ),
   () => {
     const file = "tests/fixtures/policy/not_runnable/kprobe_fd_install.yaml";
     const { code, report } = json([file]);
@@ -221,19 +230,22 @@ Deno.test(
   },
 );
 
-Deno.test(privileged("vigil policy check exits 3 for an LSM hook this kernel refuses"), () => {
-  const { code, report } = json(["tests/fixtures/policy/not_runnable/lsm_file_open.yaml"]);
-  const lsm = report.kernel.features.lsm;
-  assert.equal(code, 3);
-  assert.match(
-    report.files[0]?.reason ?? "",
-    /^spec\.lsmhooks\[0\]: LSM hook file_open cannot run on this kernel: lsm: /,
-  );
-  if (lsm?.supported === false) assert.ok(report.files[0]?.reason?.includes(lsm.reason));
-});
+Deno.test(
+  requires("vigil policy check exits 3 for an LSM hook this kernel refuses", "root"),
+  () => {
+    const { code, report } = json(["tests/fixtures/policy/not_runnable/lsm_file_open.yaml"]);
+    const lsm = report.kernel.features.lsm;
+    assert.equal(code, 3);
+    assert.match(
+      report.files[0]?.reason ?? "",
+      /^spec\.lsmhooks\[0\]: LSM hook file_open cannot run on this kernel: lsm: /,
+    );
+    if (lsm?.supported === false) assert.ok(report.files[0]?.reason?.includes(lsm.reason));
+  },
+);
 
 Deno.test(
-  privileged("vigil policy check without BPF capabilities: valid files exit 3 with why"),
+  requires("vigil policy check without BPF capabilities: valid files exit 3 with why", "root"),
   () => {
     const r = check(["policies/file_deletion.yaml"], [
       "setpriv",

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { FEATURE_NAMES } from "../../src/kernel/types.ts";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DENO = Deno.execPath();
@@ -37,7 +37,7 @@ function assertOneErrorLine(r: Result, pattern: RegExp): void {
   assert.match(lines[0]!, pattern);
 }
 
-Deno.test(privileged("vigil probe --json prints one JSON report and exits 0"), () => {
+Deno.test(requires("vigil probe --json prints one JSON report and exits 0", "root"), () => {
   const r = vigil(["--json"]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trimEnd().split("\n").length, 1, "one line");
@@ -77,7 +77,7 @@ Deno.test(privileged("vigil probe --json prints one JSON report and exits 0"), (
   }
 });
 
-Deno.test(privileged("vigil probe prints one table row per feature"), () => {
+Deno.test(requires("vigil probe prints one table row per feature", "root"), () => {
   const r = vigil([]);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.split("\n");
@@ -97,7 +97,7 @@ Deno.test("vigil probe rejects an unknown flag with one line and exit 2", () => 
   assert.match(r.stderr, /^vigil probe: Unknown option '--bogus'.*\n$/);
 });
 
-Deno.test(privileged("vigil probe without kernel BTF says so in one line"), () => {
+Deno.test(requires("vigil probe without kernel BTF says so in one line", "root"), () => {
   // A private mount namespace with an empty tmpfs over /sys/kernel/btf.
   const r = vigil([], [
     "unshare",
@@ -113,7 +113,7 @@ Deno.test(privileged("vigil probe without kernel BTF says so in one line"), () =
   );
 });
 
-Deno.test(privileged("vigil probe without BPF capabilities says so in one line"), () => {
+Deno.test(requires("vigil probe without BPF capabilities says so in one line", "root"), () => {
   const r = vigil([], ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]);
   assertOneErrorLine(
     r,
@@ -122,7 +122,7 @@ Deno.test(privileged("vigil probe without BPF capabilities says so in one line")
 });
 
 Deno.test(
-  privileged("vigil probe --host-libbpf without a usable host libbpf says so in one line"),
+  requires("vigil probe --host-libbpf without a usable host libbpf says so in one line", "root"),
   () => {
     const soname = `/usr/lib/${Deno.build.arch}-linux-gnu/libbpf.so.1`;
     let prefix: string[] = [];

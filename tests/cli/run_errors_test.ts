@@ -2,7 +2,7 @@
  * Bad input to `vigil run`: each gets one clear error line and a non-zero exit.
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -42,7 +42,7 @@ Deno.test("vigil run rejects a bad ring buffer size by name", async () => {
 });
 
 Deno.test({
-  ...privileged("vigil run fails with one line naming an unwritable export path"),
+  ...requires("vigil run fails with one line naming an unwritable export path", "root"),
   async fn() {
     const { code, stderr } = await vigil(["run", "--export", "/nonexistent-dir/events.json"]);
     assert.equal(code, 1);
@@ -54,7 +54,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...privileged("vigil run fails with one line when the kernel has no BTF"),
+  ...requires("vigil run fails with one line when the kernel has no BTF", "root"),
   async fn() {
     // A private mount namespace where /sys/kernel/btf is an empty tmpfs: no vmlinux BTF.
     const { code, stderr } = await vigil(["run", "--export", "/dev/null"], [
@@ -75,7 +75,10 @@ Deno.test({
 });
 
 Deno.test({
-  ...privileged("vigil run --host-libbpf fails with one line when the host's libbpf is unusable"),
+  ...requires(
+    "vigil run --host-libbpf fails with one line when the host's libbpf is unusable",
+    "root",
+  ),
   async fn() {
     const libbpf = Deno.realPathSync("/usr/lib/x86_64-linux-gnu/libbpf.so.1");
     // In a private mount namespace the host's libbpf reads as an empty file (the real one is untouched).
@@ -98,7 +101,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...privileged("vigil run without --host-libbpf does not need the host's libbpf"),
+  ...requires("vigil run without --host-libbpf does not need the host's libbpf", "root"),
   async fn() {
     const libbpf = Deno.realPathSync("/usr/lib/x86_64-linux-gnu/libbpf.so.1");
     const dir = await Deno.makeTempDir();

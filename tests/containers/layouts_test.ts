@@ -15,13 +15,13 @@ import {
 } from "../_helpers/agent_process.ts";
 import {
   containerId64,
-  containerTest,
   type ExpectedWorkload,
   gardenInstanceGuid,
   randomHex,
   RuncSession,
   workloadMismatch,
 } from "../_helpers/runc.ts";
+import { requires } from "../_helpers/requires.ts";
 
 interface Layout {
   readonly name: string;
@@ -82,8 +82,9 @@ function escaped(uid: string): string {
 }
 
 Deno.test({
-  ...containerTest(
+  ...requires(
     "kubepods, kubelet cgroupfs driver: container id and pod UID of every QoS class",
+    "runc",
   ),
   async fn(t) {
     const [a, b, c, d] = [
@@ -124,7 +125,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerTest("kubepods, kubelet systemd driver shapes: escaped pod UID is restored"),
+  ...requires("kubepods, kubelet systemd driver shapes: escaped pod UID is restored", "runc"),
   async fn(t) {
     const [a, b, c] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
     const [ia, ib, ic, id] = [1, 2, 3, 4].map(() => containerId64()) as string[];
@@ -159,7 +160,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerTest("docker: cgroupfs (/docker/<id>) and systemd (docker-<id>.scope) drivers"),
+  ...requires("docker: cgroupfs (/docker/<id>) and systemd (docker-<id>.scope) drivers", "runc"),
   async fn(t) {
     const [ia, ib] = [containerId64(), containerId64()];
     await checkLayouts(t, [
@@ -178,8 +179,9 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerTest(
+  ...requires(
     "garden: instance and task GUID handles, init sub-cgroup, good/bad, tagged root",
+    "runc",
   ),
   async fn(t) {
     const [h1, h2, h3, h4, h6] = [1, 2, 3, 4, 6].map(() => gardenInstanceGuid()) as string[];
@@ -220,8 +222,9 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerTest(
+  ...requires(
     "sub-cgroups resolve to the outermost container; podman, ECS, LXC, nerdctl, bpm",
+    "runc",
   ),
   async fn(t) {
     const [a, b, c, d, e, f, g, h] = [1, 2, 3, 4, 5, 6, 7, 8].map(() =>
@@ -298,7 +301,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerTest("host-shaped cgroups and host processes carry no docker/pod fields"),
+  ...requires("host-shaped cgroups and host processes carry no docker/pod fields", "runc"),
   async fn(t) {
     const uid = crypto.randomUUID();
     const hex = containerId64();
@@ -331,7 +334,10 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerTest("pod.container.pid is the process's pid inside the container's pid namespace"),
+  ...requires(
+    "pod.container.pid is the process's pid inside the container's pid namespace",
+    "runc",
+  ),
   async fn() {
     await using session = await RuncSession.open();
     await using agent = await startAgentProcess();

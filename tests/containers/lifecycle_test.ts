@@ -9,13 +9,13 @@ import { type ExportedEvent, marker, startAgentProcess } from "../_helpers/agent
 import {
   cgroupMounts,
   containerId64,
-  containerTest,
   type ExpectedWorkload,
   gardenInstanceGuid,
   type RuncContainer,
   RuncSession,
   workloadMismatch,
 } from "../_helpers/runc.ts";
+import { requires } from "../_helpers/requires.ts";
 
 /** An exec whose arguments include `tag` and whose binary is `binary`. */
 function execOf(e: ExportedEvent, binary: string, tag: string): boolean {
@@ -53,8 +53,9 @@ function exists(path: string): boolean {
 const escaped = (uid: string) => uid.replaceAll("-", "_");
 
 Deno.test({
-  ...containerTest(
+  ...requires(
     "containers started before the agent are known from the walk at start (exec and init exit)",
+    "runc",
   ),
   async fn() {
     await using session = await RuncSession.open();
@@ -102,8 +103,9 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerTest(
+  ...requires(
     "a cgroup made after the agent started is known from cgroup_mkdir before its first exec",
+    "runc",
   ),
   async fn() {
     await using session = await RuncSession.open();
@@ -136,7 +138,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerTest("a fork inside a container (no exec) exits with the container's fields"),
+  ...requires("a fork inside a container (no exec) exits with the container's fields", "runc"),
   async fn() {
     await using session = await RuncSession.open();
     await using agent = await startAgentProcess();
@@ -175,7 +177,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerTest("garden: a process moved from good/<handle> to bad/<handle> stays in it"),
+  ...requires("garden: a process moved from good/<handle> to bad/<handle> stays in it", "runc"),
   async fn() {
     await using session = await RuncSession.open();
     await using agent = await startAgentProcess();
@@ -214,7 +216,10 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerTest("docker field is the container id's first 31 characters, as Tetragon prints it"),
+  ...requires(
+    "docker field is the container id's first 31 characters, as Tetragon prints it",
+    "runc",
+  ),
   async fn() {
     // Tetragon: `docker` = id[:BpfContainerIdLength] with BpfContainerIdLength = 31
     // (/work/shared/reference/tetragon.md §3: "docker (first 31 chars of the container id)").

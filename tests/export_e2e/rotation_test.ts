@@ -7,13 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { startAgentProcess } from "../_helpers/agent_process.ts";
-import { privileged } from "../_helpers/privileges.ts";
 import { execMarks, newMark, runMarked, waitForMarks } from "./_exec_marks.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const N = 60;
 
 Deno.test(
-  privileged("rename, delete, copytruncate and SIGHUP: no exec event lost, no broken line"),
+  requires("rename, delete, copytruncate and SIGHUP: no exec event lost, no broken line", "root"),
   async () => {
     await using agent = await startAgentProcess();
     const path = agent.exportPath;

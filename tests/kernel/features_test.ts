@@ -15,7 +15,7 @@ import { probeKernel } from "../../src/kernel/mod.ts";
 import { PROBE_PROGRAMS } from "../../src/kernel/probes.ts";
 import { FEATURE_NAMES, type KernelReport } from "../../src/kernel/types.ts";
 import { silentLogger } from "../../src/log/logger.ts";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
 
 function exists(path: string): boolean {
   try {
@@ -100,7 +100,7 @@ function kernelAtLeast(major: number, minor: number): boolean {
   return maj > major || (maj === major && min >= minor);
 }
 
-Deno.test(privileged("probe.bpf.o holds exactly the programs of the probe table"), () => {
+Deno.test(requires("probe.bpf.o holds exactly the programs of the probe table", "root"), () => {
   using rt = openBpfRuntime({ useHostLibbpf: false, logger: silentLogger });
   const autoload = Object.fromEntries(PROBE_PROGRAMS.map((p) => [p, false]));
   using obj = BpfObject.load(rt, PROBE_OBJECT, { name: "probe.bpf.o", autoload });
@@ -108,7 +108,7 @@ Deno.test(privileged("probe.bpf.o holds exactly the programs of the probe table"
 });
 
 Deno.test(
-  privileged("probeKernel() agrees with independent evidence on this kernel"),
+  requires("probeKernel() agrees with independent evidence on this kernel", "root"),
   async (t) => {
     using rt = openBpfRuntime({ useHostLibbpf: false, logger: silentLogger });
     const seen = observe();

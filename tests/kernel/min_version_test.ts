@@ -20,6 +20,22 @@ Deno.test("kernelAtLeast compares major.minor of a release", () => {
   assert.throws(() => kernelAtLeast("weird", "5.8"), /cannot compare/);
 });
 
+const LAB_CGROUP = Deno.env.get("VIGIL_LAB_CGROUP");
+const cgroupTest = requires("the probe reports the cgroup layout the lab booted with", "root");
+
+Deno.test({
+  ...(LAB_CGROUP === undefined
+    ? {
+      name: `${cgroupTest.name} [IGNORED: only in the kernel lab, which knows the layout]`,
+      ignore: true,
+    }
+    : cgroupTest),
+  fn() {
+    // Only in the lab, where the layout is known from outside the code under test.
+    assert.equal(kernelReport().cgroup.mode, LAB_CGROUP, kernelReport().cgroup.evidence);
+  },
+});
+
 for (const row of FEATURE_TABLE) {
   Deno.test({
     ...requires(`probe agrees with the table: ${row.name} (since ${row.minKernel})`, "root"),

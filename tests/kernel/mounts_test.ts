@@ -12,7 +12,7 @@ import {
   TRACEFS,
   withPseudoFs,
 } from "../../src/kernel/mounts.ts";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
 
 /** The mounts under /sys/kernel, as "target fstype" lines (what the probe may touch). */
 function sysKernelMounts(): string[] {
@@ -33,8 +33,9 @@ function run(cmd: string, ...args: string[]): void {
 
 for (const fs of [SECURITYFS, TRACEFS]) {
   Deno.test(
-    privileged(
+    requires(
       `withPseudoFs() mounts ${fs.fsType} only for fn and leaves the mount table as it was`,
+      "root",
     ),
     () => {
       using libc = disposableLibc();
@@ -50,7 +51,7 @@ for (const fs of [SECURITYFS, TRACEFS]) {
   );
 }
 
-Deno.test(privileged("withPseudoFs() keeps a mount that was there before"), () => {
+Deno.test(requires("withPseudoFs() keeps a mount that was there before", "root"), () => {
   using libc = disposableLibc();
   const wasMounted = isMounted(SECURITYFS);
   if (!wasMounted) run("mount", "-t", "securityfs", "securityfs", SECURITYFS.target);
@@ -65,7 +66,7 @@ Deno.test(privileged("withPseudoFs() keeps a mount that was there before"), () =
   }
 });
 
-Deno.test(privileged("withPseudoFs() unmounts what it mounted when fn throws"), () => {
+Deno.test(requires("withPseudoFs() unmounts what it mounted when fn throws", "root"), () => {
   using libc = disposableLibc();
   const before = sysKernelMounts();
   assert.throws(
@@ -78,21 +79,24 @@ Deno.test(privileged("withPseudoFs() unmounts what it mounted when fn throws"), 
   assert.deepEqual(sysKernelMounts(), before);
 });
 
-Deno.test(privileged("withPseudoFs() still runs fn, with the reason, when mounting fails"), () => {
-  using libc = disposableLibc();
-  const nowhere: PseudoFs = { fsType: "tracefs", target: "/nonexistent/vigil-probe" };
-  const before = sysKernelMounts();
-  const mount = withPseudoFs(libc.symbols, nowhere, (m) => m);
-  assert.equal(mount.state, "failed");
-  assert.equal(
-    mount.error,
-    "mount -t tracefs on /nonexistent/vigil-probe failed: ENOENT (2)",
-  );
-  assert.deepEqual(sysKernelMounts(), before);
-});
+Deno.test(
+  requires("withPseudoFs() still runs fn, with the reason, when mounting fails", "root"),
+  () => {
+    using libc = disposableLibc();
+    const nowhere: PseudoFs = { fsType: "tracefs", target: "/nonexistent/vigil-probe" };
+    const before = sysKernelMounts();
+    const mount = withPseudoFs(libc.symbols, nowhere, (m) => m);
+    assert.equal(mount.state, "failed");
+    assert.equal(
+      mount.error,
+      "mount -t tracefs on /nonexistent/vigil-probe failed: ENOENT (2)",
+    );
+    assert.deepEqual(sysKernelMounts(), before);
+  },
+);
 
 Deno.test(
-  privileged("readLsmFacts() reads the LSM list and leaves the mount table as it was"),
+  requires("readLsmFacts() reads the LSM list and leaves the mount table as it was", "root"),
   () => {
     using libc = disposableLibc();
     const before = sysKernelMounts();

@@ -9,7 +9,6 @@
 
 import { GrpcUnixClient } from "../../src/metadata/grpc.ts";
 import { ProtoMessage, ProtoWriter } from "../../src/metadata/protobuf.ts";
-import { missing, requires } from "../_helpers/requires.ts";
 
 const CONTAINERD = "/usr/bin/containerd";
 const CTR = "/usr/bin/ctr";
@@ -27,14 +26,6 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Why the real-containerd tests cannot run here, or null (requires.ts decides). */
-export const CONTAINERD_SKIP_REASON: string | null = missing("containerd");
-
-/** `requires(name, "containerd")`. */
-export function containerdTest(name: string): { name: string; ignore: boolean } {
-  return requires(name, "containerd");
 }
 
 /** Result of a command. */

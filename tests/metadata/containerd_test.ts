@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { ContainerdSource } from "../../src/metadata/containerd.ts";
 import { MetadataRegistry } from "../../src/metadata/registry.ts";
 import { parseContainerPath } from "../../src/cgroup/container.ts";
-import { ContainerdDaemon, containerdTest, TEST_IMAGE } from "./_containerd.ts";
+import { ContainerdDaemon, TEST_IMAGE } from "./_containerd.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const T = { sanitizeOps: false, sanitizeResources: false };
 
@@ -36,7 +37,7 @@ function refOfPid(pid: number) {
 }
 
 Deno.test({
-  ...containerdTest("containerd: ctr containers with kubelet labels, in every namespace"),
+  ...requires("containerd: ctr containers with kubelet labels, in every namespace", "containerd"),
   ...T,
   async fn() {
     await using d = await ContainerdDaemon.start();
@@ -121,7 +122,10 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerdTest("containerd: a deleted container resolves during the grace period, then not"),
+  ...requires(
+    "containerd: a deleted container resolves during the grace period, then not",
+    "containerd",
+  ),
   ...T,
   async fn() {
     await using d = await ContainerdDaemon.start();
@@ -157,7 +161,10 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerdTest("containerd CRI: pods run as kubelet does carry pod labels and annotations"),
+  ...requires(
+    "containerd CRI: pods run as kubelet does carry pod labels and annotations",
+    "containerd",
+  ),
   ...T,
   async fn() {
     await using d = await ContainerdDaemon.start();
@@ -225,7 +232,7 @@ Deno.test({
 });
 
 Deno.test({
-  ...containerdTest("containerd down: no socket, daemon stopped, daemon back"),
+  ...requires("containerd down: no socket, daemon stopped, daemon back", "containerd"),
   ...T,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "vigil-containerd-" });

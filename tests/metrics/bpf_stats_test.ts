@@ -9,7 +9,7 @@ import { PROCESS_OBJECT } from "../../src/bpf/objects.ts";
 import { openBpfRuntime } from "../../src/bpf/runtime.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { listAllPrograms, openBpfProgramStats, PROG_INFO } from "../../src/metrics/bpf_stats.ts";
-import { privileged } from "../_helpers/privileges.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const SYSCTL = "/proc/sys/kernel/bpf_stats_enabled";
 
@@ -64,7 +64,7 @@ function execTrue(times: number): void {
 }
 
 Deno.test(
-  privileged("openBpfProgramStats() counts runs and run time of a real attached program"),
+  requires("openBpfProgramStats() counts runs and run time of a real attached program", "root"),
   () => {
     using rt = openBpfRuntime({ useHostLibbpf: false, logger: silentLogger });
     using obj = BpfObject.load(rt, PROCESS_OBJECT, {
@@ -123,7 +123,7 @@ Deno.test(
   },
 );
 
-Deno.test(privileged("a program fd that is not a program is skipped, not thrown"), () => {
+Deno.test(requires("a program fd that is not a program is skipped, not thrown", "root"), () => {
   using rt = openBpfRuntime({ useHostLibbpf: false, logger: silentLogger });
   const stats = openBpfProgramStats({
     libbpf: rt.libbpf,
