@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the kernel-dependent suites (probe, loader, process tracking, policy end-to-end, cgroup
 # detection) in the kernel lab on each kernel, and prints one summary line per kernel.
-# Usage: test_kernels.sh [VARIANT...]   VARIANT: 5.10 | 6.1 | 6.12 | 6.12-ubuntu (default: all)
+# Usage: test_kernels.sh [--no-build] [VARIANT...]   VARIANT: 5.10 | 6.1 | 6.12 | 6.12-ubuntu (default: all)
 # 6.12-ubuntu is 6.12 with an Ubuntu stemcell's LSM list (no bpf) and hybrid cgroups.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +12,16 @@ SUITES=(
   tests/cgroup/scan_test.ts tests/cgroup/namespace_test.ts
 )
 UBUNTU_LSM=lockdown,capability,landlock,yama,apparmor
+
+build=1
+if [ "${1:-}" = --no-build ]; then
+  build=0
+  shift
+fi
 variants=("$@")
 [ ${#variants[@]} -gt 0 ] || variants=(5.10 6.1 6.12 6.12-ubuntu)
-
-bash scripts/build.sh >/dev/null
+# --no-build: the objects are built already (e.g. several of these run side by side).
+[ "$build" = 0 ] || bash scripts/build.sh >/dev/null
 summary=()
 failed=0
 for v in "${variants[@]}"; do
