@@ -278,6 +278,17 @@ function explainKprobeMulti(o: StepFailure, ev: ProbeEvidence) {
       ),
     };
   }
+  if (o.errno === EINVAL) {
+    // Before 5.18 the kernel does not know the link type at all (seen on Debian's 5.10).
+    return {
+      supported: false,
+      reason: join(
+        failed(o),
+        "the kernel rejects the kprobe_multi link type (added in 5.18)",
+        notBuilt(ev, "FPROBE", "kprobe_multi links are built on fprobe"),
+      ),
+    };
+  }
   return undefined;
 }
 

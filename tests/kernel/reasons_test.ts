@@ -95,6 +95,18 @@ Deno.test("explainFeature() blames CONFIG_FPROBE for kprobe_multi EOPNOTSUPP", (
   );
 });
 
+Deno.test("explainFeature() says a pre-5.18 kernel rejects the kprobe_multi link (EINVAL at attach)", () => {
+  // What Debian's 5.10 answers: the program loads, the link type is unknown.
+  const ev = fakeEvidence({ config: configWith("KPROBES") });
+  const r = explainFeature("kprobe_multi", failure("attach", EINVAL), ev);
+  assert.equal(r.supported, false);
+  assert.equal(
+    r.reason,
+    "attach failed: EINVAL (22); the kernel rejects the kprobe_multi link type (added in 5.18); " +
+      "kernel built without CONFIG_FPROBE (/fake/config): kprobe_multi links are built on fprobe",
+  );
+});
+
 Deno.test("explainFeature() explains an fentry EPERM with the ftrace evidence and no ulimit red herring", () => {
   const ev = fakeEvidence({ ftraceFunctions: { ok: false, error: "EPERM (1)" } });
   const r = explainFeature("fentry", failure("load", EPERM, EPERM_LOAD_TAIL), ev);
