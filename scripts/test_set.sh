@@ -6,13 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SYSTEM=(
-  tests/agent tests/api_e2e tests/bpf tests/containers tests/deploy tests/ffi tests/metadata_e2e
-  tests/policy_e2e tests/compile_test.ts
+  tests/agent tests/api_e2e tests/bpf tests/containers tests/deploy tests/export_e2e tests/ffi
+  tests/metadata_e2e tests/policy_e2e tests/compile_test.ts
   tests/api/notify_test.ts tests/api/server_test.ts
   tests/cgroup/namespace_test.ts tests/cgroup/scan_test.ts
-  tests/cli/policy_check_test.ts tests/cli/probe_test.ts tests/cli/run_errors_test.ts
+  tests/cli/policy_check_test.ts tests/cli/policy_check_hostile_test.ts tests/cli/probe_test.ts
+  tests/cli/run_errors_test.ts
   tests/kernel/features_test.ts tests/kernel/min_version_test.ts tests/kernel/mounts_test.ts
-  tests/metadata/containerd_test.ts tests/metrics/bpf_stats_test.ts tests/metrics/promtool_test.ts
+  tests/metadata/containerd_test.ts tests/metadata/runtime_ids_test.ts
+  tests/metrics/bpf_stats_test.ts tests/metrics/promtool_test.ts
   tests/policy/load_dir_test.ts
 )
 set=${1:?usage: test_set.sh unit|system [deno test options...]}

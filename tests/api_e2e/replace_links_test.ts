@@ -9,8 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { startAgentProcess } from "../_helpers/agent_process.ts";
-import { privileged } from "../_helpers/privileges.ts";
 import { Api, sleep } from "./_e2e.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const POLICY = new URL("../../policies/file_deletion.yaml", import.meta.url);
 
@@ -37,7 +37,10 @@ function consistentLinks(pid: number): number {
 }
 
 Deno.test(
-  privileged("hot replace: never fewer links than the plan, exactly the plan between replaces"),
+  requires(
+    "hot replace: never fewer links than the plan, exactly the plan between replaces",
+    "root",
+  ),
   async () => {
     await using agent = await startAgentProcess();
     using api = await Api.of(agent);

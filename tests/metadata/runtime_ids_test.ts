@@ -8,7 +8,8 @@ import { parseContainerPath } from "../../src/cgroup/container.ts";
 import { CgroupRegistry } from "../../src/cgroup/registry.ts";
 import { ContainerdSource } from "../../src/metadata/containerd.ts";
 import { MetadataRegistry } from "../../src/metadata/registry.ts";
-import { ContainerdDaemon, containerdTest } from "./_containerd.ts";
+import { ContainerdDaemon } from "./_containerd.ts";
+import { requires } from "../_helpers/requires.ts";
 
 const T = { sanitizeOps: false, sanitizeResources: false };
 
@@ -21,7 +22,10 @@ function cgroupPathOf(pid: number): string {
 }
 
 Deno.test({
-  ...containerdTest("containerd: a cgroup leaf named after the container resolves to its id"),
+  ...requires(
+    "containerd: a cgroup leaf named after the container resolves to its id",
+    "containerd",
+  ),
   ...T,
   async fn() {
     await using d = await ContainerdDaemon.start();
