@@ -21,9 +21,6 @@ import { scaled } from "../_helpers/time_scale.ts";
 
 export type { ExportedEvent };
 
-/** How much slower than the host this machine is (the kernel lab sets it under emulation). */
-export const TIME_SCALE = Number(Deno.env.get("VIGIL_TEST_TIME_SCALE") ?? "1") || 1;
-
 /** x86_64 syscall numbers the tests make. */
 export const NR = {
   connect: 42,
@@ -246,7 +243,8 @@ export async function startPolicyAgent(
     }
     agent = await startAgentProcess({
       args: ["--policy-dir", policyDir],
-      readyTimeoutMs: 20_000 * TIME_SCALE,
+      // startAgentProcess and waitFor stretch these by the time scale themselves.
+      readyTimeoutMs: 20_000,
     });
   } catch (err) {
     await Deno.remove(policyDir, { recursive: true }).catch(() => {});
@@ -291,7 +289,7 @@ export async function startPolicyAgent(
     waitForPolicyEvents: (name, predicate, count = 1) =>
       running.waitFor((e) => bodyOf(e).policy_name === name && predicate(bodyOf(e)), {
         count,
-        timeoutMs: 10_000 * TIME_SCALE,
+        timeoutMs: 10_000,
       }),
     async [Symbol.asyncDispose]() {
       client.close();

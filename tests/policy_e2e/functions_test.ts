@@ -14,7 +14,6 @@
  * - without `bpf` in the LSM list: the Override policy is refused with the reason, the others run.
  */
 import assert from "node:assert/strict";
-import { privileged } from "../_helpers/privileges.ts";
 import {
   bodyOf,
   type ExportedEvent,
@@ -26,8 +25,9 @@ import {
   settle,
   startPolicyAgent,
   syscallCode,
-  TIME_SCALE,
 } from "./_helpers.ts";
+import { requires } from "../_helpers/requires.ts";
+import { POLICY_ENGINE_NEEDS } from "./_needs.ts";
 
 const NR_GETPGID = 121;
 /** A pid nobody has: getpgid(MARKER) fails with ESRCH. */
@@ -110,7 +110,7 @@ const FILES: Record<string, string> = {
 async function waitEvent(pa: PolicyAgent, name: string, pid: number): Promise<ExportedEvent> {
   const [e] = await pa.agent.waitFor(
     (x) => bodyOf(x).policy_name === name && bodyOf(x).process?.pid === pid,
-    { count: 1, timeoutMs: 10_000 * TIME_SCALE },
+    { count: 1, timeoutMs: 10_000 },
   );
   return bodyOf(e!);
 }
@@ -119,7 +119,10 @@ const setpriority = (nice: number) =>
   runPerl(`setpriority(0, 0, ${nice}) or do { print "errno=", $!+0; exit 3 }; print "ok"; exit 0;`);
 
 Deno.test(
-  privileged("policy e2e: kernel-function and LSM hooks (fentry/fexit, kprobe, BPF LSM)"),
+  requires(
+    "policy e2e: kernel-function and LSM hooks (fentry/fexit, kprobe, BPF LSM)",
+    ...POLICY_ENGINE_NEEDS,
+  ),
   async (t) => {
     await using pa = await startPolicyAgent(FILES);
     const features = await kernelFeatures(pa);
