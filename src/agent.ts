@@ -8,6 +8,7 @@
  * @module
  */
 import { PROCESS_PROGRAMS } from "./bpf/objects.ts";
+import { defaultRingBytes } from "./bpf/sizing.ts";
 import type { BpfLink } from "./bpf/link.ts";
 import { decodeSeeds } from "./events/decode.ts";
 import { createJsonLinesExporter, type JsonLinesExporter } from "./export/json_lines.ts";
@@ -66,8 +67,8 @@ export interface AgentConfig {
 export const AGENT_DEFAULTS = {
   /** Export target. */
   exportPath: "-",
-  /** Ring buffer data size. */
-  ringBytes: 16 * 1024 * 1024,
+  /** Ring buffer data size: 2 MiB per CPU, 4 to 32 MiB (src/bpf/sizing.ts). */
+  ringBytes: defaultRingBytes(navigator.hardwareConcurrency),
   /** TracingPolicy directory, relative to the working directory (skipped when absent). */
   policyDir: "policies",
 } as const;
@@ -229,6 +230,8 @@ function readRecords(
     cache.tick(Date.now());
     registry.tick(Date.now());
     enrichment.sweep();
+    // Policy loads since the last pass left libbpf's freed BTF parses in the C heap.
+    kernel.rt.libc.malloc_trim(0n);
   }, cache.gcIntervalMs);
   cleanups.push(() => clearInterval(gc));
   return { records, policyEvents };
@@ -244,6 +247,7 @@ async function serveOperator(
   const { rt, hierarchy, object } = kernel;
   const { registry, enrichment } = pipeline;
   const { manager } = policies;
+
   const operator = await startOperator({
     config: config.operator,
     logger: config.logger,
@@ -336,6 +340,8 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     const operator = await serveOperator(parts, stats, () => ready, cleanups);
 
     const { manager } = policies;
+    // Loading parsed the kernel's BTF once per object (tens of MiB, freed): return it to the OS.
+    kernel.rt.libc.malloc_trim(0n);
     const startupMs = Math.round(performance.now() - started);
     logger.info("ready", {
       programs: pipeline.links.map((l) => l.program),

@@ -44,6 +44,8 @@ export interface KernelOptions {
   readonly useHostLibbpf: boolean;
   /** Ring buffer data size in bytes (power of two). */
   readonly ringBytes: number;
+  /** Entries of the per-process exec maps (the process cache's size). */
+  readonly processCacheSize: number;
   readonly logger: Logger;
 }
 
@@ -72,7 +74,12 @@ export function openKernel(config: KernelOptions, cleanups: Cleanups): Kernel {
   logger.info("process object", { bpfLoop: processObject.bpfLoop });
   const object = BpfObject.load(rt, processObject.bytes, {
     name: "process.bpf.o",
-    maxEntries: { events: config.ringBytes },
+    // Sized to the host (src/bpf/sizing.ts): the exec maps hold one entry per live process.
+    maxEntries: {
+      events: config.ringBytes,
+      exec_binaries: config.processCacheSize,
+      exec_keys: config.processCacheSize,
+    },
     rodata: (view) => {
       const cfg = RODATA["process.bpf.o"].cfg.offset;
       const ssid = STRUCTS.vigil_process_config.fields.cgroup_v1_ssid.offset;

@@ -127,9 +127,11 @@ export class BpfObject implements Disposable {
 
   #load(): void {
     const { libbpf } = this.#rt;
+    // One buffer for all programs: libbpf loads them in turn and stops at the first that fails,
+    // whose name its message gives (a buffer per program cost 1 MiB each, per load).
+    const buffer = new Uint8Array(LOG_BUFFER_BYTES);
     const logs = new Map<string, Uint8Array<ArrayBuffer>>();
     for (const prog of this.#programs()) {
-      const buffer = new Uint8Array(LOG_BUFFER_BYTES);
       logs.set(readCString(libbpf.bpf_program__name(prog)), buffer);
       libbpf.bpf_program__set_log_buf(prog, buffer, BigInt(buffer.length));
     }

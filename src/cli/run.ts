@@ -10,7 +10,16 @@ import { DEFAULT_TOKEN_FILE } from "../api/token.ts";
 import { EXPORT_DEFAULTS } from "../export/json_lines.ts";
 import { createLogger, type LogLevel } from "../log/logger.ts";
 import { METADATA_DEFAULTS } from "../metadata/registry.ts";
-import { PROCESS_CACHE_DEFAULTS } from "../process/cache.ts";
+import {
+  defaultProcessEntries,
+  hostProcesses,
+  PROCESS_HEADROOM,
+  PROCESS_MAX_ENTRIES,
+  PROCESS_MIN_ENTRIES,
+  RING_BYTES_PER_CPU,
+  RING_MAX_BYTES,
+  RING_MIN_BYTES,
+} from "../bpf/sizing.ts";
 import { PARKING_DEFAULTS } from "../workload/gate.ts";
 import { type Command, parseFlags, printOut, UsageError } from "./command.ts";
 import type { EngineMechanism } from "../policy/mod.ts";
@@ -37,10 +46,13 @@ Options:
   EXPORT_DEFAULTS.maxBytes / MB
 }; 0 = never)
   --export-max-backups N      rotated files kept as FILE.1 ... FILE.N (default ${EXPORT_DEFAULTS.maxBackups})
-  --ring-buffer-size MB       kernel ring buffer size, a power of two (default ${
+  --ring-buffer-size MB       kernel ring buffer size, a power of two (default: ${
+  RING_BYTES_PER_CPU / MB
+} MB per CPU, ${RING_MIN_BYTES / MB} to ${RING_MAX_BYTES / MB}; ${
   AGENT_DEFAULTS.ringBytes / MB
-})
-  --process-cache-size N      processes kept in memory (default ${PROCESS_CACHE_DEFAULTS.maxEntries})
+} here)
+  --process-cache-size N      processes tracked, in the kernel's exec maps and in user space
+                              (default: ${PROCESS_HEADROOM} x the processes running at start, ${PROCESS_MIN_ENTRIES} to ${PROCESS_MAX_ENTRIES})
   --node-name NAME            node name in events and exec ids (default: the hostname)
   --listen HOST:PORT|unix:PATH  serve the API there (default ${DEFAULT_API_ADDRESS}; "" for none)
   --api-token-file FILE       bearer token for the API; created (0600) if absent
@@ -131,6 +143,7 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
       `vigil run: --ring-buffer-size must be a power of two (MB), got ${ringMb}`,
     );
   }
+  const host = hostProcesses();
   const nodeName = values["node-name"] ?? Deno.hostname();
   return {
     nodeName,
@@ -153,7 +166,7 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
     processCacheSize: positiveInt(
       "process-cache-size",
       values["process-cache-size"],
-      PROCESS_CACHE_DEFAULTS.maxEntries,
+      defaultProcessEntries(host.live, host.pidMax),
     ),
     useHostLibbpf: values["host-libbpf"] === true || Deno.env.get("VIGIL_LIBBPF") === "host",
     metadata: metadataConfig(values),

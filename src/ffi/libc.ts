@@ -21,6 +21,8 @@ const LIBC_SYMBOLS = {
   getpagesize: { parameters: [], result: "i32" },
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "pointer"], result: "i32" },
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  // Gives the heap libbpf freed after a load (BTF parsing: tens of MiB) back to the kernel.
+  malloc_trim: { parameters: ["usize"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened libc with vigil's symbol table. */
