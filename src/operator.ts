@@ -7,7 +7,7 @@
  */
 import type { EventHub, Health, StatusSource } from "./api/types.ts";
 import type { PublicRoute } from "./api/app.ts";
-import { type ApiServer, startApiServer } from "./api/server.ts";
+import type { ApiServer } from "./api/server.ts";
 import type { ProgramRef } from "./metrics/bpf_stats.ts";
 import { type BpfProgramStats, openBpfProgramStats } from "./metrics/bpf_stats.ts";
 import { MetricsRegistry } from "./metrics/registry.ts";
@@ -70,6 +70,8 @@ export async function startOperator(deps: OperatorDeps): Promise<Operator> {
   let api: ApiServer | null = null;
   if (deps.config.listen !== null) {
     try {
+      // Imported only when serving: node:http and the Hono adapter cost ~10 MiB of RSS.
+      const { startApiServer } = await import("./api/server.ts");
       api = await startApiServer(
         {
           listen: deps.config.listen,
