@@ -8,6 +8,7 @@
  * @module
  */
 import { PROCESS_PROGRAMS } from "./bpf/objects.ts";
+import { bytesByOwner, type MapMemory, mapMemory } from "./bpf/map_memory.ts";
 import { defaultRingBytes } from "./bpf/sizing.ts";
 import type { BpfLink } from "./bpf/link.ts";
 import { decodeSeeds } from "./events/decode.ts";
@@ -247,7 +248,15 @@ async function serveOperator(
   const { rt, hierarchy, object } = kernel;
   const { registry, enrichment } = pipeline;
   const { manager } = policies;
-
+  // Kernel memory of every map vigil holds: the process object's (shared ones included) and the
+  // policy engine's own (hooks, sets, counters: shared by all policies).
+  const kernelMaps = (): MapMemory[] => {
+    const engine = policies.engine();
+    return mapMemory([
+      { owner: "process", maps: object.maps() },
+      ...(engine ? [{ owner: "policy", maps: engine.maps() }] : []),
+    ]);
+  };
   const operator = await startOperator({
     config: config.operator,
     logger: config.logger,
@@ -273,6 +282,11 @@ async function serveOperator(
         },
         metadata: enrichment.status(),
         programs: [...PROCESS_PROGRAMS, ...ENTRY_PROGRAMS.flatMap((p) => p.names)],
+        kernel_map_memory: (() => {
+          const maps = kernelMaps();
+          const bytes = maps.reduce((a, m) => a + m.bytes, 0);
+          return { bytes, by_owner: bytesByOwner(maps), maps };
+        })(),
         policies: manager.list().map((p) => ({ name: p.name, state: p.state, reason: p.reason })),
         stats: jsonSafe(stats()),
       }),
@@ -298,6 +312,7 @@ async function serveOperator(
           capacity: config.processCacheSize,
           evictions: s.processCacheEvictions,
         },
+        kernelMapBytes: kernelMaps().map((m) => ({ owner: m.owner, map: m.name, bytes: m.bytes })),
         exportErrors: output.exporter.counters.errors,
         exportLost: output.exporter.counters.linesDropped,
         metadata: enrichment.metrics(),

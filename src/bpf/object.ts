@@ -94,6 +94,18 @@ export class BpfObject implements Disposable {
     return map;
   }
 
+  /** Every map of the object with its fd (-1 before load), e.g. for {@link mapMemory}. */
+  maps(): { name: string; fd: number }[] {
+    const { libbpf } = this.#rt;
+    const out: { name: string; fd: number }[] = [];
+    let map = libbpf.bpf_object__next_map(this.#ptr(), null);
+    while (map !== null) {
+      out.push({ name: readCString(libbpf.bpf_map__name(map)), fd: libbpf.bpf_map__fd(map) });
+      map = libbpf.bpf_object__next_map(this.#ptr(), map);
+    }
+    return out;
+  }
+
   #configure(options: LoadOptions): void {
     const { libbpf } = this.#rt;
     if (options.rodata) {

@@ -61,3 +61,9 @@ export function hostProcesses(): { live: number; pidMax: number } {
   } catch { /* keep the bound */ }
   return { live, pidMax };
 }
+
+/**
+ * Entries of the policy engine's rate-limit table (LRU, preallocated, ~128 bytes each): one per
+ * (hook, rate-limited key) seen recently; an evicted key only starts a new rate-limit window.
+ */
+export const POLICY_RATE_LIMIT_ENTRIES = 8192;

@@ -35,6 +35,8 @@ export interface VigilMetricsSnapshot {
     readonly capacity?: number;
     readonly evictions: SampleValue;
   };
+  /** Kernel memory (memlock) of each BPF map, by owner (`process`, `policy`) and map name. */
+  readonly kernelMapBytes?: Iterable<{ owner: string; map: string; bytes: number }>;
   /** Failed writes, rotations and reopens of the export file. */
   readonly exportErrors?: SampleValue;
   /** Event lines lost to failed writes of the export file. */
@@ -179,6 +181,18 @@ export function registerVigilMetrics(
     [],
     {
       collect: () => one(snap().decodeErrors),
+    },
+  );
+  registry.gauge(
+    "vigil_bpf_map_memory_bytes",
+    "Kernel memory charged for each BPF map (memlock), by owner and map.",
+    ["owner", "map"],
+    {
+      collect: function* () {
+        for (const m of snap().kernelMapBytes ?? []) {
+          yield { labels: [m.owner, m.map], value: m.bytes };
+        }
+      },
     },
   );
   registry.gauge("vigil_process_cache_size", "Processes in the process cache.", [], {

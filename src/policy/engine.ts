@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { POLICY_RATE_LIMIT_ENTRIES } from "../bpf/sizing.ts";
 import { ENUMS, RODATA, STRUCTS } from "../bpf/abi.gen.ts";
 import type { BpfLink } from "../bpf/link.ts";
 import type { MapHandle } from "../bpf/map.ts";
@@ -162,6 +163,9 @@ export class PolicyEngine implements Disposable {
             ? {}
             : { attachTargets: { [one.choice.program]: one.choice.target } }),
         }),
+        // Preallocated: 65536 entries cost 8 MiB of kernel memory whether or not any policy
+        // rate-limits (see src/bpf/sizing.ts).
+        maxEntries: { rate_limits: POLICY_RATE_LIMIT_ENTRIES },
         rodata: (view) => {
           const cfg = RODATA[file as keyof typeof RODATA];
           if (cfg === undefined || !("cfg" in cfg)) throw new Error(`${file} has no cfg`);
@@ -440,6 +444,15 @@ export class PolicyEngine implements Disposable {
       }
     }
     return out;
+  }
+
+  /** Maps of every loaded instance, with fds (shared maps repeat: count each kernel map once). */
+  maps(): { name: string; fd: number }[] {
+    const objects = [
+      ...[...this.#copies.values()].flat(),
+      ...[...this.#points.values()].flat().map((p) => p.object),
+    ];
+    return objects.flatMap((o) => o.maps());
   }
 
   /** Detaches everything, frees the objects, unmounts tracefs if it mounted it. */
