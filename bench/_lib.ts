@@ -178,10 +178,11 @@ export class AgentProcess {
     this.#pump = this.#readStderr();
   }
 
-  /** Spawns the agent exporting to `exportPath` and waits for its ready line (30 s at most). */
+  /** Spawns the agent exporting to `exportPath` and waits for its ready line (30 s by default). */
   static async start(
     exportPath: string,
     extraArgs: readonly string[] = AGENT_ARGS,
+    readyTimeoutMs = 30_000,
   ): Promise<{ agent: AgentProcess; start: AgentStart }> {
     const t0 = performance.now();
     const child = new Deno.Command(Deno.execPath(), {
@@ -202,7 +203,7 @@ export class AgentProcess {
     const agent = new AgentProcess(child);
     // The kernel lab's emulation (VIGIL_TEST_TIME_SCALE) makes start-up that much slower.
     const scale = Number(Deno.env.get("VIGIL_TEST_TIME_SCALE") ?? "1") || 1;
-    const ready = await agent.#waitFor("ready", 30_000 * scale);
+    const ready = await agent.#waitFor("ready", readyTimeoutMs * scale);
     const spawnToReadyMs = performance.now() - t0;
     return {
       agent,

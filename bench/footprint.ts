@@ -108,7 +108,12 @@ interface AgentRun {
 async function agentRun(args: string[], storm: string | null): Promise<AgentRun> {
   const exportPath = Deno.makeTempFileSync({ prefix: "vigil_footprint_", suffix: ".json" });
   try {
-    const { agent, start } = await AgentProcess.start(exportPath, [...args, "--listen", ""]);
+    const { agent, start } = await AgentProcess.start(
+      exportPath,
+      [...args, "--listen", ""],
+      // A loaded host (tests, emulated kernels) can stretch verification many times over.
+      180_000,
+    );
     try {
       await sleep(settleMs);
       const { rssKb } = readRss(agent.pid);
