@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { STRUCTS } from "./abi.gen.ts";
 
 const MiB = 1024 * 1024;
 
@@ -67,3 +68,24 @@ export function hostProcesses(): { live: number; pidMax: number } {
  * (hook, rate-limited key) seen recently; an evicted key only starts a new rate-limit window.
  */
 export const POLICY_RATE_LIMIT_ENTRIES = 8192;
+
+/** Kernel bookkeeping per element of a non-preallocated hash or trie (struct htab_elem et al.). */
+const ELEMENT_OVERHEAD_BYTES = 48;
+
+/** Set entries of one policy, by set kind. */
+export interface SetEntryCounts {
+  readonly str: number;
+  readonly lpm: number;
+  readonly int: number;
+}
+
+/**
+ * Kernel memory one policy adds (estimate): its set entries, each a key, a one-byte value
+ * (8 with alignment) and the element header. Its hook slots and per-CPU counters belong to the
+ * policy engine's preallocated maps, paid once by the first policy (README, "Memory to budget").
+ */
+export function policySetBytes(sets: SetEntryCounts): number {
+  const per = (keySize: number) => keySize + 8 + ELEMENT_OVERHEAD_BYTES;
+  return sets.str * per(STRUCTS.vigil_str_key.size) + sets.lpm * per(STRUCTS.vigil_lpm_key.size) +
+    sets.int * per(STRUCTS.vigil_int_key.size);
+}

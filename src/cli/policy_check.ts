@@ -7,6 +7,7 @@
  */
 import { KernelBtf } from "../bpf/btf.ts";
 import { openBpfRuntime } from "../bpf/runtime.ts";
+import { policySetBytes, type SetEntryCounts } from "../bpf/sizing.ts";
 import { probeBlocker, probeKernel } from "../kernel/mod.ts";
 import { TRACEFS, withPseudoFs } from "../kernel/mounts.ts";
 import type { KernelReport } from "../kernel/types.ts";
@@ -56,6 +57,8 @@ interface FileVerdict {
   readonly file: string;
   readonly parsed: ParseResult;
   readonly plan?: PolicyPlan;
+  /** Kernel memory the policy's set entries would add (estimate). */
+  readonly kernelMemory?: { readonly set_entries: SetEntryCounts; readonly bytes: number };
   /** Set when the file is valid but cannot run here. */
   readonly reason?: string;
 }
@@ -116,19 +119,26 @@ function planOnThisKernel(policies: readonly Policy[], useHostLibbpf: boolean): 
   }
 }
 
-/** Encodes every runnable hook once, so a plan the compiler cannot encode is caught here. */
-function dryCompile(plan: PolicyPlan): string | undefined {
+/**
+ * Encodes every runnable hook once, so a plan the compiler cannot encode is caught here; counts
+ * the set entries it would add to the kernel (for the memory estimate).
+ */
+function dryCompile(plan: PolicyPlan): { problem?: string; sets: SetEntryCounts } {
   let setId = 1;
+  const sets = { str: 0, lpm: 0, int: 0 };
   for (const [i, h] of plan.hooks.entries()) {
     if (!h.runnable) continue;
     try {
-      compileHook(h, { hookId: i, allocSetId: () => setId++ });
+      const c = compileHook(h, { hookId: i, allocSetId: () => setId++ });
+      sets.str += c.strSet.length;
+      sets.lpm += c.lpmSet.length;
+      sets.int += c.intSet.length;
     } catch (err) {
-      if (err instanceof CompileError) return err.message;
+      if (err instanceof CompileError) return { problem: err.message, sets };
       throw err;
     }
   }
-  return undefined;
+  return { sets };
 }
 
 function verdicts(files: readonly string[], useHostLibbpf: boolean): {
@@ -144,10 +154,21 @@ function verdicts(files: readonly string[], useHostLibbpf: boolean): {
     if ("error" in kernel) return { file, parsed, reason: kernel.error };
     const plan = kernel.plans.get(policy);
     if (plan === undefined) return { file, parsed };
-    const compileProblem = plan.runnable ? dryCompile(plan) : undefined;
+    const compiled = plan.runnable ? dryCompile(plan) : undefined;
+    const compileProblem = compiled?.problem;
     const reason = plan.reason ??
       (compileProblem === undefined ? undefined : `cannot encode the plan: ${compileProblem}`);
-    return { file, parsed, plan, ...(reason === undefined ? {} : { reason }) };
+    const kernelMemory = compiled === undefined ? undefined : {
+      set_entries: compiled.sets,
+      bytes: policySetBytes(compiled.sets),
+    };
+    return {
+      file,
+      parsed,
+      plan,
+      ...(reason === undefined ? {} : { reason }),
+      ...(kernelMemory === undefined ? {} : { kernelMemory }),
+    };
   });
   return { verdicts: out, kernel };
 }
@@ -172,6 +193,13 @@ function textReport(all: readonly FileVerdict[]): string {
       return lines.join("\n");
     }
     lines.unshift(formatPlan(v.plan));
+    if (v.kernelMemory !== undefined) {
+      const n = v.kernelMemory.set_entries;
+      lines.push(
+        `  kernel memory: ~${(v.kernelMemory.bytes / 1024).toFixed(1)} KiB for ` +
+          `${n.str + n.lpm + n.int} set entries (plus the policy engine's shared maps, paid once)`,
+      );
+    }
     if (v.plan.runnable && v.reason !== undefined) lines.push(`  error: ${v.reason}`);
     return lines.join("\n");
   });
@@ -196,6 +224,7 @@ function jsonReport(all: readonly FileVerdict[], kernel: KernelFacts | null, cod
         errors: v.parsed.errors.map((e) => formatIssue(e)),
         warnings: v.parsed.warnings.map((w) => formatIssue(w)),
         ...(v.plan === undefined ? {} : { plan: v.plan }),
+        ...(v.kernelMemory === undefined ? {} : { kernel_memory: v.kernelMemory }),
       })),
     },
     planJsonReplacer,
