@@ -103,6 +103,8 @@ interface AgentRun {
   readonly rssKb: number;
   readonly peakKb: number;
   readonly maps: MapMemory[];
+  /** Ring records the kernel could not reserve (the agent's stopped line). */
+  kernelDrops: number;
 }
 
 async function agentRun(args: string[], storm: string | null): Promise<AgentRun> {
@@ -124,9 +126,19 @@ async function agentRun(args: string[], storm: string | null): Promise<AgentRun>
         await sleep(500);
         peakKb = readRss(agent.pid).hwmKb;
       }
-      return { readyMs: start.spawnToReadyMs, startupMs: start.startupMs, rssKb, peakKb, maps };
-    } finally {
-      await agent.stop();
+      const result: AgentRun = {
+        readyMs: start.spawnToReadyMs,
+        startupMs: start.startupMs,
+        rssKb,
+        peakKb,
+        maps,
+        kernelDrops: 0,
+      };
+      result.kernelDrops = (await agent.stop()).kernelDrops;
+      return result;
+    } catch (err) {
+      await agent.stop().catch(() => {});
+      throw err;
     }
   } finally {
     Deno.removeSync(exportPath);
@@ -184,6 +196,11 @@ row("start to ready, agent's own (s)", [
   "-",
   (med(tracking.map((t) => t.startupMs)) / 1000).toFixed(3),
   (med(withPolicies.map((t) => t.startupMs)) / 1000).toFixed(3),
+]);
+row("kernel drops during the storm (sum)", [
+  "-",
+  String(tracking.reduce((a, t) => a + t.kernelDrops, 0)),
+  String(withPolicies.reduce((a, t) => a + t.kernelDrops, 0)),
 ]);
 const last = withPolicies.at(-1)!;
 const trackingIds = new Set(tracking.at(-1)!.maps.map((m) => m.name));
