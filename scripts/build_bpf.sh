@@ -6,6 +6,9 @@ CLANG=${CLANG:-clang}
 ARCH=$(uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 command -v "$CLANG" >/dev/null || { echo "build_bpf: $CLANG not found (apt-get install clang llvm)" >&2; exit 1; }
 [ -f /usr/include/bpf/bpf_helpers.h ] || { echo "build_bpf: libbpf headers missing (apt-get install libbpf-dev)" >&2; exit 1; }
+# Start empty: an object whose source was renamed or removed must not linger (gen:abi reads every
+# object in bpf/out, so a stale one would end up in the generated ABI).
+rm -rf bpf/out
 mkdir -p bpf/out
 compile() {
   local src=$1 obj=$2

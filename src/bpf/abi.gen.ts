@@ -392,7 +392,6 @@ export const ENUMS = {
 export const RODATA = {
   "bench.bpf.o": { bench_cfg: { offset: 0, size: 8, type: "bench_config" } },
   "bench_policy.bpf.o": {},
-  "policy.bpf.o": { cfg: { offset: 0, size: 8, type: "vigil_process_config" } },
   "policy_fentry.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
   "policy_kprobe.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
   "policy_lsm.bpf.o": { cfg: { offset: 0, size: 16, type: "vigil_process_config" } },
