@@ -184,7 +184,47 @@ const KERNEL_OBJECT_TYPES = new Set<ArgType>([
   "module",
 ]);
 
+/** What each argument kind Tetragon reads through BTF is (for "cannot read yet" reasons). */
+const KERNEL_READS: Readonly<Partial<Record<ArgType, string>>> = {
+  file: "the path of a struct file",
+  path: "the path of a struct path",
+  dentry: "the name of a struct dentry",
+  fd: "the path behind a file descriptor",
+  filename: "a struct filename",
+  linux_binprm: "the file of a struct linux_binprm",
+  kiocb: "the file of a struct kiocb",
+  iov_iter: "the buffers of a struct iov_iter",
+  skb: "the addresses and ports of a struct sk_buff",
+  sock: "the addresses, ports and state of a struct sock",
+  socket: "the struct sock of a struct socket",
+  sockaddr: "a struct sockaddr",
+  net_device: "the name of a struct net_device",
+  cred: "the ids and capabilities of a struct cred",
+  user_namespace: "the ids of a struct user_namespace",
+  capability: "a capability number",
+  kernel_cap_t: "a kernel_cap_t capability set",
+  cap_inheritable: "an inheritable capability set",
+  cap_permitted: "a permitted capability set",
+  cap_effective: "an effective capability set",
+  bpf_attr: "the program type and name of a union bpf_attr",
+  bpf_map: "the map type, sizes and name of a struct bpf_map",
+  bpf_prog: "the type and name of a struct bpf_prog",
+  perf_event: "the kprobe function and type of a struct perf_event",
+  module: "the name and signature state of a struct module",
+  load_info: "the name and signature state of a struct load_info",
+  char_iovec: "the buffers of an iovec array",
+  const_buf: "a constant-size buffer",
+  dns: "a DNS message in a struct msghdr",
+};
+
 function unsupportedType(type: ArgType, site: ArgSite): string {
+  if (site.field === undefined && !site.userPointers) {
+    // A kernel function's argument: the mechanism receives it, the engine cannot decode it yet.
+    const what = KERNEL_READS[type];
+    return `type ${type} is valid Tetragon, but vigil's engine cannot read ${
+      what ?? `a ${type} argument`
+    } in the kernel yet (${site.desc}): not runnable`;
+  }
   if (KERNEL_OBJECT_TYPES.has(type)) {
     return `type ${type} reads a kernel object (struct ${
       type === "linux_binprm" ? "linux_binprm" : type

@@ -27,6 +27,7 @@ import { planTracepoint } from "./tracepoint.ts";
 
 function policyChecks(policy: Policy, sink: IssueSink): void {
   const { spec } = policy;
+  sink.errors.push(...spec.notRunnable);
   if (policy.kind === "TracingPolicyNamespaced") {
     sink.error(
       policy.nameAt,

@@ -9,7 +9,7 @@
 
 import { ARG_TYPES, normaliseArgType } from "../vocab/mod.ts";
 import { POLICY_LIMITS } from "../vocab/mod.ts";
-import { resolveSyscall } from "../vocab/mod.ts";
+import { is32BitSyscall, resolveSyscall, syscall32NotRunnable } from "../vocab/mod.ts";
 import type {
   CallTarget,
   HookArg,
@@ -188,7 +188,8 @@ interface DecodedArgs {
   readonly slots: ArgSlot[];
 }
 
-function decodeArgList(r: Reader, items: Val[], kind: HookKind, role: ArgRole): DecodedArgs {
+/** Decodes `args` or `data` entries of a hook (also used for usdts, which are not planned). */
+export function decodeArgList(r: Reader, items: Val[], kind: HookKind, role: ArgRole): DecodedArgs {
   const args: HookArg[] = [];
   const slots: ArgSlot[] = [];
   for (const item of items) {
@@ -327,6 +328,10 @@ function resolveCall(
       );
     }
     return { syscall, targets: [{ written: call }] };
+  }
+  if (is32BitSyscall(call)) {
+    r.unrunnable(callAt, syscall32NotRunnable(call));
+    return undefined;
   }
   const res = resolveSyscall(call);
   if (res.syscall !== undefined) {
@@ -574,8 +579,11 @@ const UPROBE_SHAPE = {
     "ignore",
   ],
   unsupported: {
-    resolvePathInContainer: "resolvePathInContainer (Tetragon 1.7) is not supported by vigil yet",
     symbol: "uprobes take a list of symbols: use symbols: [NAME]",
+  },
+  notRunnable: {
+    resolvePathInContainer: "resolvePathInContainer (Tetragon 1.7) is valid Tetragon that vigil " +
+      "cannot resolve yet: not runnable",
   },
 } as const;
 

@@ -75,12 +75,15 @@ const SELECTOR_SHAPE = {
     "matchCapabilityChanges",
     "label",
   ],
-  unsupported: {
-    matchParentBinaries:
-      "matchParentBinaries (Tetragon 1.7, needs its parents map) is not supported by vigil yet",
-    matchWorkloads: "matchWorkloads (Tetragon 1.7) is not supported by vigil yet",
-    matchCEL: "matchCEL (Tetragon 1.7) is not supported by vigil",
-    macros: "selector macros (Tetragon 1.7 selectorsMacros) are not supported by vigil yet",
+  notRunnable: {
+    matchParentBinaries: "matchParentBinaries (Tetragon 1.7) is valid Tetragon; vigil's engine " +
+      "has no parent-binary filter yet: not runnable",
+    matchWorkloads: "matchWorkloads (Tetragon 1.7) is valid Tetragon; vigil's engine has no " +
+      "in-kernel workload filter yet: not runnable",
+    matchCEL: "matchCEL (a CEL expression over the hook's args, Tetragon 1.7) is valid Tetragon; " +
+      "vigil's engine has no CEL compiler for in-kernel filters yet: not runnable",
+    macros: "selector macros (Tetragon 1.7 selectorsMacros) are valid Tetragon that vigil cannot " +
+      "expand yet: not runnable",
   },
 } as const;
 
@@ -224,7 +227,8 @@ function decodeArgFilter(
           (hint === undefined ? "" : ` (did you mean ${JSON.stringify(hint)}?)`),
       );
     } else if (typeof norm === "object") {
-      r.error(opAt, norm.reason);
+      if (norm.valid) r.unrunnable(opAt, norm.reason);
+      else r.error(opAt, norm.reason);
     } else {
       op = norm;
     }
@@ -552,7 +556,8 @@ function decodeAction(
     return undefined;
   }
   if (typeof norm === "object") {
-    r.error(actionAt, norm.reason);
+    if (norm.valid) r.unrunnable(actionAt, norm.reason);
+    else r.error(actionAt, norm.reason);
     return undefined;
   }
   const action = norm;

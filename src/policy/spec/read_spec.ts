@@ -7,7 +7,12 @@
  * @module
  */
 
-import { allSyscalls, resolveSyscall } from "../vocab/mod.ts";
+import {
+  allSyscalls,
+  is32BitSyscall,
+  resolveSyscall,
+  syscall32NotRunnable,
+} from "../vocab/mod.ts";
 import { POLICY_LIMITS } from "../vocab/mod.ts";
 import type {
   Enforcer,
@@ -28,6 +33,7 @@ import {
   type HookEnv,
 } from "./read_hooks.ts";
 import type { ListIndex } from "./read_values.ts";
+import { decodeUsdts } from "./read_usdts.ts";
 import type { Reader, Val } from "./yaml_reader.ts";
 
 const SPEC_SHAPE = {
@@ -44,11 +50,13 @@ const SPEC_SHAPE = {
     "loader",
     "fentries",
     "hostSelector",
+    "usdts",
   ],
-  unsupported: {
-    usdts: "usdts hooks (Tetragon 1.6) are not supported by vigil yet",
-    selectorsMacros: "selectorsMacros (Tetragon 1.7) are not supported by vigil yet",
-    nodeSelector: "nodeSelector is not supported by vigil (it runs on one node)",
+  notRunnable: {
+    selectorsMacros: "selectorsMacros (Tetragon 1.7) are valid Tetragon that vigil cannot expand " +
+      "yet: not runnable",
+    nodeSelector: "nodeSelector (which Kubernetes nodes load the policy) is valid Tetragon; vigil " +
+      "runs on one host and has no node labels to match it against: not runnable",
   },
 } as const;
 
@@ -95,6 +103,10 @@ function decodeList(r: Reader, v: Val): { name?: string; list?: PolicyList } {
   if (type === "syscalls") {
     syscalls = [];
     for (const s of values) {
+      if (is32BitSyscall(s.value)) {
+        r.unrunnable(s.at, syscall32NotRunnable(s.value));
+        continue;
+      }
       const res = resolveSyscall(s.value);
       if (res.syscall === undefined) {
         r.error(s.at, `list${label} cannot translate syscall: ${res.error}`);
@@ -244,6 +256,10 @@ function decodeEnforcers(r: Reader, items: Val[], lists: ListIndex): Enforcer[] 
         }
         continue;
       }
+      if (is32BitSyscall(c.value)) {
+        r.unrunnable(c.at, syscall32NotRunnable(c.value));
+        continue;
+      }
       const res = resolveSyscall(c.value);
       if (res.syscall === undefined) {
         r.error(c.at, `enforcer calls are syscalls: ${res.error}`);
@@ -346,6 +362,7 @@ export function decodeSpec(r: Reader, v: Val, kind: PolicyKind): PolicySpec | un
   const tracepoints = tracepointItems.flatMap((item) => decodeTracepoint(r, item, env) ?? []);
   const lsmhooks = lsmItems.flatMap((item) => decodeLsmHook(r, item, env) ?? []);
   const uprobes = uprobeItems.flatMap((item) => decodeUprobe(r, item, env) ?? []);
+  const usdtCount = decodeUsdts(r, f.get("usdts"));
   const loader = r.bool(f.get("loader")) ?? false;
 
   const podVal = f.get("podSelector");
@@ -368,7 +385,7 @@ export function decodeSpec(r: Reader, v: Val, kind: PolicyKind): PolicySpec | un
   }
 
   const hooks = kprobeItems.length + fentryItems.length + tracepointItems.length + lsmItems.length +
-    uprobeItems.length;
+    uprobeItems.length + usdtCount;
   if (hooks === 0 && !loader && r.errors.length === errorsBefore) {
     r.warn(v, "the policy has no hooks (kprobes, tracepoints, lsmhooks, uprobes): it does nothing");
   }
@@ -386,5 +403,6 @@ export function decodeSpec(r: Reader, v: Val, kind: PolicyKind): PolicySpec | un
     ...(podSelector === undefined ? {} : { podSelector }),
     ...(containerSelector === undefined ? {} : { containerSelector }),
     ...(hostSelector === undefined ? {} : { hostSelector }),
+    notRunnable: [...r.notRunnable],
   };
 }

@@ -274,14 +274,9 @@ function inMapValues(r: Reader, input: MatchInput): MatchValues | undefined {
               `type syscalls or generated_syscalls`,
           );
           ok = false;
-        } else if (type !== "syscall64") {
-          r.error(
-            v.at,
-            `${input.op} over list '${name}' needs the filtered arg to have type syscall64; ` +
-              `${input.argDesc} has type ${type}`,
-          );
-          ok = false;
         } else {
+          // Any integer arg (raw_syscalls' uint64 id as much as syscall64) compares against the
+          // list's syscall numbers, as in Tetragon.
           lists.push({ name, ids: list.syscalls.map((s) => s.nr) });
         }
       } else {

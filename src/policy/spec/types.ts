@@ -93,6 +93,11 @@ export interface PolicySpec {
   readonly containerSelector?: LabelSelector;
   /** Tetragon 1.7 `hostSelector`: only `{}` (all hosts) is valid when present. */
   readonly hostSelector?: LabelSelector;
+  /**
+   * Valid Tetragon that vigil cannot run (usdts, CelExpr, 32-bit syscalls, ...): each makes the
+   * policy "valid, not runnable" with this reason; the planner reports them.
+   */
+  readonly notRunnable: readonly PolicyIssue[];
 }
 
 /** Every kind of hook, discriminated by `kind`. */

@@ -46,6 +46,8 @@ export interface LocatedString {
 export interface MapShape {
   readonly fields: readonly string[];
   readonly unsupported?: Readonly<Record<string, string>>;
+  /** Valid Tetragon fields vigil cannot run: the policy stays valid, "not runnable" (reason). */
+  readonly notRunnable?: Readonly<Record<string, string>>;
 }
 
 /** Appends `.name` (or `name` at the root) to a path. */
@@ -151,6 +153,8 @@ export class Fields {
 export class Reader {
   readonly errors: PolicyIssue[] = [];
   readonly warnings: PolicyIssue[] = [];
+  /** Valid Tetragon that vigil cannot run: the policy is valid, and not runnable for these. */
+  readonly notRunnable: PolicyIssue[] = [];
   readonly #file: string;
   readonly #lines: LineCounter;
   readonly #doc: Document;
@@ -178,6 +182,11 @@ export class Reader {
   /** Records a warning at `at`. */
   warn(at: Located, message: string): void {
     this.warnings.push({ file: this.#file, ...this.ref(at), message });
+  }
+
+  /** Records valid Tetragon at `at` that vigil cannot run (the plan reports it, not the parse). */
+  unrunnable(at: Located, message: string): void {
+    this.notRunnable.push({ file: this.#file, ...this.ref(at), message });
   }
 
   #resolve(node: unknown): Node | null {
@@ -232,7 +241,10 @@ export class Reader {
       const key: Val = { node: keyNode, path, offset: keyOffset };
       if (!shape.fields.includes(name)) {
         const refused = shape.unsupported?.[name];
-        if (refused !== undefined) {
+        const unrunnable = shape.notRunnable?.[name];
+        if (unrunnable !== undefined) {
+          this.unrunnable(key, unrunnable);
+        } else if (refused !== undefined) {
           this.error(key, refused);
         } else {
           const hint = suggest(name, shape.fields);
@@ -273,12 +285,16 @@ export class Reader {
   string(v: Val | undefined): string | undefined {
     if (v === undefined || v.node === null) return undefined;
     if (isScalar(v.node) && typeof v.node.value === "string") return v.node.value;
-    const hint = isScalar(v.node) &&
-        (typeof v.node.value === "number" || typeof v.node.value === "bigint" ||
-          typeof v.node.value === "boolean")
-      ? ` (quote it: "${v.node.source ?? String(v.node.value)}")`
-      : "";
-    this.error(v, `expected a string, got ${describe(v.node)}${hint}`);
+    if (
+      isScalar(v.node) &&
+      (typeof v.node.value === "number" || typeof v.node.value === "bigint" ||
+        typeof v.node.value === "boolean")
+    ) {
+      // Tetragon decodes YAML through JSON into its Go types, and a number or boolean bound for a
+      // string field becomes its text (`values: [2]` is "2"): take the scalar as written.
+      return v.node.source ?? String(v.node.value);
+    }
+    this.error(v, `expected a string, got ${describe(v.node)}`);
     return undefined;
   }
 

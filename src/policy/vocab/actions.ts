@@ -33,12 +33,18 @@ const UNSUPPORTED: Readonly<Record<string, string>> = {
     "support it",
   copyfd: "action CopyFD was deprecated in Tetragon 1.4 and removed later; vigil does not " +
     "support it",
-  set: "action Set only applies to usdts hooks, which vigil does not support",
+};
+
+/** Valid Tetragon actions vigil cannot run: the policy is valid, not runnable. */
+const NOT_RUNNABLE: Readonly<Record<string, string>> = {
+  set: "action Set (writes a value into a USDT argument, Tetragon 1.6) is valid Tetragon; vigil " +
+    "has no USDT program: not runnable",
 };
 
 /**
  * Maps an action name as written (any case, as Tetragon) to its canonical name. Returns
- * `{ reason }` for actions vigil knows but refuses, `undefined` for unknown ones.
+ * `{ reason }` for actions vigil knows but refuses (`valid: true` when Tetragon accepts them: the
+ * policy is then valid and not runnable), `undefined` for unknown ones.
  *
  * @example
  * ```ts
@@ -47,10 +53,14 @@ const UNSUPPORTED: Readonly<Record<string, string>> = {
  * normaliseActionName("Explode"); // undefined
  * ```
  */
-export function normaliseActionName(written: string): ActionName | { reason: string } | undefined {
+export function normaliseActionName(
+  written: string,
+): ActionName | { reason: string; valid?: true } | undefined {
   const lower = written.toLowerCase();
   const name = BY_LOWER.get(lower);
   if (name !== undefined) return name;
+  const notRunnable = NOT_RUNNABLE[lower];
+  if (notRunnable !== undefined) return { reason: notRunnable, valid: true };
   const reason = UNSUPPORTED[lower];
   return reason === undefined ? undefined : { reason };
 }

@@ -51,6 +51,7 @@ export const ARG_TYPES = [
   "module",
   "syscall64",
   "data_loc",
+  "dns",
   "nop",
 ] as const;
 
@@ -153,6 +154,7 @@ const STRING_MATCH_TYPES = new Set<ArgType>([
   "dentry",
   "char_iovec",
   "const_buf",
+  "dns",
 ]);
 
 /** Types a Prefix/Postfix (and Not*) filter can apply to. */

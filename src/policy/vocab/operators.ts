@@ -120,10 +120,14 @@ const ARG_OPERATOR_SPELLINGS: Readonly<Record<string, ArgOperator>> = {
   SubStringIgnCase: "SubStringIgnCase",
 };
 
+/** Valid Tetragon operators vigil cannot run yet: the policy is valid, not runnable. */
+const NOT_RUNNABLE_ARG_OPERATORS: Readonly<Record<string, string>> = {
+  CelExpr: "operator CelExpr (a CEL expression over the arg, Tetragon 1.7) is valid Tetragon; " +
+    "vigil's engine has no CEL compiler for in-kernel filters yet: not runnable",
+};
+
 /** Spellings Tetragon knows that vigil refuses, with the reason. */
 const UNSUPPORTED_ARG_OPERATORS: Readonly<Record<string, string>> = {
-  CelExpr:
-    "operator CelExpr (Tetragon 1.7, deprecated there in favour of matchCEL) is not supported by vigil",
   In: "operator In is for matchPIDs/matchBinaries/matchNamespaces; matchArgs uses Equal or InMap",
   NotIn:
     "operator NotIn is for matchPIDs/matchBinaries/matchNamespaces; matchArgs uses NotEqual or NotInMap",
@@ -131,20 +135,23 @@ const UNSUPPORTED_ARG_OPERATORS: Readonly<Record<string, string>> = {
 
 /**
  * Maps an arg operator as written to its canonical name. Returns `{ reason }` for spellings vigil
- * knows but refuses, and `undefined` for unknown ones.
+ * knows but refuses (`valid: true` when Tetragon accepts them: the policy is then valid and not
+ * runnable), and `undefined` for unknown ones.
  *
  * @example
  * ```ts
  * normaliseArgOperator("eq"); // "Equal"
  * normaliseArgOperator("GreaterThan"); // "GT"
- * normaliseArgOperator("CelExpr"); // { reason: "operator CelExpr ... is not supported by vigil" }
+ * normaliseArgOperator("CelExpr"); // { reason: "operator CelExpr ... not runnable", valid: true }
  * ```
  */
 export function normaliseArgOperator(
   written: string,
-): ArgOperator | { reason: string } | undefined {
+): ArgOperator | { reason: string; valid?: true } | undefined {
   const op = ARG_OPERATOR_SPELLINGS[written];
   if (op !== undefined) return op;
+  const notRunnable = NOT_RUNNABLE_ARG_OPERATORS[written];
+  if (notRunnable !== undefined) return { reason: notRunnable, valid: true };
   const reason = UNSUPPORTED_ARG_OPERATORS[written];
   return reason === undefined ? undefined : { reason };
 }

@@ -20,6 +20,7 @@ const ENTRY_POINTS: Readonly<Record<string, string>> = {
   lstat: "newlstat",
   uname: "newuname",
   umount2: "umount",
+  sendfile: "sendfile64",
 };
 
 /** An x86_64 syscall. */
@@ -48,6 +49,36 @@ const BY_ENTRY = new Map<string, SyscallRef>(
     return ref === undefined ? [] : [[entry, ref] as const];
   }),
 );
+
+/**
+ * Whether a syscall as written names the 32-bit (i386/ia32 compat) ABI: `i386/sys_dup`,
+ * `__ia32_sys_dup`, `__ia32_compat_sys_open`. Tetragon accepts these; vigil cannot plan them yet.
+ *
+ * @example
+ * ```ts
+ * is32BitSyscall("i386/sys_dup"); // true
+ * is32BitSyscall("sys_dup"); // false
+ * ```
+ */
+export function is32BitSyscall(written: string): boolean {
+  const name = written.trim();
+  return name.startsWith("i386/") || name.startsWith("__ia32_");
+}
+
+/**
+ * Why a 32-bit syscall cannot run in vigil (the policy stays valid): the precise reason.
+ *
+ * @example
+ * ```ts
+ * syscall32NotRunnable("i386/sys_dup"); // "'i386/sys_dup' is a 32-bit (ia32) syscall: ..."
+ * ```
+ */
+export function syscall32NotRunnable(written: string): string {
+  return `'${written}' is a 32-bit (ia32) syscall, valid in Tetragon; vigil plans syscalls on ` +
+    `their x86_64 entry points (__x64_sys_*, syscalls/sys_enter_* tracepoints) with x86_64 ` +
+    `numbers, while 32-bit tasks enter through __ia32_sys_*/__ia32_compat_sys_* with i386 ` +
+    `numbers, which vigil has no table for yet: not runnable`;
+}
 
 /** The result of resolving one syscall name. */
 export type SyscallResolution =
