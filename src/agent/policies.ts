@@ -9,11 +9,13 @@ import { probeKernel } from "../kernel/mod.ts";
 import type { Logger } from "../log/logger.ts";
 import {
   type EngineMechanism,
+  ftraceLookup,
   type PlanFacts,
   planFactsFrom,
   PolicyEngine,
   PolicyManager,
   readHostNamespaces,
+  readKernelSyscalls,
   tracefsFormatLookup,
 } from "../policy/mod.ts";
 import type { Cleanups } from "./cleanups.ts";
@@ -68,6 +70,8 @@ export async function startPolicies(
       tracepointFormat: tracefsFormatLookup(),
       hostNamespaces: readHostNamespaces(),
       functionInBtf: (name) => loaded.functionInBtf(name),
+      kernelSyscalls: readKernelSyscalls(),
+      ftrace: ftraceLookup(),
       ...(config.policyMechanisms === undefined ? {} : { engine: config.policyMechanisms }),
     }));
   };

@@ -17,6 +17,7 @@ import {
   compileHook,
   formatIssue,
   formatPlan,
+  ftraceLookup,
   parsePolicy,
   type ParseResult,
   planFactsFrom,
@@ -26,6 +27,7 @@ import {
   POLICY_INPUT_LIMITS,
   type PolicyPlan,
   readHostNamespaces,
+  readKernelSyscalls,
   tracefsFormatLookup,
   type TracepointFormatLookup,
 } from "../policy/mod.ts";
@@ -109,6 +111,8 @@ function planOnThisKernel(policies: readonly Policy[], useHostLibbpf: boolean): 
         tracepointFormat: lookup,
         hostNamespaces,
         functionInBtf: (name) => btf.functionArgCount(name) !== undefined,
+        kernelSyscalls: readKernelSyscalls(TRACEFS.target),
+        ftrace: ftraceLookup(TRACEFS.target),
       });
       const plans = new Map(policies.map((p) => [p, planPolicy(p, facts)]));
       return { report, plans };

@@ -11,6 +11,7 @@ import { NAMESPACE_TYPES } from "../vocab/mod.ts";
 import type { EngineMechanism, PlanFacts } from "./types.ts";
 import type { TracepointFormatLookup } from "./tracepoint_format.ts";
 import type { NamespaceType } from "../spec/mod.ts";
+import type { FtraceLookup, KernelSyscalls } from "./kernel_functions.ts";
 
 /** `/proc/<pid>/ns/<file>` of each namespace type. */
 const NS_FILES: Readonly<Record<NamespaceType, string>> = {
@@ -67,6 +68,8 @@ export interface PlanFactsOptions {
   readonly hostNamespaces?: HostNamespaces;
   readonly engine?: readonly EngineMechanism[];
   readonly functionInBtf?: (name: string) => boolean;
+  readonly kernelSyscalls?: KernelSyscalls;
+  readonly ftrace?: FtraceLookup;
 }
 
 /**
@@ -87,6 +90,8 @@ export function planFactsFrom(
     tracepointFormat: options.tracepointFormat,
     ...(options.engine === undefined ? {} : { engine: options.engine }),
     ...(options.functionInBtf === undefined ? {} : { functionInBtf: options.functionInBtf }),
+    ...(options.kernelSyscalls === undefined ? {} : { kernelSyscalls: options.kernelSyscalls }),
+    ...(options.ftrace === undefined ? {} : { ftrace: options.ftrace }),
     ...(ns === undefined ? {} : { hostNamespaces: ns.inodes }),
     ...(ns?.error === undefined ? {} : { hostNamespacesError: ns.error }),
   };

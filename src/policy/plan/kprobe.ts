@@ -29,6 +29,7 @@ import {
   syscallTracepointCost,
 } from "./mechanism.ts";
 import { planSelectors } from "./selectors.ts";
+import { expandGenerated } from "./generated_lists.ts";
 
 /**
  * Function mechanisms (fentry, fexit, kprobe, kretprobe) lay out their record as 8-byte slots:
@@ -65,7 +66,8 @@ export function planKprobe(
   list: "kprobes" | "fentries",
   env: PlanEnv,
 ): PlannedHook[] {
-  if (hook.targets.length === 0) {
+  const expansion = expandGenerated(hook, env);
+  if (expansion?.error !== undefined || (expansion === undefined && hook.targets.length === 0)) {
     const sink = new IssueSink(env.policy.file);
     const fn = hook.call;
     return [failedHook(
@@ -77,12 +79,22 @@ export function planKprobe(
         event: eventOf(env, hook, { kind: "process_kprobe", fn }),
         monitor: env.monitor,
       },
-      `${hook.call}: generated_ftrace lists (functions matched in available_filter_functions) ` +
-        `are not expanded by vigil yet`,
+      expansion?.error ??
+        `${hook.call}: generated_ftrace lists (functions matched in available_filter_functions) ` +
+          `are not expanded here`,
       sink,
     )];
   }
-  return hook.targets.flatMap((t) => planTarget(hook, index, list, t, env));
+  const targets = expansion?.targets ?? hook.targets;
+  const planned = targets.flatMap((t) => planTarget(hook, index, list, t, env));
+  const note = expansion?.note;
+  if (note === undefined) return planned;
+  // Said once, on the first hook of the list, so the plan shows where the targets came from.
+  return planned.map((h, i) =>
+    i === 0
+      ? { ...h, warnings: [...h.warnings, { file: env.policy.file, ...hook.at, message: note }] }
+      : h
+  );
 }
 
 function planTarget(

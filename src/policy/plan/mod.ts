@@ -16,3 +16,11 @@ export {
 } from "./facts.ts";
 export { formatPlan, planJsonReplacer } from "./report.ts";
 export * from "./tracepoint_format.ts";
+export {
+  btfFunctionNames,
+  type FtraceLookup,
+  ftraceLookup,
+  KERNEL_LIST_LIMITS,
+  type KernelSyscalls,
+  readKernelSyscalls,
+} from "./kernel_functions.ts";

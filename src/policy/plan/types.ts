@@ -60,9 +60,17 @@ export interface PlanFacts {
   readonly hostNamespaces?: Readonly<Partial<Record<NamespaceType, number>>>;
   /** Why {@link PlanFacts.hostNamespaces} is incomplete, quoted in errors. */
   readonly hostNamespacesError?: string;
+  /**
+   * The kernel's syscalls, for `generated_syscalls` lists. Absent: not read (the lists keep
+   * vigil's table of x86_64 syscalls).
+   */
+  readonly kernelSyscalls?: KernelSyscalls;
+  /** `available_filter_functions` by pattern, for `generated_ftrace` lists. Absent: not read. */
+  readonly ftrace?: FtraceLookup;
 }
 
 export type { CostClass, HookCost } from "../mechanisms/mod.ts";
+import type { FtraceLookup, KernelSyscalls } from "./kernel_functions.ts";
 import type { HookCost } from "../mechanisms/mod.ts";
 
 /** One mechanism considered for a hook. */

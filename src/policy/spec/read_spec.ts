@@ -7,12 +7,7 @@
  * @module
  */
 
-import {
-  allSyscalls,
-  is32BitSyscall,
-  resolveSyscall,
-  syscall32NotRunnable,
-} from "../vocab/mod.ts";
+import { allSyscalls, is32BitSyscall, resolveSyscall, syscall32NotRunnable } from "../vocab/mod.ts";
 import { POLICY_LIMITS } from "../vocab/mod.ts";
 import type {
   Enforcer,
@@ -55,7 +50,8 @@ const SPEC_SHAPE = {
   notRunnable: {
     selectorsMacros: "selectorsMacros (Tetragon 1.7) are valid Tetragon that vigil cannot expand " +
       "yet: not runnable",
-    nodeSelector: "nodeSelector (which Kubernetes nodes load the policy) is valid Tetragon; vigil " +
+    nodeSelector:
+      "nodeSelector (which Kubernetes nodes load the policy) is valid Tetragon; vigil " +
       "runs on one host and has no node labels to match it against: not runnable",
   },
 } as const;

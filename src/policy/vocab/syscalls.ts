@@ -136,6 +136,21 @@ export function syscallByNumber(nr: number): SyscallRef | undefined {
 }
 
 /**
+ * The x86_64 syscall whose kernel entry is `entry` (`newstat` → stat, `openat` → openat).
+ *
+ * @example
+ * ```ts
+ * syscallByEntry("sendfile64")?.name; // "sendfile"
+ * ```
+ */
+export function syscallByEntry(entry: string): SyscallRef | undefined {
+  const byEntry = BY_ENTRY.get(entry);
+  if (byEntry !== undefined) return byEntry;
+  const byName = BY_NAME.get(entry);
+  return byName?.entry === entry ? byName : undefined;
+}
+
+/**
  * Every x86_64 syscall of the table, by number (what a `generated_syscalls` list expands to).
  *
  * @example
