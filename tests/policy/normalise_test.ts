@@ -26,7 +26,9 @@ Deno.test("normaliseArgOperator() maps Tetragon's spellings to one canonical nam
   ];
   for (const [written, canonical] of cases) assert.equal(normaliseArgOperator(written), canonical);
   assert.equal(normaliseArgOperator("EQ"), undefined);
-  assert.deepEqual(Object.keys(normaliseArgOperator("CelExpr") ?? {}), ["reason"]);
+  // CelExpr is valid Tetragon vigil cannot run (valid: true); In is refused in matchArgs.
+  assert.deepEqual(Object.keys(normaliseArgOperator("CelExpr") ?? {}), ["reason", "valid"]);
+  assert.deepEqual(Object.keys(normaliseArgOperator("In") ?? {}), ["reason"]);
 });
 
 Deno.test("normaliseArgType() maps the sint/long/ulong aliases to canonical types", () => {
