@@ -273,3 +273,23 @@ Deno.test("vigil policy check reports an unreadable file as invalid (exit 1), wi
   assert.equal(r.code, 1);
   assert.match(r.stdout, /^ {2}\/nonexistent\/policy.yaml:1:1: error: cannot read the file: /m);
 });
+
+Deno.test(
+  privileged("vigil policy check judges no public Tetragon policy of the corpus invalid"),
+  () => {
+    const dir = "tests/fixtures/policy/tetragon_corpus";
+    const files = [...Deno.readDirSync(`${ROOT}${dir}`)]
+      .map((e) => e.name)
+      .filter((n) => n.endsWith(".yaml"))
+      .sort()
+      .map((n) => `${dir}/${n}`);
+    const { code, report } = json(files);
+    assert.notEqual(code, 1, "exit 1 means a file was judged invalid");
+    assert.equal(report.files.length, files.length);
+    for (const f of report.files) {
+      assert.equal(f.valid, true, `${f.file}: ${JSON.stringify(f.errors)}`);
+      // Valid but not runnable here always says why.
+      if (!f.runnable) assert.ok((f.reason ?? "") !== "", `${f.file} has no reason`);
+    }
+  },
+);
