@@ -9,6 +9,8 @@
  * @module
  */
 
+import { print } from "./_lib.ts";
+
 const ROOT = new URL("../", import.meta.url).pathname;
 const CORPUS = "tests/fixtures/policy/tetragon_corpus";
 
@@ -54,17 +56,17 @@ for (const f of report.files) {
 }
 const pct = (n: number) => `${(100 * n / Math.max(1, report.files.length)).toFixed(0)} %`;
 if (Deno.args.includes("--json")) {
-  console.log(JSON.stringify({
+  print(JSON.stringify({
     kernel: report.kernel?.release ?? Deno.osRelease(),
     files: report.files.length,
     invalid: invalid.map((f) => f.file),
     runnable: runnable.map((f) => f.file),
   }));
 } else {
-  console.log(`kernel ${report.kernel?.release ?? Deno.osRelease()}: ${report.files.length} files`);
-  console.log(`invalid   ${invalid.length} (${pct(invalid.length)})`);
-  console.log(`runnable  ${runnable.length} (${pct(runnable.length)})`);
-  for (const f of invalid) console.log(`  INVALID ${f.file}: ${JSON.stringify(f.errors[0])}`);
-  console.log("not runnable, by first reason:");
-  for (const [r, n] of [...reasons].sort((a, b) => b[1] - a[1])) console.log(`  ${n}× ${r}`);
+  print(`kernel ${report.kernel?.release ?? Deno.osRelease()}: ${report.files.length} files`);
+  print(`invalid   ${invalid.length} (${pct(invalid.length)})`);
+  print(`runnable  ${runnable.length} (${pct(runnable.length)})`);
+  for (const f of invalid) print(`  INVALID ${f.file}: ${JSON.stringify(f.errors[0])}`);
+  print("not runnable, by first reason:");
+  for (const [r, n] of [...reasons].sort((a, b) => b[1] - a[1])) print(`  ${n}× ${r}`);
 }
