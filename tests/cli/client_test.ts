@@ -83,7 +83,7 @@ Deno.test("vigil policy add/list/delete/reload against a server on a unix socket
     const bad = `${dir}/bad.yaml`;
     await Deno.writeTextFile(
       bad,
-      "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: bad\nspec:\n  kprobes:\n  - call: 3\n",
+      "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: bad\nspec:\n  kprobes:\n  - call: [3]\n",
     );
     r = await vigil(["policy", "add", bad, ...api]);
     assert.equal(r.code, 1);
@@ -91,7 +91,7 @@ Deno.test("vigil policy add/list/delete/reload against a server on a unix socket
     assert.match(
       r.stderr,
       new RegExp(
-        `^${bad}:7:11: expected a string, got the number 3 .*\\(at spec\\.kprobes\\[0\\]\\.call\\)\n$`,
+        `^${bad}:7:11: expected a string, got a list .*\\(at spec\\.kprobes\\[0\\]\\.call\\)\n$`,
       ),
     );
 
