@@ -275,7 +275,7 @@ Deno.test("vigil policy check reports an unreadable file as invalid (exit 1), wi
 });
 
 Deno.test(
-  privileged("vigil policy check judges no public Tetragon policy of the corpus invalid"),
+  requires("vigil policy check judges no public Tetragon policy of the corpus invalid", "root"),
   () => {
     const dir = "tests/fixtures/policy/tetragon_corpus";
     const files = [...Deno.readDirSync(`${ROOT}${dir}`)]
