@@ -45,6 +45,7 @@ function family(reason: string): string {
     .replace(/^spec\.[a-z]+\[\d+\](\.[^:]*)?: /, "")
     .replace(/ \(and \d+ more errors?\)$/, "")
     .replace(/^(kprobe|LSM hook|fentry) on [^ ]+|^LSM hook [^ ]+/, "$1 <fn>")
+    .replace(/ \((arg \d+|the return value) of [^)]*\)/, "")
     .slice(0, 140);
 }
 const reasons = new Map<string, number>();
