@@ -155,3 +155,37 @@ Deno.test("generated_ftrace without a readable available_filter_functions is not
     /generated_ftrace list 'files' \(pattern "\^security_file_"\) cannot be expanded: cannot read x: EPERM/,
   );
 });
+
+Deno.test("generated_ftrace refuses patterns that backtrack without bound, before running them", () => {
+  let ran = 0;
+  const ftrace = (re: RegExp) => {
+    ran++;
+    return { functions: ["security_file_open"].filter((f) => re.test(f)) };
+  };
+  for (const pattern of ["(a+)+$", "(x|xy)*z", "((ab)*c)*", "(a{2,})+", "(a)\\1"]) {
+    const text = GENERATED.replace('"^security_file_"', JSON.stringify(pattern));
+    const started = performance.now();
+    const plan = planPolicy(policyOf(text), withKernel({ ftrace }));
+    assert.ok(performance.now() - started < 1000, `${pattern} planned in bounded time`);
+    assert.equal(plan.runnable, false, pattern);
+    assert.match(
+      plan.errors.map((e) => e.message).join("\n"),
+      /backtrack for ever|back-references/,
+      pattern,
+    );
+  }
+  assert.equal(ran, 0, "no unsafe pattern reached the kernel's function list");
+  const long = GENERATED.replace('"^security_file_"', JSON.stringify("a".repeat(300)));
+  assert.match(
+    planPolicy(policyOf(long), withKernel({ ftrace })).errors.map((e) => e.message).join("\n"),
+    /the limit is 256/,
+  );
+  // Ordinary patterns still run: anchors, classes, one level of repetition, bounded groups.
+  for (
+    const pattern of ["^security_file_", "^(tcp|udp)_v[46]_connect$", "^vfs_[a-z]+$", "(ab)?c+"]
+  ) {
+    const text = GENERATED.replace('"^security_file_"', JSON.stringify(pattern));
+    const plan = planPolicy(policyOf(text), withKernel({ ftrace }));
+    assert.ok(!plan.errors.some((e) => /backtrack|back-ref/.test(e.message)), pattern);
+  }
+});

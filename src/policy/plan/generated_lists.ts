@@ -11,6 +11,7 @@
 import { syscallByEntry } from "../vocab/mod.ts";
 import type { CallTarget, KprobeHook } from "../spec/mod.ts";
 import type { PlanEnv } from "./hook.ts";
+import { unsafePatternReason } from "./safe_pattern.ts";
 
 /** The targets of a hook on a generated list, or why they cannot be listed here. */
 export type Expansion =
@@ -47,6 +48,8 @@ export function expandGenerated(hook: KprobeHook, env: PlanEnv): Expansion | und
     if (env.facts.ftrace === undefined) {
       return { error: `${what}: available_filter_functions was not read, so it is not expanded` };
     }
+    const unsafe = unsafePatternReason(list.pattern ?? "");
+    if (unsafe !== undefined) return { error: `${what}: ${unsafe}` };
     let re: RegExp;
     try {
       re = new RegExp(list.pattern ?? "");
