@@ -191,6 +191,7 @@ enum vigil_policy_limits {
 struct vigil_attach_hooks {
 	__u32 n;
 	__u32 ids[VIGIL_MAX_SHARED_HOOKS];
+	__u32 pad;	/* every ABI struct is 8-byte sized */
 };
 
 /* How an argument is read from the tracepoint record. */

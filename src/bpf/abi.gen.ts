@@ -189,10 +189,11 @@ export const STRUCTS = {
     },
   },
   vigil_attach_hooks: {
-    size: 20,
+    size: 24,
     fields: {
       n: { offset: 0, size: 4, type: "u32" },
       ids: { offset: 4, size: 16, type: "u32", count: 4 },
+      pad: { offset: 20, size: 4, type: "u32" },
     },
   },
   vigil_hook_counters: {
