@@ -10,40 +10,9 @@
  * @module
  */
 
-const BTF_MAGIC = 0xeb9f;
-const KIND_ENUM = 6;
+import { BTF_MAGIC, btfTrailingBytes } from "../kernel/btf_kinds.ts";
 
-/** Bytes that follow the 12-byte common type header, by kind (btf.rst §2.2). */
-function trailingBytes(kind: number, vlen: number): number {
-  switch (kind) {
-    case 1: // INT
-    case 14: // VAR
-    case 17: // DECL_TAG
-      return 4;
-    case 3: // ARRAY
-      return 12;
-    case 4: // STRUCT
-    case 5: // UNION
-    case 15: // DATASEC
-    case 19: // ENUM64
-      return 12 * vlen;
-    case 6: // ENUM
-    case 13: // FUNC_PROTO
-      return 8 * vlen;
-    case 2: // PTR
-    case 7: // FWD
-    case 8: // TYPEDEF
-    case 9: // VOLATILE
-    case 10: // CONST
-    case 11: // RESTRICT
-    case 12: // FUNC
-    case 16: // FLOAT
-    case 18: // TYPE_TAG
-      return 0;
-    default:
-      throw new Error(`BTF: unknown type kind ${kind}`);
-  }
-}
+const KIND_ENUM = 6;
 
 /**
  * Finds `enum cgroup_subsys_id` in raw BTF and returns controller name (without `_cgrp_id`, so
@@ -87,7 +56,9 @@ export function cgroupSubsysIdsFromBtf(data: Uint8Array): Map<string, number> {
       }
       return ids;
     }
-    at += 12 + trailingBytes(kind, vlen);
+    const trailing = btfTrailingBytes(kind, vlen);
+    if (trailing === undefined) throw new Error(`BTF: unknown type kind ${kind}`);
+    at += 12 + trailing;
   }
   throw new Error("BTF: enum cgroup_subsys_id not found");
 }

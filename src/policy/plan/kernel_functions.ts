@@ -7,6 +7,7 @@
  * @module
  */
 
+import { BTF_MAGIC, btfTrailingBytes } from "../../kernel/btf_kinds.ts";
 import { syscallByEntry } from "../vocab/mod.ts";
 
 /** The kernel's syscalls, by entry name (`openat`, `newstat`, `sendfile64`). */
@@ -36,40 +37,7 @@ export const KERNEL_LIST_LIMITS = {
   ftraceMatches: 4096,
 } as const;
 
-const BTF_MAGIC = 0xeb9f;
 const BTF_KIND_FUNC = 12;
-
-/** Bytes after the 12-byte type header, per BTF kind (`vlen` from the info word). */
-function extraBytes(kind: number, vlen: number): number | undefined {
-  switch (kind) {
-    case 1: // INT
-    case 14: // VAR
-    case 17: // DECL_TAG
-      return 4;
-    case 3: // ARRAY
-      return 12;
-    case 4: // STRUCT
-    case 5: // UNION
-    case 15: // DATASEC
-    case 19: // ENUM64
-      return 12 * vlen;
-    case 6: // ENUM
-    case 13: // FUNC_PROTO
-      return 8 * vlen;
-    case 2: // PTR
-    case 7: // FWD
-    case 8: // TYPEDEF
-    case 9: // VOLATILE
-    case 10: // CONST
-    case 11: // RESTRICT
-    case 12: // FUNC
-    case 16: // FLOAT
-    case 18: // TYPE_TAG
-      return 0;
-    default:
-      return undefined;
-  }
-}
 
 /**
  * Names of the `FUNC` entries of a raw BTF blob (`/sys/kernel/btf/vmlinux`), filtered by
@@ -107,7 +75,7 @@ export function btfFunctionNames(blob: Uint8Array, keep: (name: string) => boole
     const nameOff = view.getUint32(pos, true);
     const info = view.getUint32(pos + 4, true);
     const kind = (info >>> 24) & 0x1f;
-    const extra = extraBytes(kind, info & 0xffff);
+    const extra = btfTrailingBytes(kind, info & 0xffff);
     if (extra === undefined) throw new Error(`unknown BTF kind ${kind} at offset ${pos}`);
     if (kind === BTF_KIND_FUNC && nameOff !== 0) {
       const name = nameAt(nameOff);
