@@ -133,7 +133,7 @@ Deno.test("POST /policies with an invalid policy answers 400 with precise errors
     "  name: broken",
     "spec:",
     "  kprobes:",
-    "    - call: 3",
+    "    - call: [3]",
     "      bogus: 1",
   ].join("\n");
   const res = await app.request("/policies", { method: "POST", headers: AUTH, body: yaml });
