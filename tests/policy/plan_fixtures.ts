@@ -32,6 +32,14 @@ export const THIS_KERNEL: Readonly<Record<FeatureName, FeatureFact>> = JSON.pars
   Deno.readTextFileSync(new URL("kernel_features_this_machine.json", FIXTURES)),
 ).features;
 
+/**
+ * `features` of `vigil probe --json` on Debian's 5.10 in the kernel lab: kprobe, fentry and the
+ * BPF LSM work, bpf_loop (5.17) is refused.
+ */
+export const DEBIAN_5_10: Readonly<Record<FeatureName, FeatureFact>> = JSON.parse(
+  Deno.readTextFileSync(new URL("kernel_features_debian_5.10.json", FIXTURES)),
+).features;
+
 /** A kernel where every mechanism and helper works. */
 export const EVERYTHING_KERNEL: Readonly<Record<FeatureName, FeatureFact>> = Object.fromEntries(
   FEATURE_NAMES.map((n) => [n, { supported: true, reason: `${n} works (hypothetical kernel)` }]),

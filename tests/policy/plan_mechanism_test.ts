@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { planPolicy } from "../../src/policy/plan/mod.ts";
 import {
+  DEBIAN_5_10,
   errorMessages,
   EVERYTHING_KERNEL,
   facts,
@@ -338,4 +339,74 @@ Deno.test("planPolicy() refuses policy-level features vigil lacks, at their loca
   assert.equal(plan.errors[0]?.path, "spec.podSelector");
   assert.match(plan.errors[0]?.message ?? "", /in-kernel pod\/container filter/);
   assert.equal(plan.hooks[0]?.runnable, true, "the hook itself is fine");
+});
+
+Deno.test("planPolicy() on Debian's 5.10: every example valid, none runnable, bpf_loop named", () => {
+  const NEED =
+    /vigil's policy engine needs bpf_loop \(Linux 5\.17\+\), which this kernel refuses: load failed: EINVAL \(22\): number of funcs in func_info doesn't match number of subprogs/;
+  for (const file of EXAMPLES) {
+    const plan = planPolicy(
+      policyFile(file),
+      facts({ features: DEBIAN_5_10, engine: FULL_ENGINE }),
+    );
+    assert.equal(plan.runnable, false, file);
+    assert.match(plan.reason ?? "", NEED, file);
+    assert.ok(plan.hooks.length > 0, file);
+    for (const h of plan.hooks) {
+      assert.equal(h.mechanism, null, h.name);
+      // The kernel has the attach mechanism (fentry, kprobe, tracepoints); the engine's helper
+      // is what is missing, and every option says so.
+      for (const o of h.options) {
+        assert.equal(o.usable, false, `${h.name} ${o.mechanism}`);
+        assert.match(
+          o.reason,
+          /^this kernel supports \w+, but vigil's policy engine needs bpf_loop/,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("planPolicy(): the engine's needs are checked only where the attach mechanism works", () => {
+  const noLoopNoKprobe = {
+    ...EVERYTHING_KERNEL,
+    kprobe: { supported: false, reason: "no kprobe PMU" },
+    bpf_loop: { supported: null, reason: "EBUSY" },
+  };
+  const hook = onlyHook(
+    planSpec([
+      "  kprobes:",
+      "  - call: fd_install",
+    ], facts({ features: noLoopNoKprobe, engine: ["tracepoint", "kprobe"] })),
+  );
+  assert.deepEqual(hook.options.map((o) => [o.mechanism, o.reason]), [
+    ["fentry", "this kernel supports fentry, but vigil's policy engine has no fentry program yet"],
+    ["kprobe", "this kernel refuses kprobe: no kprobe PMU"],
+    [
+      "syscall_tracepoint",
+      "this kernel supports tracepoint, but vigil's policy engine needs bpf_loop (Linux 5.17+), " +
+      "and its probe was inconclusive: EBUSY",
+    ],
+  ]);
+  const withKprobe = onlyHook(
+    planSpec(
+      ["  kprobes:", "  - call: fd_install"],
+      facts({
+        features: { ...noLoopNoKprobe, kprobe: EVERYTHING_KERNEL.kprobe },
+        engine: ["kprobe"],
+      }),
+    ),
+  );
+  assert.equal(
+    withKprobe.options[1]?.reason,
+    "this kernel supports kprobe, but vigil's policy engine needs bpf_loop (Linux 5.17+), " +
+      "and its probe was inconclusive: EBUSY",
+  );
+});
+
+Deno.test("planPolicy(): a kernel with bpf_loop runs the examples (this machine's capture)", () => {
+  assert.equal(THIS_KERNEL.bpf_loop.supported, true);
+  for (const file of EXAMPLES) {
+    assert.equal(planPolicy(policyFile(file), facts()).runnable, true, file);
+  }
 });

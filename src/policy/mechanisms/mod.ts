@@ -5,7 +5,13 @@
  * @module
  */
 
-export { ENGINE_PROGRAMS, ENTRY_PROGRAMS, mechanismRow, MECHANISMS } from "./table.ts";
+export {
+  ENGINE_NEEDS,
+  ENGINE_PROGRAMS,
+  ENTRY_PROGRAMS,
+  mechanismRow,
+  MECHANISMS,
+} from "./table.ts";
 export { TRACEPOINT_PROGRAM } from "./tracepoint.ts";
 export { FENTRY_PROGRAM, KPROBE_PROGRAM, LSM_PROGRAM } from "./functions.ts";
 export type * from "./types.ts";

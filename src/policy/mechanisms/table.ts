@@ -16,7 +16,17 @@ import {
 } from "./costs.ts";
 import { FENTRY_PROGRAM, KPROBE_PROGRAM, LSM_PROGRAM } from "./functions.ts";
 import { TRACEPOINT_PROGRAM } from "./tracepoint.ts";
+import type { FeatureName } from "../../kernel/types.ts";
 import type { EngineMechanism, EntryProgram, HookMechanism, Mechanism } from "./types.ts";
+
+/**
+ * What every engine program needs: the selector library (bpf/lib/policy.h) walks selectors and
+ * filters in bpf_loop callbacks (5.17+); kernels before 5.13 refuse the object outright ("number
+ * of funcs in func_info doesn't match number of subprogs"). The tracepoint entry also keys hooks
+ * by bpf_get_attach_cookie (5.15+), which bpf_loop's 5.17 already implies; it gets its own row
+ * here once a no-bpf_loop build of the library exists and a probe answers for the cookie.
+ */
+const SELECTOR_ENGINE_NEEDS = ["bpf_loop"] as const;
 
 const ROWS: readonly HookMechanism[] = [
   {
@@ -25,6 +35,7 @@ const ROWS: readonly HookMechanism[] = [
     feature: "fentry",
     engine: "fentry",
     program: FENTRY_PROGRAM,
+    engineNeeds: SELECTOR_ENGINE_NEEDS,
     cost: (fn) => functionCost("fentry", fn),
   },
   {
@@ -33,6 +44,7 @@ const ROWS: readonly HookMechanism[] = [
     feature: "kprobe",
     engine: "kprobe",
     program: KPROBE_PROGRAM,
+    engineNeeds: SELECTOR_ENGINE_NEEDS,
     cost: (fn) => functionCost("kprobe", fn),
   },
   {
@@ -41,6 +53,7 @@ const ROWS: readonly HookMechanism[] = [
     feature: "tracepoint",
     engine: "tracepoint",
     program: TRACEPOINT_PROGRAM,
+    engineNeeds: SELECTOR_ENGINE_NEEDS,
     cost: syscallTracepointCost,
   },
   {
@@ -49,6 +62,7 @@ const ROWS: readonly HookMechanism[] = [
     feature: "tracepoint",
     engine: "tracepoint",
     program: TRACEPOINT_PROGRAM,
+    engineNeeds: SELECTOR_ENGINE_NEEDS,
     cost: tracepointCost,
   },
   {
@@ -57,6 +71,7 @@ const ROWS: readonly HookMechanism[] = [
     feature: "raw_tp",
     engine: "raw_tp",
     program: null,
+    engineNeeds: [],
     cost: tracepointCost,
   },
   {
@@ -65,6 +80,7 @@ const ROWS: readonly HookMechanism[] = [
     feature: "lsm",
     engine: "lsm",
     program: LSM_PROGRAM,
+    engineNeeds: SELECTOR_ENGINE_NEEDS,
     cost: lsmCost,
   },
   {
@@ -73,6 +89,7 @@ const ROWS: readonly HookMechanism[] = [
     feature: null,
     engine: null,
     program: null,
+    engineNeeds: [],
     cost: uprobeCost,
   },
 ];
@@ -92,6 +109,11 @@ export function mechanismRow(mechanism: Mechanism): HookMechanism {
 /** The engine program types that have a program: what the engine can run today. */
 export const ENGINE_PROGRAMS: readonly EngineMechanism[] = [
   ...new Set(ROWS.flatMap((r) => r.program !== null && r.engine !== null ? [r.engine] : [])),
+];
+
+/** Every kernel feature some engine program needs (the agent probes these before loading it). */
+export const ENGINE_NEEDS: readonly FeatureName[] = [
+  ...new Set(ROWS.flatMap((r) => r.engineNeeds)),
 ];
 
 /** The distinct entry programs (several rows may share one). */

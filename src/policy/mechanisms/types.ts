@@ -101,6 +101,11 @@ export interface HookMechanism {
   readonly engine: EngineMechanism | null;
   /** The program, or null: vigil's engine has none yet. */
   readonly program: EntryProgram | null;
+  /**
+   * Kernel helpers the engine's program for this mechanism calls beyond the attach itself (the
+   * selector library's bpf_loop callbacks): the kernel refuses the whole object without them.
+   */
+  readonly engineNeeds: readonly FeatureName[];
   /** What a hook on `target` (a function, `subsystem/event`, or a syscall name) costs. */
   cost(target: string): HookCost;
 }

@@ -26,6 +26,7 @@ import {
   functionCost,
   MECHANISM_NAMES,
   option,
+  refusedOptions,
   syscallTracepointCost,
 } from "./mechanism.ts";
 import { planSelectors } from "./selectors.ts";
@@ -148,7 +149,7 @@ function planTarget(
     return [failedHook(
       { ...base, cost: functionCost("kprobe", fn) },
       `${list === "fentries" ? "fentry" : "kprobe"} on ${fn} cannot run on this kernel: ${
-        options.map((o) => `${o.mechanism}: ${o.reason}`).join("; ")
+        refusedOptions(options)
       }`,
       sink,
     )];
@@ -378,9 +379,7 @@ export function planLsm(hook: LsmHook, index: number, env: PlanEnv): PlannedHook
   if (chosen === undefined) {
     return failedHook(
       base,
-      `LSM hook ${fn} cannot run on this kernel: ${
-        options.map((o) => `${o.mechanism}: ${o.reason}`).join("; ")
-      }`,
+      `LSM hook ${fn} cannot run on this kernel: ${refusedOptions(options)}`,
       sink,
     );
   }

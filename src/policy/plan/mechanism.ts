@@ -9,6 +9,8 @@
  */
 
 import { ENGINE_PROGRAMS, mechanismRow, MECHANISMS } from "../mechanisms/mod.ts";
+import { featureRow } from "../../kernel/features_table.ts";
+import type { FeatureName } from "../../kernel/types.ts";
 import type { HookCost, Mechanism, MechanismOption, PlanFacts } from "./types.ts";
 
 /** Human names of mechanisms, for sentences (the table's labels). */
@@ -25,7 +27,7 @@ export function option(
   mechanism: Mechanism,
   extra?: string,
 ): MechanismOption {
-  const { feature, engine } = mechanismRow(mechanism);
+  const { feature, engine, engineNeeds } = mechanismRow(mechanism);
   if (feature === null || engine === null) {
     return {
       mechanism,
@@ -54,8 +56,52 @@ export function option(
         `this kernel supports ${feature}, but vigil's policy engine has no ${engine} program yet`,
     };
   }
+  const missing = missingEngineNeed(facts, engineNeeds);
+  if (missing !== undefined) {
+    return {
+      mechanism,
+      usable: false,
+      reason: `this kernel supports ${feature}, but vigil's policy engine needs ${missing}`,
+    };
+  }
   if (extra !== undefined) return { mechanism, usable: false, reason: extra };
   return { mechanism, usable: true, reason: `${feature} works on this kernel` };
+}
+
+/**
+ * The first helper the engine program needs that this kernel lacks, as a clause naming it, the
+ * release that brought it and the probe's answer; undefined when all are there.
+ */
+function missingEngineNeed(
+  facts: PlanFacts,
+  needs: readonly FeatureName[],
+): string | undefined {
+  for (const need of needs) {
+    const fact = facts.features[need];
+    if (fact?.supported === true) continue;
+    const since = `${need} (Linux ${featureRow(need).minKernel}+)`;
+    if (fact === undefined) return `${since}, which was not probed`;
+    return fact.supported === false
+      ? `${since}, which this kernel refuses: ${fact.reason}`
+      : `${since}, and its probe was inconclusive: ${fact.reason}`;
+  }
+  return undefined;
+}
+
+const ENGINE_NEED = /^this kernel supports (\w+), but (vigil's policy engine needs .*)$/;
+
+/**
+ * Why none of `options` can run a hook: each option's reason, or, when they all fail on the same
+ * missing engine helper, that helper once (it is the one thing to fix).
+ */
+export function refusedOptions(options: readonly MechanismOption[]): string {
+  const needs = options.map((o) => ENGINE_NEED.exec(o.reason));
+  const first = needs[0]?.[2];
+  if (first !== undefined && needs.every((m) => m?.[2] === first)) {
+    return `${first} (this kernel supports ${options.map((o) => o.mechanism).join(", ")}, ` +
+      "which would run it otherwise)";
+  }
+  return options.map((o) => `${o.mechanism}: ${o.reason}`).join("; ");
 }
 
 /**
@@ -70,9 +116,7 @@ export function explainChoice(
 ): string {
   const chosen = options.find((o) => o.usable);
   if (chosen === undefined) {
-    return `no mechanism can run ${what} here: ${
-      options.map((o) => `${o.mechanism}: ${o.reason}`).join("; ")
-    }`;
+    return `no mechanism can run ${what} here: ${refusedOptions(options)}`;
   }
   const used = chosenDesc === undefined ? chosen.mechanism : `${chosen.mechanism} (${chosenDesc})`;
   const before = options.slice(0, options.indexOf(chosen)).map((o) => o.mechanism);
