@@ -8,11 +8,6 @@
  */
 
 import type {
-  AttachPoint,
-  HookCost,
-  HookSource,
-  Mechanism,
-  MechanismOption,
   PlanFacts,
   PlannedArg,
   PlannedEvent,
@@ -36,24 +31,7 @@ export interface PlanEnv {
 }
 
 /** Everything of a planned hook but what {@link finishHook} derives. */
-export interface HookParts {
-  readonly name: string;
-  readonly source: HookSource;
-  readonly mechanism: Mechanism | null;
-  readonly attach: AttachPoint | null;
-  readonly why: string;
-  readonly options: readonly MechanismOption[];
-  readonly cost: HookCost;
-  readonly rewrittenFrom?: string;
-  readonly monitor: boolean;
-  readonly exit: boolean;
-  readonly syscall?: boolean;
-  readonly retOffset: number;
-  readonly recSize: number;
-  readonly args: readonly PlannedArg[];
-  readonly selectors: readonly PlannedSelector[];
-  readonly event: PlannedEvent;
-}
+export type HookParts = Omit<PlannedHook, "runnable" | "errors" | "warnings" | "sets">;
 
 /** Map entries the selectors need. */
 export function setSizes(selectors: readonly PlannedSelector[]): SetSizes {
