@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the kernel-dependent suites (probe, loader, process tracking, policy end-to-end, cgroup
 # detection) in the kernel lab on each kernel, and prints one summary line per kernel.
-# Usage: test_kernels.sh [--no-build] [VARIANT...]   VARIANT: 5.10 | 6.1 | 6.12 | 6.12-ubuntu (default: all)
+# Usage: test_kernels.sh [--no-build] [--jobs N] [VARIANT...]
+#   VARIANT: 5.10 | 6.1 | 6.12 | 6.12-ubuntu (default: all)
+#   --jobs N: run up to N guests side by side (each guest's output is printed whole when it ends)
 # 6.12-ubuntu is 6.12 with an Ubuntu stemcell's LSM list (no bpf) and hybrid cgroups.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,43 +13,101 @@ SUITES=(
   tests/kernel tests/cli/probe_test.ts tests/bpf tests/agent tests/policy_e2e
   tests/cgroup/scan_test.ts tests/cgroup/namespace_test.ts
 )
+# VIGIL_KERNEL_SUITES="a b": run only these (e.g. one test file while working on it).
+[ -z "${VIGIL_KERNEL_SUITES:-}" ] || read -ra SUITES <<<"$VIGIL_KERNEL_SUITES"
 UBUNTU_LSM=lockdown,capability,landlock,yama,apparmor
 
 build=1
-if [ "${1:-}" = --no-build ]; then
-  build=0
-  shift
-fi
+jobs=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) build=0; shift ;;
+    --jobs) jobs=${2:?--jobs needs a number}; shift 2 ;;
+    *) break ;;
+  esac
+done
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "test:kernels: --jobs '$jobs' is not a positive number" >&2; exit 2; }
 variants=("$@")
 [ ${#variants[@]} -gt 0 ] || variants=(5.10 6.1 6.12 6.12-ubuntu)
+for v in "${variants[@]}"; do
+  case "$v" in 5.10 | 6.1 | 6.12 | 6.12-ubuntu) ;; *)
+    echo "test:kernels: unknown variant '$v' (5.10, 6.1, 6.12, 6.12-ubuntu)" >&2; exit 2 ;; esac
+done
 # --no-build: the objects are built already (e.g. several of these run side by side).
 [ "$build" = 0 ] || bash scripts/build.sh >/dev/null
+
+lab_opts() {
+  case "$1" in
+    6.12-ubuntu) echo "--kernel 6.12 --lsm $UBUNTU_LSM --cgroup hybrid" ;;
+    *) echo "--kernel $1" ;;
+  esac
+}
+
+# Guests side by side must not fetch the same kernel or build its initramfs at the same time:
+# prepare every kernel first, one after the other.
+if [ "$jobs" -gt 1 ]; then
+  bash scripts/lab/host_packages.sh
+  for v in "${variants[@]}"; do
+    kdir=$(bash scripts/lab/fetch_kernel.sh "${v%-ubuntu}" .lab/kernels)
+    bash scripts/lab/initramfs.sh "$kdir"
+  done
+fi
+
+work=$(mktemp -d /tmp/vigil-test-kernels.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# Runs one variant; its output goes to $work/<variant>.log (and to the terminal when alone).
+run_variant() {
+  local v=$1 log="$work/$1.log" start status
+  start=$(date +%s)
+  echo "test:kernels: $v: running ${SUITES[*]}" >&2
+  set +e
+  # Type checking is the host's job (deno task check); the guest only runs the tests.
+  # shellcheck disable=SC2046
+  if [ "$jobs" = 1 ]; then
+    bash scripts/lab.sh $(lab_opts "$v") -- deno test --allow-all --no-prompt --no-check \
+      "${SUITES[@]}" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+  else
+    bash scripts/lab.sh $(lab_opts "$v") -- deno test --allow-all --no-prompt --no-check \
+      "${SUITES[@]}" >"$log" 2>&1
+    status=$?
+  fi
+  set -e
+  echo "$status $(($(date +%s) - start))" >"$work/$v.result"
+}
+
+running=0
+for v in "${variants[@]}"; do
+  if [ "$jobs" = 1 ]; then
+    run_variant "$v"
+    continue
+  fi
+  run_variant "$v" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+done
+wait || true
+
 summary=()
 failed=0
 for v in "${variants[@]}"; do
-  case "$v" in
-    5.10 | 6.1 | 6.12) opts=(--kernel "$v") ;;
-    6.12-ubuntu) opts=(--kernel 6.12 --lsm "$UBUNTU_LSM" --cgroup hybrid) ;;
-    *) echo "test:kernels: unknown variant '$v' (5.10, 6.1, 6.12, 6.12-ubuntu)" >&2; exit 2 ;;
-  esac
-  log=$(mktemp /tmp/vigil-test-kernels.XXXXXX)
-  echo "test:kernels: $v: running ${SUITES[*]}" >&2
-  start=$(date +%s)
-  set +e
-  # Type checking is the host's job (deno task check); the guest only runs the tests.
-  bash scripts/lab.sh "${opts[@]}" -- deno test --allow-all --no-prompt --no-check "${SUITES[@]}" \
-    2>&1 | tee "$log"
-  status=${PIPESTATUS[0]}
-  set -e
-  elapsed=$(($(date +%s) - start))
+  log="$work/$v.log"
+  if [ "$jobs" -gt 1 ]; then
+    echo "==== test:kernels: output of kernel $v ===="
+    cat "$log" 2>/dev/null || true
+  fi
+  read -r status elapsed <"$work/$v.result" 2>/dev/null || { status=125; elapsed=?; }
   # deno's last line: "ok | 12 passed | 0 failed | 3 ignored (5m)" or "FAILED | ...".
-  counts=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -1 |
-    sed -E 's/^(ok|FAILED) \| //; s/ \([^)]*\)$//')
-  ignored=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -c '\[IGNORED: .*\] \.\.\. ignored' || true)
+  counts=$(sed 's/\x1b\[[0-9;]*m//g' "$log" 2>/dev/null | grep -E '^(ok|FAILED) \| [0-9]+ passed' |
+    tail -1 | sed -E 's/^(ok|FAILED) \| //; s/ \([^)]*\)$//' || true)
+  ignored=$(sed 's/\x1b\[[0-9;]*m//g' "$log" 2>/dev/null | grep -c '\[IGNORED: .*\] \.\.\. ignored' || true)
   verdict=PASS
   [ "$status" = 0 ] || { verdict="FAIL (exit $status)"; failed=1; }
   summary+=("kernel $v: $verdict: ${counts:-no test summary} (${ignored} ignored with a reason) in ${elapsed} s")
-  rm -f "$log"
 done
 echo
 for line in "${summary[@]}"; do echo "test:kernels: $line"; done
