@@ -34,8 +34,11 @@ import { notifyReady, notifyStopping } from "./api/notify.ts";
 import { type Operator, type OperatorConfig, startOperator } from "./operator.ts";
 import { Cleanups } from "./agent/cleanups.ts";
 import { type Kernel, openKernel, requireKernelBtf } from "./agent/kernel.ts";
-import { type Policies, startPolicies } from "./agent/policies.ts";
+import { type BudgetConfig, type Policies, startPolicies } from "./agent/policies.ts";
 import { VERSION } from "./version.ts";
+import { GUARD_EVENT_TYPES } from "./policy/runtime/budget_guard.ts";
+
+export type { BudgetConfig } from "./agent/policies.ts";
 
 /** Everything `vigil run` decides before starting. */
 export interface AgentConfig {
@@ -52,6 +55,8 @@ export interface AgentConfig {
   readonly policyDir: string | null;
   /** Hook mechanisms the policy engine may use (default: every one the table has a program for). */
   readonly policyMechanisms?: readonly EngineMechanism[];
+  /** Per-policy CPU budget guard (`--policy-cpu-budget`, `--policy-budget-window`, ...). */
+  readonly budget?: BudgetConfig;
   /**
    * Workload metadata sources (each auto-detected unless configured or `false`); null: none
    * (`--no-metadata`), events carry only what the cgroup path says and never wait.
@@ -127,7 +132,8 @@ function openOutput(config: AgentConfig, cleanups: Cleanups): Output {
   });
   cleanups.push(() => exporter.close());
   const hub = createEventHub();
-  return { exporter, hub, out: new EventOut(exporter, hub, PROCESS_EVENT_TYPES) };
+  const own = [...PROCESS_EVENT_TYPES, ...GUARD_EVENT_TYPES];
+  return { exporter, hub, out: new EventOut(exporter, hub, own) };
 }
 
 /** The record consumers: process cache and tracker, cgroups, workload enrichment and its gate. */
@@ -213,6 +219,7 @@ function readRecords(
     gate: enrichment.gate,
     clock,
     nodeName: config.nodeName,
+    userTime: policies.userTime,
   });
   const records = new RecordPipeline(
     recordHandlers({ processes: tracker, cgroups: registry, enrichment, policies: policyEvents }),
@@ -333,7 +340,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     const output = openOutput(config, cleanups);
     const kernel = openKernel(config, cleanups);
     const pipeline = await startPipeline(config, kernel, output, cleanups);
-    const policies = await startPolicies(config, kernel, cleanups);
+    const policies = await startPolicies(config, kernel, output.out, cleanups);
     const parts: Parts = { config, output, kernel, pipeline, policies };
     const { records, policyEvents } = readRecords(parts, cleanups);
 

@@ -268,6 +268,11 @@ enum vigil_hook_flags {
 	 * pt_regs, and the arguments are read from there.
 	 */
 	VIGIL_HOOK_SYSCALL = 1 << 2,
+	/*
+	 * Shadow run (preflight): selectors are evaluated and counted, but no action is taken and
+	 * nothing is posted, so the cost of a policy can be measured on a live host before it runs.
+	 */
+	VIGIL_HOOK_SHADOW = 1 << 3,
 };
 
 enum vigil_pid_flags {
@@ -362,7 +367,11 @@ struct vigil_hook {
 	__u8 pad0;
 	__u16 ret_offset;	/* VIGIL_HOOK_EXIT: offset of the return value in the record */
 	__u16 rec_size;		/* bytes of the record to copy (0: 512); data_loc strings included */
-	__u16 pad1[2];
+	/*
+	 * CPU-budget guard's token bucket on posts (separate from rateLimit): the credit one post
+	 * costs, in ns of elapsed time per CPU; 0: no bucket.
+	 */
+	__u32 budget_post_ns;
 	struct vigil_hook_arg args[VIGIL_MAX_ARGS];
 	struct vigil_selector selectors[VIGIL_MAX_SELECTORS];
 };
@@ -375,8 +384,30 @@ struct vigil_hook_counters {
 	__u64 rate_limited;
 	__u64 signals;
 	__u64 monitor_skipped;
-	__u64 drops;
-	__u64 pad0;
+	__u64 drops;		/* ring buffer full */
+	__u64 args_rejected;	/* process filters passed, no selector's argument filters matched */
+	__u64 budget_dropped;	/* matched, but the budget guard's token bucket was empty */
+	__u64 no_post;		/* matched, actions taken, NoPost (or a shadow run: nothing posted) */
+	__u64 shadow_matched;	/* shadow run: matched a selector (counted in no_post too) */
+	/* filtered, split by the process filter that turned the first selector down */
+	__u64 filtered_pid;
+	__u64 filtered_namespace;
+	__u64 filtered_capability;
+	__u64 filtered_binary;
+};
+
+/* Which process filter turned a selector down (0: none, it matched). */
+enum vigil_filtered_by {
+	VIGIL_FILTERED_PID = 1,
+	VIGIL_FILTERED_NAMESPACE = 2,
+	VIGIL_FILTERED_CAPABILITY = 3,
+	VIGIL_FILTERED_BINARY = 4,
+};
+
+/* Per hook, per CPU: the budget guard's token bucket state. */
+struct vigil_budget_bucket {
+	__u64 last_ns;
+	__u64 credit_ns;
 };
 
 /* Set membership keys. set ids are allocated by user space per filter. */

@@ -72,6 +72,14 @@ struct {
 	__type(value, __u8);
 } int_sets SEC(".maps");
 
+/* The budget guard's token bucket per hook, per CPU (no lock, no contention). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_MAX_HOOKS);
+	__type(key, __u32);
+	__type(value, struct vigil_budget_bucket);
+} budget_buckets SEC(".maps");
+
 /* Last post time per (hook, selector, scope, args): rate limits without user space. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -263,7 +271,7 @@ static __always_inline int binary_matches(struct policy_scratch *s, struct vigil
 	return 1;
 }
 
-/* Filters that depend only on the calling process. Returns 1 when they all hold. */
+/* 0 when the selector's process filters all match, else which one rejected the call. */
 static __always_inline int process_filters_match(struct policy_scratch *s, struct vigil_selector *sel,
 						 struct task_struct *task, __u32 tgid)
 {
@@ -275,7 +283,7 @@ static __always_inline int process_filters_match(struct policy_scratch *s, struc
 			if (i < sel->n_pids && sel->pids[i] == pid)
 				hit = 1;
 		if ((sel->pid_op == VIGIL_SET_IN) != hit)
-			return 0;
+			return VIGIL_FILTERED_PID;
 	}
 	for (int i = 0; i < VIGIL_MAX_NS_FILTERS; i++) {
 		struct vigil_ns_filter *f = &sel->ns[i];
@@ -289,7 +297,7 @@ static __always_inline int process_filters_match(struct policy_scratch *s, struc
 			if (j < f->nvalues && f->values[j] == inum)
 				hit = 1;
 		if ((f->op == VIGIL_SET_IN) != hit)
-			return 0;
+			return VIGIL_FILTERED_NAMESPACE;
 	}
 	for (int i = 0; i < VIGIL_MAX_CAP_FILTERS; i++) {
 		struct vigil_cap_filter *f = &sel->caps[i];
@@ -299,11 +307,11 @@ static __always_inline int process_filters_match(struct policy_scratch *s, struc
 			break;
 		hit = (cap_mask(task, f->set) & f->mask) != 0;
 		if ((f->op == VIGIL_SET_IN) != hit)
-			return 0;
+			return VIGIL_FILTERED_CAPABILITY;
 	}
 	if (sel->bin_op != VIGIL_SET_NONE && !binary_matches(s, sel, tgid))
-		return 0;
-	return 1;
+		return VIGIL_FILTERED_BINARY;
+	return 0;
 }
 
 /* ---- arguments ---- */
@@ -604,6 +612,32 @@ static __always_inline int rate_limited(struct policy_scratch *s, struct vigil_h
 	return 0;
 }
 
+/*
+ * True when the budget guard's bucket for this hook has no credit left for one more post. Credit
+ * accrues with elapsed time (capped at one second's worth), one post spends budget_post_ns.
+ */
+static __always_inline int budget_empty(struct vigil_hook *h, __u32 hook_id, __u64 now)
+{
+	struct vigil_budget_bucket *b;
+	__u64 cost = h->budget_post_ns, credit;
+
+	if (!cost)
+		return 0;
+	b = bpf_map_lookup_elem(&budget_buckets, &hook_id);
+	if (!b)
+		return 0;
+	credit = b->credit_ns + (now - b->last_ns);
+	if (credit > 1000000000ULL || now < b->last_ns)
+		credit = 1000000000ULL;
+	b->last_ns = now;
+	if (credit < cost) {
+		b->credit_ns = credit;
+		return 1;
+	}
+	b->credit_ns = credit - cost;
+	return 0;
+}
+
 static __always_inline void post(struct policy_scratch *s, struct vigil_hook *h,
 				 struct vigil_hook_counters *c)
 {
@@ -644,13 +678,14 @@ static __always_inline void post(struct policy_scratch *s, struct vigil_hook *h,
  * no zero-extension separates the bounds check from the register used to index.
  */
 
+/* 0: the selector's process filters match; else enum vigil_filtered_by. */
 __attribute__((noinline)) int vigil_selector_process_match(__u32 hook_id, __u64 sel)
 {
 	struct vigil_hook *h = bpf_map_lookup_elem(&hooks, &hook_id);
 	struct policy_scratch *s = scratch();
 
 	if (!h || !s || sel >= VIGIL_MAX_SELECTORS)
-		return 0;
+		return VIGIL_FILTERED_PID;
 	barrier_var(sel);
 	return process_filters_match(s, &h->selectors[sel], (struct task_struct *)bpf_get_current_task(),
 				     bpf_get_current_pid_tgid() >> 32);
@@ -697,7 +732,19 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 	if (!h || !s || matched >= VIGIL_MAX_SELECTORS)
 		return 0;
 	barrier_var(matched);
+	if (h->flags & VIGIL_HOOK_SHADOW) {
+		if (c) {
+			c->shadow_matched++;
+			c->no_post++;
+		}
+		return 0;
+	}
 	if (!has_selectors) {
+		if (budget_empty(h, hook_id, s->ev.hdr.ktime)) {
+			if (c)
+				c->budget_dropped++;
+			return 0;
+		}
 		post(s, h, c);
 		return 0;
 	}
@@ -743,11 +790,19 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 				c->signals++;
 		}
 	}
-	if (!do_post)
+	if (!do_post) {
+		if (c)
+			c->no_post++;
 		return ret;
+	}
 	if (post_action && rate_limited(s, h, hook_id, matched, post_action, s->ev.hdr.ktime)) {
 		if (c)
 			c->rate_limited++;
+		return ret;
+	}
+	if (budget_empty(h, hook_id, s->ev.hdr.ktime)) {
+		if (c)
+			c->budget_dropped++;
 		return ret;
 	}
 	post(s, h, c);
@@ -835,7 +890,7 @@ static __always_inline int policy_run(void *ctx, __u32 hook_id, enum policy_rec_
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct policy_scratch *s = scratch();
-	__u32 candidates = 0, n_sel, n_args;
+	__u32 candidates = 0, n_sel, n_args, first_reason = 0;
 	int matched = -1;
 
 	if (!h || !s)
@@ -847,14 +902,29 @@ static __always_inline int policy_run(void *ctx, __u32 hook_id, enum policy_rec_
 
 	/* Cheap filters first: no argument is read for a call no selector can want. */
 	for (__u32 i = 0; i < VIGIL_MAX_SELECTORS; i++) {
+		int why;
+
 		if (i >= n_sel)
 			break;
-		if (vigil_selector_process_match(hook_id, i))
+		why = vigil_selector_process_match(hook_id, i);
+		if (!why)
 			candidates |= 1 << i;
+		else if (!first_reason)
+			first_reason = why;
 	}
 	if (n_sel && !candidates) {
-		if (c)
+		if (c) {
 			c->filtered++;
+			/* Explain: the filter that turned the first selector down. */
+			if (first_reason == VIGIL_FILTERED_PID)
+				c->filtered_pid++;
+			else if (first_reason == VIGIL_FILTERED_NAMESPACE)
+				c->filtered_namespace++;
+			else if (first_reason == VIGIL_FILTERED_CAPABILITY)
+				c->filtered_capability++;
+			else
+				c->filtered_binary++;
+		}
 		return 0;
 	}
 
@@ -889,7 +959,7 @@ static __always_inline int policy_run(void *ctx, __u32 hook_id, enum policy_rec_
 	}
 	if (n_sel && matched < 0) {
 		if (c)
-			c->filtered++;
+			c->args_rejected++;
 		return 0;
 	}
 

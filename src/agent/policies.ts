@@ -1,12 +1,21 @@
 /**
  * The agent's TracingPolicies: the manager, with the policy engine (the policy objects of the
  * mechanism table, sharing the process object's ring buffer and maps) and the kernel facts loaded
- * on first use.
+ * on first use, and the CPU-budget guard that watches them (and runs shadow preflights).
  *
  * @module
  */
 import { probeKernel } from "../kernel/mod.ts";
 import type { Logger } from "../log/logger.ts";
+import { readProgramInfo } from "../metrics/bpf_stats.ts";
+import {
+  BudgetGuard,
+  DEFAULT_BUDGET_WINDOW_MS,
+  DEFAULT_CPU_BUDGET,
+} from "../policy/runtime/budget_guard.ts";
+import type { MeterSource } from "../policy/runtime/budget_meter.ts";
+import { runShadow } from "../policy/runtime/shadow.ts";
+import { PolicyUserTime } from "../policy/runtime/user_time.ts";
 import {
   ENGINE_NEEDS,
   type EngineMechanism,
@@ -22,22 +31,42 @@ import {
 import type { Cleanups } from "./cleanups.ts";
 import type { Kernel } from "./kernel.ts";
 
+/** The CPU-budget guard's settings (defaults in budget_guard.ts). */
+export interface BudgetConfig {
+  /** A fraction of one CPU per policy. */
+  readonly cpuBudget?: number;
+  readonly windowMs?: number;
+  readonly detachEnforcing?: boolean;
+}
+
 /** The policy manager; its engine is loaded on first use. */
 export interface Policies {
   readonly manager: PolicyManager;
   /** The engine, once a policy needed it. */
   engine(): PolicyEngine | null;
+  /** The agent's user-space time per policy (the event loop adds to it, the guard reads it). */
+  readonly userTime: PolicyUserTime;
 }
 
-/** Starts the manager and loads `policyDir` (null: none). */
+/** Where the guard's own events go, and how many events each policy has had exported. */
+export interface PolicyEventOut {
+  emit(type: string, line: string, policy: string | undefined, container: undefined): void;
+  exported(policy: string): number;
+}
+
+/** Starts the manager, loads `policyDir` (null: none) and starts the budget guard. */
 export async function startPolicies(
   config: {
     readonly policyDir: string | null;
     /** Hook mechanisms the engine may use (default: every one the table has a program for). */
     readonly policyMechanisms?: readonly EngineMechanism[];
+    /** Per-policy CPU budget guard (`--policy-cpu-budget`, `--policy-budget-window`, ...). */
+    readonly budget?: BudgetConfig;
+    readonly nodeName: string;
     readonly logger: Logger;
   },
   kernel: Kernel,
+  out: PolicyEventOut,
   cleanups: Cleanups,
 ): Promise<Policies> {
   const { logger } = config;
@@ -104,13 +133,63 @@ export async function startPolicies(
       ...(config.policyMechanisms === undefined ? {} : { engine: config.policyMechanisms }),
     }));
   };
-  const manager = new PolicyManager({
+  const budget = config.budget ?? {};
+  const defaultBudget = budget.cpuBudget ?? DEFAULT_CPU_BUDGET;
+  let guard: BudgetGuard | null = null;
+  const userTime = new PolicyUserTime();
+  // What the budget guard and shadow runs read from the kernel (null before the engine loads).
+  const meterSource = (): MeterSource | null => {
+    const loaded = engine;
+    return loaded === null ? null : {
+      hookProgramFd: (id) => loaded.hookProgramFd(id),
+      programFds: () => loaded.programFds(),
+      hookGeneration: (id) => loaded.hookGeneration(id),
+      counters: (id) => loaded.counters(id),
+      runTimeNs: (fd) => {
+        try {
+          return readProgramInfo(rt.libbpf, fd).runTimeNs;
+        } catch {
+          return 0n;
+        }
+      },
+    };
+  };
+  const manager: PolicyManager = new PolicyManager({
     engine: getEngine,
     facts: getFacts,
     logger,
     policyDir: config.policyDir,
+    budgetStatus: (name) => guard?.status(name),
+    exported: (name) => out.exported(name),
+    shadow: (yaml, seconds) =>
+      runShadow(
+        {
+          policies: manager,
+          source: meterSource,
+          defaultBudget,
+          userNsPerEvent: () => userTime.averageNs(),
+        },
+        yaml,
+        seconds,
+      ),
   });
   cleanups.push(() => manager.close());
   if (config.policyDir !== null) await manager.loadDir(config.policyDir);
-  return { manager, engine: () => engine };
+
+  // The CPU-budget guard: measures each policy per window and walks the degradation ladder.
+  const started = new BudgetGuard({
+    policies: manager,
+    source: meterSource,
+    userTime,
+    emit: (type, line, policy) => out.emit(type, line, policy, undefined),
+    logger,
+    nodeName: config.nodeName,
+    defaultBudget,
+    windowMs: budget.windowMs ?? DEFAULT_BUDGET_WINDOW_MS,
+    detachEnforcing: budget.detachEnforcing ?? false,
+  });
+  guard = started;
+  started.start();
+  cleanups.push(() => started.close());
+  return { manager, engine: () => engine, userTime };
 }

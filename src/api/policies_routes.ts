@@ -1,10 +1,12 @@
 /**
- * Policy routes (mounted at `/policies`): list, show (YAML), add or replace, delete, reload.
+ * Policy routes (mounted at `/policies`): list, show (YAML), add or replace, delete, reload,
+ * the shadow preflight (`?dryRun=shadow`) and per-policy stage counters (`/NAME/stats`).
  * Authentication and body limits are applied by the parent app to every mutating request.
  *
  * @module
  */
 import { Hono } from "hono";
+import { SHADOW_SECONDS } from "../policy/runtime/shadow.ts";
 import { boundErrors, changeFailure, cut } from "./_bounded.ts";
 import { errorResponse, jsonResponse } from "./_json.ts";
 import type { PolicyError, PolicyService } from "./types.ts";
@@ -64,6 +66,8 @@ export function policiesRoutes(policies: PolicyService): Hono {
           errors: [{ message: "empty request body" }],
         });
       }
+      const dryRun = c.req.query("dryRun");
+      if (dryRun !== undefined) return await shadowRun(c.req.query("seconds"), dryRun, yaml);
       const result = await policies.apply(yaml, API_POLICY_SOURCE);
       if (!result.ok) {
         const status = result.status ?? 400;
@@ -74,6 +78,34 @@ export function policiesRoutes(policies: PolicyService): Hono {
       }
       return jsonResponse({ policy: result.policy, replaced: result.replaced });
     }));
+
+  /** `POST /policies?dryRun=shadow[&seconds=N]`: the preflight; nothing is kept. */
+  async function shadowRun(
+    secondsText: string | undefined,
+    dryRun: string,
+    yaml: string,
+  ): Promise<Response> {
+    if (dryRun !== "shadow" || !policies.shadow) {
+      return errorResponse(
+        400,
+        `dryRun=${cut(dryRun, 40)}: only dryRun=shadow is supported`,
+        { errors: [{ message: "unsupported dryRun" }] },
+      );
+    }
+    const seconds = secondsText === undefined ? SHADOW_SECONDS.default : Number(secondsText);
+    if (!(seconds >= SHADOW_SECONDS.min && seconds <= SHADOW_SECONDS.max)) {
+      return errorResponse(
+        400,
+        `seconds must be from ${SHADOW_SECONDS.min} to ${SHADOW_SECONDS.max}`,
+        { errors: [{ message: "bad seconds" }] },
+      );
+    }
+    const result = await policies.shadow(yaml, seconds);
+    if (!result.ok) {
+      return errorResponse(400, rejected(result.errors), errorList(result.errors));
+    }
+    return jsonResponse({ shadow: result.report });
+  }
 
   app.post("/reload", () =>
     change(async () => {
@@ -89,6 +121,16 @@ export function policiesRoutes(policies: PolicyService): Hono {
       }
       return jsonResponse({ policies: result.policies, errors: [] });
     }));
+
+  // Explain why no event: where the policy's calls stopped, per hook, and what was exported.
+  app.get("/:name/stats", (c) => {
+    const name = c.req.param("name");
+    const stats = policies.stats(name);
+    if (stats === undefined) {
+      return errorResponse(404, `no policy named '${cut(name)}'`, { name: cut(name) });
+    }
+    return jsonResponse(stats);
+  });
 
   app.get("/:name", (c) => {
     const name = c.req.param("name");

@@ -16,6 +16,8 @@ export type {
   ReloadResult,
 } from "../policy/mod.ts";
 import type { ApplyResult, PolicyStatus, ReloadResult } from "../policy/mod.ts";
+import type { PolicyStats, ShadowResult } from "../policy/manager.ts";
+export type { PolicyStats, ShadowResult };
 
 /** The policy manager, as the API sees it. */
 export interface PolicyService {
@@ -32,6 +34,10 @@ export interface PolicyService {
   delete(name: string): Promise<boolean>;
   /** Re-reads the policy directory. */
   reload(): Promise<ReloadResult>;
+  /** Where policy `name`'s calls stopped, per hook (undefined: no such policy). */
+  stats(name: string): PolicyStats | undefined;
+  /** Preflight: `yaml` attached with posting and actions off for `seconds`, and what it cost. */
+  shadow?(yaml: string, seconds: number): Promise<ShadowResult>;
 }
 
 /** What describes an event for the stream filters. */

@@ -112,7 +112,7 @@ export const STRUCTS = {
       pad0: { offset: 7, size: 1, type: "u8" },
       ret_offset: { offset: 8, size: 2, type: "u16" },
       rec_size: { offset: 10, size: 2, type: "u16" },
-      pad1: { offset: 12, size: 4, type: "u16", count: 2 },
+      budget_post_ns: { offset: 12, size: 4, type: "u32" },
       args: { offset: 16, size: 40, type: "vigil_hook_arg", count: 5 },
       selectors: { offset: 56, size: 2840, type: "vigil_selector", count: 5 },
     },
@@ -197,7 +197,7 @@ export const STRUCTS = {
     },
   },
   vigil_hook_counters: {
-    size: 64,
+    size: 120,
     fields: {
       seen: { offset: 0, size: 8, type: "u64" },
       posted: { offset: 8, size: 8, type: "u64" },
@@ -206,7 +206,21 @@ export const STRUCTS = {
       signals: { offset: 32, size: 8, type: "u64" },
       monitor_skipped: { offset: 40, size: 8, type: "u64" },
       drops: { offset: 48, size: 8, type: "u64" },
-      pad0: { offset: 56, size: 8, type: "u64" },
+      args_rejected: { offset: 56, size: 8, type: "u64" },
+      budget_dropped: { offset: 64, size: 8, type: "u64" },
+      no_post: { offset: 72, size: 8, type: "u64" },
+      shadow_matched: { offset: 80, size: 8, type: "u64" },
+      filtered_pid: { offset: 88, size: 8, type: "u64" },
+      filtered_namespace: { offset: 96, size: 8, type: "u64" },
+      filtered_capability: { offset: 104, size: 8, type: "u64" },
+      filtered_binary: { offset: 112, size: 8, type: "u64" },
+    },
+  },
+  vigil_budget_bucket: {
+    size: 16,
+    fields: {
+      last_ns: { offset: 0, size: 8, type: "u64" },
+      credit_ns: { offset: 8, size: 8, type: "u64" },
     },
   },
   vigil_str_key: {
@@ -304,6 +318,12 @@ export const ENUMS = {
     VIGIL_ARG_SYSCALL_ID: 7,
     VIGIL_ARG_DATA_LOC: 8,
   },
+  vigil_filtered_by: {
+    VIGIL_FILTERED_PID: 1,
+    VIGIL_FILTERED_NAMESPACE: 2,
+    VIGIL_FILTERED_CAPABILITY: 3,
+    VIGIL_FILTERED_BINARY: 4,
+  },
   vigil_match_op: {
     VIGIL_MATCH_EQ: 1,
     VIGIL_MATCH_NEQ: 2,
@@ -344,7 +364,12 @@ export const ENUMS = {
     VIGIL_ACT_OVERRIDE: 5,
   },
   vigil_rate_scope: { VIGIL_RATE_THREAD: 0, VIGIL_RATE_PROCESS: 1, VIGIL_RATE_GLOBAL: 2 },
-  vigil_hook_flags: { VIGIL_HOOK_MONITOR: 1, VIGIL_HOOK_EXIT: 2, VIGIL_HOOK_SYSCALL: 4 },
+  vigil_hook_flags: {
+    VIGIL_HOOK_MONITOR: 1,
+    VIGIL_HOOK_EXIT: 2,
+    VIGIL_HOOK_SYSCALL: 4,
+    VIGIL_HOOK_SHADOW: 8,
+  },
   vigil_pid_flags: { VIGIL_PID_NAMESPACE: 1 },
   vigil_ns_kind: {
     VIGIL_NS_UTS: 0,

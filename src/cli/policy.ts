@@ -16,7 +16,9 @@ Sub-verbs (each takes --help):
   add FILE       add a policy, or replace the one with the same metadata.name
   delete NAME    remove a policy
   reload         re-read the agent's policy directory
-  check FILE...  validate policy files offline (no agent needed)`;
+  check FILE...  validate policy files offline (no agent needed)
+  explain NAME   where a policy's calls stopped (why no event), stage by stage
+  plan FILE...   preflight: the plan here, and with --shadow 10s the cost on the live host`;
 
 function policyRows(policies: readonly PolicyStatus[]): string {
   const rows = policies.map((p) => {
@@ -33,6 +35,7 @@ function policyRows(policies: readonly PolicyStatus[]): string {
       String(c.filtered),
       String(c.rateLimited),
       String(c.signals),
+      budgetCell(p),
       p.reason ?? "",
     ];
   });
@@ -47,10 +50,19 @@ function policyRows(policies: readonly PolicyStatus[]): string {
       "FILTERED",
       "RATELIMITED",
       "SIGNALS",
+      "CPU/BUDGET",
       "REASON",
     ],
     rows,
   );
+}
+
+/** `1.2%/10% ok`: CPU used over the guard's last window, the budget, the guard's step. */
+export function budgetCell(p: PolicyStatus): string {
+  const b = p.budget;
+  if (b === undefined) return "-";
+  const pct = (v: number) => `${Number((v * 100).toPrecision(3))}%`;
+  return `${pct(b.cpuUsed)}/${pct(b.cpuBudget)} ${b.state}`;
 }
 
 function usageOf(verb: string, args: string, text: string): string {
@@ -73,8 +85,10 @@ function formatPolicyError(file: string, e: PolicyError): string {
 const LIST_USAGE = usageOf(
   "list",
   "",
-  "Lists the running agent's policies: state (enabled, error, loading), mode, hooks attached and\n" +
-    "their mechanisms, and event counters. --json prints the API's JSON.",
+  "Lists the running agent's policies: state (enabled, error, loading, throttled), mode, hooks\n" +
+    "attached and their mechanisms, event counters, and CPU/BUDGET: the CPU the policy used over\n" +
+    "the budget guard's last window and its budget (shares of one CPU), with the guard's step\n" +
+    "(ok, bucketed, throttled, over_budget). --json prints the API's JSON.",
 ).replace("Options:\n", "Options:\n  --json                    print the policies as JSON\n");
 
 /** `vigil policy list`. */

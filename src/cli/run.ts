@@ -3,8 +3,9 @@
  *
  * @module
  */
-import { AGENT_DEFAULTS, type AgentConfig, startAgent } from "../agent.ts";
+import { AGENT_DEFAULTS, type AgentConfig, type BudgetConfig, startAgent } from "../agent.ts";
 import { DEFAULT_API_ADDRESS } from "../api/address.ts";
+import { parseCpuShare } from "../policy/vocab/cpu_share.ts";
 import { parsePublicRoutes, type PublicRoute } from "../api/app.ts";
 import { DEFAULT_TOKEN_FILE } from "../api/token.ts";
 import { EXPORT_DEFAULTS } from "../export/json_lines.ts";
@@ -42,6 +43,13 @@ Options:
   --policy-mechanisms LIST    hook mechanisms the policy engine may use, comma-separated, of
                               fentry,kprobe,lsm,tracepoint (default: all; the planner picks
                               the cheapest one this kernel allows per hook)
+  --policy-cpu-budget SHARE   CPU budget per policy, a share of one CPU averaged over a window
+                              (default 10%); a policy's option vigil-cpu-budget overrides it.
+                              Over budget, a policy is degraded step by step (see README)
+  --policy-budget-window S    the window the budget is averaged over, seconds (default 10)
+  --policy-budget-detach-enforcing
+                              let the guard detach enforcement policies (Sigkill, Signal,
+                              Override) that stay over budget; default: kept and reported
   --export-max-size MB        rotate the export file at this size (default ${
   EXPORT_DEFAULTS.maxBytes / MB
 }; 0 = never)
@@ -107,6 +115,9 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
     export: { type: "string" },
     "policy-dir": { type: "string" },
     "policy-mechanisms": { type: "string" },
+    "policy-cpu-budget": { type: "string" },
+    "policy-budget-window": { type: "string" },
+    "policy-budget-detach-enforcing": { type: "boolean" },
     "export-max-size": { type: "string" },
     "export-max-backups": { type: "string" },
     "ring-buffer-size": { type: "string" },
@@ -163,6 +174,7 @@ export function configFromFlags(argv: string[]): AgentConfig | "help" {
     ringBytes: ringMb * MB,
     policyDir: policyDir(values["policy-dir"]),
     ...policyMechanisms(values["policy-mechanisms"]),
+    budget: budgetConfig(values),
     processCacheSize: positiveInt(
       "process-cache-size",
       values["process-cache-size"],
@@ -348,3 +360,37 @@ export const runCommand: Command = {
     return 0;
   },
 };
+
+/** The CPU-budget flags of `vigil run`. */
+interface BudgetFlags {
+  readonly "policy-cpu-budget"?: string;
+  readonly "policy-budget-window"?: string;
+  readonly "policy-budget-detach-enforcing"?: boolean;
+}
+
+function budgetConfig(values: BudgetFlags): BudgetConfig {
+  const text = values["policy-cpu-budget"];
+  let cpuBudget: number | undefined;
+  if (text !== undefined) {
+    const share = parseCpuShare(text);
+    if (typeof share === "string") throw new UsageError(`vigil run: --policy-cpu-budget: ${share}`);
+    cpuBudget = share;
+  }
+  const window = values["policy-budget-window"];
+  let windowMs: number | undefined;
+  if (window !== undefined) {
+    const seconds = Number(window);
+    if (!Number.isFinite(seconds) || seconds < 0.2 || seconds > 3600) {
+      throw new UsageError(
+        `vigil run: --policy-budget-window: ${JSON.stringify(window)} is not a number of ` +
+          `seconds from 0.2 to 3600`,
+      );
+    }
+    windowMs = seconds * 1000;
+  }
+  return {
+    ...(cpuBudget === undefined ? {} : { cpuBudget }),
+    ...(windowMs === undefined ? {} : { windowMs }),
+    detachEnforcing: values["policy-budget-detach-enforcing"] === true,
+  };
+}

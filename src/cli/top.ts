@@ -14,7 +14,9 @@ const USAGE = `Usage: vigil top [options]
 Shows how much CPU each of the running agent's BPF programs uses, refreshed every interval, busiest
 first (like 'tetra debug progs'). Ovh% = run time in the interval ÷ (interval × CPUs) × 100; Cnt and
 Time are the runs and nanoseconds within the interval. Needs the agent's BPF statistics (on unless
-it runs with --no-bpf-stats).
+it runs with --no-bpf-stats). Below it, per policy: the CPU it used over the budget guard's last
+window (BPF plus the agent's user-space time on its events, % of one CPU), its budget, and the
+guard's step (ok, bucketed, throttled, over_budget).
 
 Options:
   --once                    print one sample (two scrapes one interval apart) and exit
@@ -46,11 +48,20 @@ export interface TopRow {
 export function programSamples(metricsText: string): {
   programs: Map<string, ProgramSample>;
   statsEnabled: boolean | undefined;
+  budgets: Map<string, PolicyBudgetSample>;
 } {
   const programs = new Map<string, ProgramSample>();
+  const budgets = new Map<string, PolicyBudgetSample>();
   let statsEnabled: boolean | undefined;
   for (const s of parseMetricsText(metricsText)) {
     if (s.name === "vigil_bpf_stats_enabled") statsEnabled = s.value === 1;
+    const policy = s.labels.policy ?? "";
+    const b = budgets.get(policy) ?? { policy, used: 0, budget: 0, state: "" };
+    if (s.name === "vigil_policy_cpu_ratio") budgets.set(policy, { ...b, used: s.value });
+    if (s.name === "vigil_policy_cpu_budget_ratio") budgets.set(policy, { ...b, budget: s.value });
+    if (s.name === "vigil_policy_budget_state" && s.value === 1) {
+      budgets.set(policy, { ...b, state: s.labels.state ?? "" });
+    }
     const isRuns = s.name === "vigil_bpf_program_runs_total";
     const isTime = s.name === "vigil_bpf_program_run_time_seconds_total";
     if (!isRuns && !isTime) continue;
@@ -59,7 +70,30 @@ export function programSamples(metricsText: string): {
       { id, program: s.labels.program ?? "", policy: s.labels.policy ?? "", runs: 0, seconds: 0 };
     programs.set(id, isRuns ? { ...prev, runs: s.value } : { ...prev, seconds: s.value });
   }
-  return { programs, statsEnabled };
+  return { programs, statsEnabled, budgets };
+}
+
+/** One policy's CPU budget line, from the budget guard's gauges. */
+export interface PolicyBudgetSample {
+  readonly policy: string;
+  /** Share of one CPU used over the guard's last window. */
+  readonly used: number;
+  readonly budget: number;
+  readonly state: string;
+}
+
+/** The per-policy budget table under the program table. */
+export function formatBudgets(budgets: ReadonlyMap<string, PolicyBudgetSample>): string {
+  const pct = (v: number) => `${(v * 100).toFixed(2)}`;
+  return formatTable(
+    ["Policy", "CPU(% of 1)", "Budget(%)", "Step"],
+    [...budgets.values()].sort((a, b) => b.used - a.used).map((b) => [
+      b.policy,
+      pct(b.used),
+      pct(b.budget),
+      b.state,
+    ]),
+  );
 }
 
 /**
@@ -176,7 +210,8 @@ export const topCommand: Command = {
         notes.push("BPF statistics are off (agent started with --no-bpf-stats): counters stay 0");
       }
       if (rows.length === 0) notes.push("the agent reports no BPF programs");
-      const text = [formatTop(rows), ...notes].join("\n");
+      const budgetTable = after.budgets.size > 0 ? ["", formatBudgets(after.budgets)] : [];
+      const text = [formatTop(rows), ...notes, ...budgetTable].join("\n");
       if (values.once) {
         printOut(text);
         return 0;

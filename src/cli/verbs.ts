@@ -7,6 +7,8 @@ import { cgroupResolveCommand } from "./cgroup_resolve.ts";
 import { CLIENT_COMMANDS } from "./client_verbs.ts";
 import type { Command } from "./command.ts";
 import { policyCheckCommand } from "./policy_check.ts";
+import { policyExplainCommand } from "./policy_explain.ts";
+import { policyPlanCommand } from "./policy_plan.ts";
 import { probeCommand } from "./probe.ts";
 import { runCommand } from "./run.ts";
 import { versionCommand } from "./version.ts";
@@ -17,6 +19,8 @@ export const COMMANDS: readonly Command[] = [
   ...CLIENT_COMMANDS,
   probeCommand,
   policyCheckCommand,
+  policyExplainCommand,
+  policyPlanCommand,
   cgroupResolveCommand,
   versionCommand,
 ];

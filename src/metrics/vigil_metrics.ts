@@ -7,6 +7,7 @@
  * @module
  */
 import type { ProgramStat, ProgramStats } from "./bpf_stats.ts";
+import type { BudgetState, PolicyStatus } from "../policy/status.ts";
 import type { MetricsRegistry, Sample, SampleValue } from "./registry.ts";
 
 /** Values of `vigil_build_info`. */
@@ -84,14 +85,20 @@ export interface VigilMetricsOptions {
   readonly build: BuildInfo;
   /** Called once per scrape. */
   readonly snapshot?: () => VigilMetricsSnapshot;
-  /** Policy states (usually `PolicyService.list`); only the name and state are read. */
-  readonly policies?: () => readonly { readonly name: string; readonly state: string }[];
+  /** Policy states (usually `PolicyService.list`); only the name, state and budget are read. */
+  readonly policies?: () => readonly {
+    readonly name: string;
+    readonly state: string;
+    readonly budget?: PolicyStatus["budget"];
+  }[];
   /** Per-program BPF statistics; omit to leave the `vigil_bpf_program_*` families empty. */
   readonly programs?: ProgramStats;
 }
 
 /** The states `vigil_policy_state` reports (a policy's state is 1, the others 0). */
-const POLICY_STATES: readonly string[] = ["enabled", "error", "loading"];
+const POLICY_STATES: readonly string[] = ["enabled", "error", "loading", "throttled"];
+/** The steps `vigil_policy_budget_state` reports. */
+const BUDGET_STATES: readonly BudgetState[] = ["ok", "bucketed", "throttled", "over_budget"];
 
 /**
  * Memoises `fn` for one synchronous render: every collector of one scrape sees the same value,
@@ -314,6 +321,47 @@ export function registerVigilMetrics(
         for (const p of options.policies?.() ?? []) {
           for (const state of POLICY_STATES) {
             yield { labels: [p.name, state], value: p.state === state ? 1 : 0 };
+          }
+        }
+      },
+    },
+  );
+
+  registry.gauge(
+    "vigil_policy_cpu_ratio",
+    "CPU a policy used over the budget guard's last window, as a share of one CPU (BPF run " +
+      "time of its hooks plus the agent's user-space time on its events).",
+    ["policy"],
+    {
+      collect: function* () {
+        for (const p of options.policies?.() ?? []) {
+          if (p.budget) yield { labels: [p.name], value: p.budget.cpuUsed };
+        }
+      },
+    },
+  );
+  registry.gauge(
+    "vigil_policy_cpu_budget_ratio",
+    "A policy's CPU budget, as a share of one CPU.",
+    ["policy"],
+    {
+      collect: function* () {
+        for (const p of options.policies?.() ?? []) {
+          if (p.budget) yield { labels: [p.name], value: p.budget.cpuBudget };
+        }
+      },
+    },
+  );
+  registry.gauge(
+    "vigil_policy_budget_state",
+    "Where the CPU-budget guard has a policy: 1 for its current step, 0 for the others.",
+    ["policy", "state"],
+    {
+      collect: function* () {
+        for (const p of options.policies?.() ?? []) {
+          if (!p.budget) continue;
+          for (const state of BUDGET_STATES) {
+            yield { labels: [p.name, state], value: p.budget.state === state ? 1 : 0 };
           }
         }
       },

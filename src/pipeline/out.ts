@@ -22,11 +22,16 @@ export class EventOut implements EventSink {
   readonly #hub: Pick<EventHub, "publish">;
   /** By export type, policy events included. */
   readonly #byType: Record<string, number> = {};
-  /** Events no policy raised, by export type (listed from the start, zeros included). */
+  /** Events the agent raised itself, by export type (listed from the start, zeros included). */
   readonly #ownByType: Record<string, number> = {};
+  readonly #ownTypes: ReadonlySet<string>;
+  /** A policy's own events (not the budget guard's events about it). */
   readonly #byPolicy: Record<string, number> = {};
 
-  /** `ownTypes`: the event types the agent raises itself, counted (as 0) from the start. */
+  /**
+   * `ownTypes`: the event types the agent raises itself, counted (as 0) from the start; one
+   * naming a policy (the budget guard's) still counts as the agent's, not as that policy's.
+   */
   constructor(
     exporter: Pick<JsonLinesExporter, "writeLine" | "flush">,
     hub: Pick<EventHub, "publish">,
@@ -34,6 +39,7 @@ export class EventOut implements EventSink {
   ) {
     this.#exporter = exporter;
     this.#hub = hub;
+    this.#ownTypes = new Set(ownTypes);
     for (const type of ownTypes) this.#byType[type] = this.#ownByType[type] = 0;
   }
 
@@ -44,14 +50,20 @@ export class EventOut implements EventSink {
     container: string | undefined,
   ): void {
     this.#byType[type] = (this.#byType[type] ?? 0) + 1;
-    if (policy !== undefined) this.#byPolicy[policy] = (this.#byPolicy[policy] ?? 0) + 1;
-    else this.#ownByType[type] = (this.#ownByType[type] ?? 0) + 1;
+    if (policy !== undefined && !this.#ownTypes.has(type)) {
+      this.#byPolicy[policy] = (this.#byPolicy[policy] ?? 0) + 1;
+    } else this.#ownByType[type] = (this.#ownByType[type] ?? 0) + 1;
     this.#exporter.writeLine(line);
     this.#hub.publish(line, { type, policy, container });
   }
 
   flush(): void {
     this.#exporter.flush();
+  }
+
+  /** Events of policy `policy` written so far (explain's last stage). */
+  exported(policy: string): number {
+    return this.#byPolicy[policy] ?? 0;
   }
 
   /** Events written so far, by export type. */

@@ -29,6 +29,8 @@ export interface PolicyEventsDeps {
   readonly gate: EventGate;
   readonly clock: BootTimeFormatter;
   readonly nodeName: string;
+  /** Where the user-space time spent on each policy's records goes (the CPU-budget guard's). */
+  readonly userTime?: { add(policy: string, ns: number): void };
 }
 
 /** One policy event: the record and the line constants of its hook. */
@@ -48,7 +50,8 @@ export class PolicyEvents implements EventLines<PolicyEvent> {
   }
 
   onRecord(record: PolicyRecord): void {
-    const { routes, processes, gate } = this.#deps;
+    const started = performance.now();
+    const { routes, processes, gate, userTime } = this.#deps;
     const route = routes.route(record.hookId);
     if (route === undefined) {
       this.unrouted++;
@@ -57,6 +60,7 @@ export class PolicyEvents implements EventLines<PolicyEvent> {
     const [process, parent] = processes.instances(record.pid, record.ktimeKey);
     const { info, policy } = route;
     gate.emitOrPark(info.kind, policy, this, { record, info }, process, parent);
+    userTime?.add(policy, (performance.now() - started) * 1e6);
   }
 
   line(ev: PolicyEvent, process: string | undefined, parent: string | undefined): string {

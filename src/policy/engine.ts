@@ -66,6 +66,7 @@ const OBJECT_MAPS = [
   "lpm_sets",
   "int_sets",
   "rate_limits",
+  "budget_buckets",
   "policy_scratch_map",
 ] as const;
 
@@ -77,7 +78,14 @@ export interface HookCounters {
   rateLimited: number;
   signals: number;
   monitorSkipped: number;
+  /** Ring buffer full. */
   drops: number;
+  argsRejected: number;
+  budgetDropped: number;
+  noPost: number;
+  shadowMatched: number;
+  /** `filtered`, by the process filter that turned the first selector down. */
+  filteredBy: { pid: number; namespace: number; capability: number; binary: number };
 }
 
 /** Set entries of one compiled hook (keys as laid out in abi.h). */
@@ -113,8 +121,12 @@ export class PolicyEngine implements Disposable {
   readonly #hookAt = new Map<number, { key: string; copy: number }>();
   readonly #hooks: MapHandle;
   readonly #counters: MapHandle;
+  readonly #buckets: MapHandle;
   readonly #sets: { str: MapHandle; lpm: MapHandle; int: MapHandle };
   readonly #free: number[] = [];
+  /** Hook id → its attach generation: a reused slot is a different hook to the budget meter. */
+  readonly #generation = new Map<number, number>();
+  #attaches = 0;
   #nextSetId = 1;
   #mountedTracefs = false;
   readonly #logger: Logger;
@@ -132,6 +144,7 @@ export class PolicyEngine implements Disposable {
     this.#logger = logger;
     this.#hooks = object.map("hooks");
     this.#counters = object.map("hook_counters");
+    this.#buckets = object.map("budget_buckets");
     this.#sets = {
       str: object.map("str_sets"),
       lpm: object.map("lpm_sets"),
@@ -255,6 +268,7 @@ export class PolicyEngine implements Disposable {
    * one bound to the target. Closing the result detaches the hook alone.
    */
   attach(id: number, mechanism: Mechanism, at: AttachPoint): HookLink {
+    this.#generation.set(id, ++this.#attaches);
     const program = mechanismRow(mechanism).program;
     if (program === null) {
       throw new Error(`vigil's policy engine has no ${mechanism} program yet`);
@@ -417,13 +431,53 @@ export class PolicyEngine implements Disposable {
       signals: sum(f.signals.offset),
       monitorSkipped: sum(f.monitor_skipped.offset),
       drops: sum(f.drops.offset),
+      argsRejected: sum(f.args_rejected.offset),
+      budgetDropped: sum(f.budget_dropped.offset),
+      noPost: sum(f.no_post.offset),
+      shadowMatched: sum(f.shadow_matched.offset),
+      filteredBy: {
+        pid: sum(f.filtered_pid.offset),
+        namespace: sum(f.filtered_namespace.offset),
+        capability: sum(f.filtered_capability.offset),
+        binary: sum(f.filtered_binary.offset),
+      },
     };
+  }
+
+  /**
+   * The program fd that runs hook `id` (shared by other hooks of its copy, on other attach
+   * points), for the budget guard's run-time attribution.
+   */
+  hookProgramFd(id: number): number | undefined {
+    for (const points of this.#points.values()) {
+      const point = points.find((p) => p.hooks.includes(id));
+      if (point) return point.object.programFd(point.program);
+    }
+    const at = this.#hookAt.get(id);
+    if (!at) return undefined;
+    const file = at.key.slice(0, at.key.indexOf("|"));
+    const object = this.#copies.get(file)?.[at.copy];
+    return object?.programFd(programOf(file));
+  }
+
+  /** Which attach of slot `id` this is (changes whenever the slot gets a new hook). */
+  hookGeneration(id: number): number {
+    return this.#generation.get(id) ?? 0;
+  }
+
+  /** The fds of every loaded program copy (shared and attach-point ones). */
+  programFds(): number[] {
+    return this.programs().map((p) => p.fd);
   }
 
   /** Zeroes hook `id`'s counters (a reused slot starts from zero). */
   resetCounters(id: number): void {
     const cpus = Math.max(this.#rt.libbpf.libbpf_num_possible_cpus(), 1);
     this.#counters.update(u32Key(id), new Uint8Array(STRUCTS.vigil_hook_counters.size * cpus));
+    this.#buckets.update(
+      u32Key(id),
+      new Uint8Array(STRUCTS.vigil_budget_bucket.size * cpus),
+    );
   }
 
   /**

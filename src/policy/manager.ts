@@ -13,10 +13,12 @@
  *
  * @module
  */
+import { ENUMS, STRUCTS } from "../bpf/abi.gen.ts";
 import type { Logger } from "../log/logger.ts";
 import { ChangeQueue, PolicyChangeError } from "./change_queue.ts";
 import { compileHook, setEntriesOf } from "./compile.ts";
-import type { HookLink, PolicyEngine, SetEntries } from "./engine.ts";
+import type { HookCounters, HookLink, PolicyEngine, SetEntries } from "./engine.ts";
+import type { ShadowReport } from "./runtime/shadow.ts";
 import { type AttachPoint, mechanismRow } from "./mechanisms/mod.ts";
 import { type HookEventInfo, hookEventInfo } from "./event_json.ts";
 import { type PlanFacts, planPolicy, type PolicyPlan } from "./plan/mod.ts";
@@ -53,6 +55,8 @@ interface LiveHook {
   readonly label: string;
   readonly mechanism: string;
   readonly cost: string;
+  /** The compiled struct vigil_hook, rewritten when the budget guard changes its bucket. */
+  readonly bytes: Uint8Array<ArrayBuffer>;
 }
 
 /** One policy, enabled or in error. */
@@ -61,10 +65,45 @@ interface PolicyEntry {
   readonly file: string;
   readonly yaml: string;
   readonly mode: PolicyMode;
-  readonly state: "enabled" | "error";
+  /** `throttled`: detached by the CPU-budget guard, re-attached by it after a cool-down. */
+  readonly state: "enabled" | "error" | "throttled";
   readonly reason?: string;
   readonly plan?: PolicyPlan;
   readonly hooks: readonly LiveHook[];
+  /** `vigil-cpu-budget`, when the policy sets its own. */
+  readonly cpuBudget?: number;
+  /** The budget guard's posts/s token bucket per hook (0: none). */
+  readonly postsPerSec?: number;
+}
+
+/** What the budget guard needs of one policy. */
+export interface BudgetSubject {
+  readonly name: string;
+  readonly state: "enabled" | "throttled";
+  readonly hookIds: readonly number[];
+  /** The policy's own budget (`vigil-cpu-budget`), if any. */
+  readonly cpuBudget?: number;
+  /** Sigkill, Signal or Override in enforce mode: never detached unless the operator allows it. */
+  readonly enforcing: boolean;
+  readonly postsPerSec: number;
+}
+
+/** Where one policy's calls stopped, per hook: fired = the sum of the other stages. */
+export interface HookStages {
+  readonly hook: string;
+  readonly mechanism: string;
+  readonly fired: number;
+  readonly filteredByProcess: number;
+  /** filteredByProcess, by the filter that turned the first selector down. */
+  readonly filteredBy: HookCounters["filteredBy"];
+  readonly argsRejected: number;
+  readonly rateLimited: number;
+  readonly budgetDropped: number;
+  readonly ringFull: number;
+  readonly noPost: number;
+  readonly posted: number;
+  readonly signals: number;
+  readonly monitorSkipped: number;
 }
 
 /** What an event needs to know of the hook that posted it. */
@@ -87,6 +126,30 @@ export interface PolicyManagerDeps {
   readonly policyDir: string | null;
   /** Parses policy texts (default: a worker with a deadline, stopped by {@link PolicyManager.close}). */
   readonly parser?: Pick<OffThreadParser, "parse" | "close">;
+  /** The budget guard's view of a policy, merged into its status. */
+  readonly budgetStatus?: (name: string) => PolicyStatus["budget"];
+  /** Events of policy `name` written to the export stream so far (explain's last stage). */
+  readonly exported?: (name: string) => number;
+  /** Runs a shadow preflight (see runtime/shadow.ts); absent: not offered. */
+  readonly shadow?: (yaml: string, seconds: number) => Promise<ShadowResult>;
+}
+
+/** The outcome of a shadow run. */
+export type ShadowResult =
+  | { readonly ok: true; readonly report: ShadowReport }
+  | { readonly ok: false; readonly errors: readonly PolicyError[] };
+
+/** `GET /policies/NAME/stats`: where a policy's calls stopped. */
+export interface PolicyStats {
+  readonly policy: string;
+  readonly state: string;
+  readonly reason?: string;
+  readonly hooks: readonly HookStages[];
+  /** Sums over the hooks. */
+  readonly total: Omit<HookStages, "hook" | "mechanism" | "filteredBy">;
+  /** Events of the policy written to the export stream (posted ones still in flight are not). */
+  readonly exported: number;
+  readonly budget?: PolicyStatus["budget"];
 }
 
 function issueToError(issue: PolicyIssue): PolicyError {
@@ -246,7 +309,8 @@ export class PolicyManager {
     const policy = parsed.policy;
     const old = this.#policies.get(policy.name);
     // A reload of an unchanged file keeps the running version (no re-attach churn).
-    if (old?.state === "enabled" && old.yaml === text) {
+    // A throttled one stays with the budget guard, which re-attaches it after its cool-down.
+    if ((old?.state === "enabled" || old?.state === "throttled") && old.yaml === text) {
       return { ok: true, policy: this.#status(old), replaced: false };
     }
     if (old === undefined && this.#policies.size >= POLICY_SET_LIMITS.maxPolicies) {
@@ -304,12 +368,15 @@ export class PolicyManager {
       state: "enabled",
       plan,
       hooks,
+      ...(policy.spec.options.cpuBudget === undefined
+        ? {}
+        : { cpuBudget: policy.spec.options.cpuBudget }),
     };
     return { entry, old };
   }
 
   /** Compiles and attaches every hook of `plan`; undoes everything it did if one step fails. */
-  #install(plan: PolicyPlan): LiveHook[] {
+  #install(plan: PolicyPlan, postsPerSec = 0, shadow = false): LiveHook[] {
     const engine = this.#deps.engine();
     const policyId = this.#nextPolicyId++;
     const done: LiveHook[] = [];
@@ -331,8 +398,12 @@ export class PolicyManager {
         pending.sets = sets;
         engine.resetCounters(pending.id);
         engine.addSets(sets);
-        engine.writeHook(pending.id, compiled.hookBytes);
-        this.#routes.set(pending.id, { policy: plan.policyName, info: hookEventInfo(hook) });
+        const bytes = withPostBudget(compiled.hookBytes, postsPerSec);
+        if (shadow) bytes[HOOK_FIELDS.flags.offset]! |= ENUMS.vigil_hook_flags.VIGIL_HOOK_SHADOW;
+        engine.writeHook(pending.id, bytes);
+        if (!shadow) {
+          this.#routes.set(pending.id, { policy: plan.policyName, info: hookEventInfo(hook) });
+        }
         const link = engine.attach(pending.id, mechanism, attach);
         done.push({
           id: pending.id,
@@ -341,6 +412,7 @@ export class PolicyManager {
           label: hook.name,
           mechanism: `${mechanism} ${attachLabel(attach)}`,
           cost: hook.cost.class,
+          bytes: compiled.hookBytes,
         });
         pending.id = -1;
       }
@@ -369,7 +441,7 @@ export class PolicyManager {
     }, 1000);
   }
 
-  #uninstall(entry: PolicyEntry): void {
+  #uninstall(entry: { readonly hooks: readonly LiveHook[] }): void {
     for (const hook of entry.hooks) this.#detach(hook);
   }
 
@@ -472,7 +544,8 @@ export class PolicyManager {
       const c = this.#deps.engine().counters(hook.id);
       total.seen += c.seen;
       total.posted += c.posted;
-      total.filtered += c.filtered;
+      // Filtered in the kernel: by the process filters or by the argument filters.
+      total.filtered += c.filtered + c.argsRejected;
       total.rateLimited += c.rateLimited;
       total.signals += c.signals;
     }
@@ -480,7 +553,7 @@ export class PolicyManager {
   }
 
   #status(entry: PolicyEntry, withCounters = true): PolicyStatus {
-    const hooks = entry.state === "enabled"
+    const hooks = entry.hooks.length > 0
       ? entry.hooks.map((h) => ({
         hook: h.label,
         mechanism: h.mechanism,
@@ -501,6 +574,7 @@ export class PolicyManager {
       mode: entry.mode,
       hooks,
       counters: withCounters ? this.#counters(entry) : { ...ZERO },
+      ...budgetOf(this.#deps.budgetStatus?.(entry.name)),
     };
   }
 
@@ -529,11 +603,174 @@ export class PolicyManager {
         out.push({
           policy: entry.name,
           hook: hook.label,
-          counters: this.#deps.engine().counters(hook.id),
+          counters: kernelFiltered(this.#deps.engine().counters(hook.id)),
         });
       }
     }
     return out;
+  }
+
+  /** The policies the budget guard watches: attached ones, and the ones it detached. */
+  budgetSubjects(): BudgetSubject[] {
+    const out: BudgetSubject[] = [];
+    for (const e of this.#policies.values()) {
+      if (e.state === "error") continue;
+      out.push({
+        name: e.name,
+        state: e.state,
+        hookIds: e.hooks.map((h) => h.id),
+        ...(e.cpuBudget === undefined ? {} : { cpuBudget: e.cpuBudget }),
+        enforcing: e.mode === "enforce" && enforcingActions(e.plan),
+        postsPerSec: e.postsPerSec ?? 0,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * The budget guard's token bucket: at most `postsPerSec` posts per second per hook (0: none),
+   * separate from the policy's own rateLimit. Enforcement is unaffected (actions run before).
+   */
+  setPostBudget(name: string, postsPerSec: number): Promise<boolean> {
+    return this.#changes.run(() => {
+      const entry = this.#policies.get(name);
+      if (!entry || entry.state !== "enabled") return false;
+      const engine = this.#deps.engine();
+      for (const hook of entry.hooks) {
+        engine.writeHook(hook.id, withPostBudget(hook.bytes, postsPerSec));
+      }
+      this.#policies.set(name, { ...entry, postsPerSec });
+      return true;
+    });
+  }
+
+  /** The budget guard detaches policy `name` (kept, state `throttled`, with the reason). */
+  throttle(name: string, reason: string): Promise<boolean> {
+    return this.#changes.run(() => {
+      const entry = this.#policies.get(name);
+      if (!entry || entry.state !== "enabled") return false;
+      this.#uninstall(entry);
+      this.#policies.set(name, { ...entry, state: "throttled", reason, hooks: [], postsPerSec: 0 });
+      return true;
+    });
+  }
+
+  /** The budget guard re-attaches a throttled policy (its plan as loaded). */
+  restore(name: string): Promise<boolean> {
+    return this.#changes.run(() => {
+      const entry = this.#policies.get(name);
+      if (!entry || entry.state !== "throttled" || entry.plan === undefined) return false;
+      const hooks = this.#install(entry.plan);
+      const { reason: _reason, ...rest } = entry;
+      this.#policies.set(name, { ...rest, state: "enabled", hooks, postsPerSec: 0 });
+      return true;
+    });
+  }
+
+  /** Where policy `name`'s calls stopped, per hook (undefined: no such policy). */
+  stages(name: string): HookStages[] | undefined {
+    const entry = this.#policies.get(name);
+    if (!entry) return undefined;
+    return entry.hooks.map((h) => {
+      const c = this.#deps.engine().counters(h.id);
+      return {
+        hook: h.label,
+        mechanism: h.mechanism,
+        fired: c.seen,
+        filteredByProcess: c.filtered,
+        filteredBy: c.filteredBy,
+        argsRejected: c.argsRejected,
+        rateLimited: c.rateLimited,
+        budgetDropped: c.budgetDropped,
+        ringFull: c.drops,
+        noPost: c.noPost,
+        posted: c.posted,
+        signals: c.signals,
+        monitorSkipped: c.monitorSkipped,
+      };
+    });
+  }
+
+  /** {@link stages} with totals and the exported count (undefined: no such policy). */
+  stats(name: string): PolicyStats | undefined {
+    const entry = this.#policies.get(name);
+    const hooks = this.stages(name);
+    if (!entry || !hooks) return undefined;
+    const total = {
+      fired: 0,
+      filteredByProcess: 0,
+      argsRejected: 0,
+      rateLimited: 0,
+      budgetDropped: 0,
+      ringFull: 0,
+      noPost: 0,
+      posted: 0,
+      signals: 0,
+      monitorSkipped: 0,
+    };
+    for (const h of hooks) {
+      for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += h[k];
+    }
+    const budget = this.#deps.budgetStatus?.(name);
+    return {
+      policy: name,
+      state: entry.state,
+      ...(entry.reason ? { reason: entry.reason } : {}),
+      hooks,
+      total,
+      exported: this.#deps.exported?.(name) ?? 0,
+      ...(budget === undefined ? {} : { budget }),
+    };
+  }
+
+  /** A shadow preflight of `yaml` for `seconds` (POST /policies?dryRun=shadow). */
+  shadow(yaml: string, seconds: number): Promise<ShadowResult> {
+    if (!this.#deps.shadow) {
+      return Promise.resolve({ ok: false, errors: [{ message: "shadow runs are not offered" }] });
+    }
+    return this.#deps.shadow(yaml, seconds);
+  }
+
+  /**
+   * Attaches `text` as a shadow (preflight): its selectors run and are counted, nothing is
+   * posted and no action is taken. Not a running policy: it is not listed, and `remove` detaches
+   * it. Parse or plan errors: nothing is attached.
+   */
+  installShadow(text: string): Promise<
+    | { ok: false; errors: PolicyError[] }
+    | {
+      ok: true;
+      name: string;
+      cpuBudget?: number;
+      hooks: { id: number; label: string; mechanism: string }[];
+      remove: () => Promise<void>;
+    }
+  > {
+    return this.#changes.run(async () => {
+      const parsed = await this.#parser.parse(text, "shadow");
+      if (!parsed.policy) {
+        return { ok: false as const, errors: parsed.errors.map(issueToError) };
+      }
+      const plan = planPolicy(parsed.policy, this.#deps.facts());
+      if (!plan.runnable) return { ok: false as const, errors: plan.errors.map(issueToError) };
+      const hooks = this.#install(plan, 0, true);
+      const cpuBudget = parsed.policy.spec.options.cpuBudget;
+      let attached = true;
+      const detach = () => {
+        if (!attached) return;
+        attached = false;
+        this.#uninstall({ hooks });
+      };
+      return {
+        ok: true as const,
+        name: parsed.policy.name,
+        ...(cpuBudget === undefined ? {} : { cpuBudget }),
+        hooks: hooks.map((h) => ({ id: h.id, label: h.label, mechanism: h.mechanism })),
+        // In order behind other changes; a full queue must not leave the shadow attached, and
+        // its hooks are no part of the policy set, so then they go at once.
+        remove: () => this.#changes.run(detach).catch(detach),
+      };
+    });
   }
 
   /** Detaches every policy and stops the parser (the engine itself is closed by its owner). */
@@ -545,4 +782,39 @@ export class PolicyManager {
     this.#policies.clear();
     this.#routes.clear();
   }
+}
+
+/** Whether a plan has an action that changes what the hooked call does (Sigkill, Signal, Override). */
+function enforcingActions(plan: PolicyPlan | undefined): boolean {
+  return (plan?.hooks ?? []).some((h) =>
+    h.selectors.some((sel) =>
+      sel.actions.some((a) =>
+        a.kind === "VIGIL_ACT_SIGKILL" || a.kind === "VIGIL_ACT_SIGNAL" ||
+        a.kind === "VIGIL_ACT_OVERRIDE"
+      )
+    )
+  );
+}
+
+const HOOK_FIELDS = STRUCTS.vigil_hook.fields;
+
+/** A copy of a compiled hook with the budget guard's bucket: ns of credit per post per CPU. */
+function withPostBudget(
+  bytes: Uint8Array<ArrayBuffer>,
+  postsPerSec: number,
+): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(bytes);
+  const cpus = Math.max(navigator.hardwareConcurrency, 1);
+  const ns = postsPerSec > 0 ? Math.min(Math.round(1e9 * cpus / postsPerSec), 0xffffffff) : 0;
+  new DataView(out.buffer).setUint32(HOOK_FIELDS.budget_post_ns.offset, ns, true);
+  return out;
+}
+
+function budgetOf(b: PolicyStatus["budget"]): { budget?: NonNullable<PolicyStatus["budget"]> } {
+  return b === undefined ? {} : { budget: b };
+}
+
+/** A hook's counters with `filtered` as status and metrics report it: process or argument filters. */
+function kernelFiltered(c: HookCounters): HookCounters {
+  return { ...c, filtered: c.filtered + c.argsRejected };
 }

@@ -6,7 +6,32 @@
  */
 
 /** The state of one policy, as `GET /policies` lists it. */
-export type PolicyState = "enabled" | "error" | "loading";
+export type PolicyState = "enabled" | "error" | "loading" | "throttled";
+
+/**
+ * Where the CPU-budget guard has a policy: `ok`, `bucketed` (its posts go through the guard's
+ * token bucket), `throttled` (detached, re-attached after a cool-down), `over_budget` (an
+ * enforcement policy over its budget: kept attached and reported).
+ */
+export type BudgetState = "ok" | "bucketed" | "throttled" | "over_budget";
+
+/** The CPU budget of one policy and what it used over the last window. */
+export interface PolicyBudget {
+  /** The budget, a fraction of one CPU (0.05 = 5%). */
+  readonly cpuBudget: number;
+  /** `vigil-cpu-budget` of the policy, or the agent's `--policy-cpu-budget`. */
+  readonly source: "policy" | "agent";
+  /** CPU used over the last window, a fraction of one CPU: BPF run time plus user space. */
+  readonly cpuUsed: number;
+  /** Its BPF part. */
+  readonly bpfUsed: number;
+  readonly state: BudgetState;
+  readonly reason?: string;
+  /** The guard's posts/s token bucket per hook, when `bucketed`. */
+  readonly postsPerSec?: number;
+  /** Enforcement policy: never detached by the guard (unless the operator allowed it). */
+  readonly enforcing: boolean;
+}
 
 /** `spec.options` `policy-mode`: enforcement actions taken, or only reported. */
 export type PolicyMode = "enforce" | "monitor";
@@ -48,6 +73,8 @@ export interface PolicyStatus {
   readonly mode?: PolicyMode;
   readonly hooks: readonly PolicyHookStatus[];
   readonly counters: PolicyCounters;
+  /** The CPU-budget guard's view (absent before its first window). */
+  readonly budget?: PolicyBudget;
 }
 
 /** One precise problem with a submitted policy. */

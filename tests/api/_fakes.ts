@@ -10,6 +10,7 @@ import type {
   EventHub,
   PolicyHookStatus,
   PolicyService,
+  PolicyStats,
   PolicyStatus,
   ProgramStat,
   ProgramStats,
@@ -37,6 +38,25 @@ export class FakePolicyService implements PolicyService {
 
   list(): PolicyStatus[] {
     return [...this.policies.values()].map((p) => p.status);
+  }
+
+  /** No kernel here: every stage reads zero. */
+  stats(name: string): PolicyStats | undefined {
+    const p = this.policies.get(name);
+    if (!p) return undefined;
+    const total = {
+      fired: 0,
+      filteredByProcess: 0,
+      argsRejected: 0,
+      rateLimited: 0,
+      budgetDropped: 0,
+      ringFull: 0,
+      noPost: 0,
+      posted: 0,
+      signals: 0,
+      monitorSkipped: 0,
+    };
+    return { policy: name, state: p.status.state, hooks: [], total, exported: 0 };
   }
 
   get(name: string): { name: string; yaml: string } | undefined {

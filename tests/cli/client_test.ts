@@ -72,9 +72,9 @@ Deno.test("vigil policy add/list/delete/reload against a server on a unix socket
     const [header, row] = r.stdout.trimEnd().split("\n");
     assert.match(
       header!,
-      /^NAME\s+STATE\s+MODE\s+HOOKS\s+SEEN\s+POSTED\s+FILTERED\s+RATELIMITED\s+SIGNALS\s+REASON$/,
+      /^NAME\s+STATE\s+MODE\s+HOOKS\s+SEEN\s+POSTED\s+FILTERED\s+RATELIMITED\s+SIGNALS\s+CPU\/BUDGET\s+REASON$/,
     );
-    assert.match(row!, /^connect-port\s+enabled\s+enforce\s+1\/1 kprobe\s+0\s+0\s+0\s+0\s+0$/);
+    assert.match(row!, /^connect-port\s+enabled\s+enforce\s+1\/1 kprobe\s+0\s+0\s+0\s+0\s+0\s+-$/);
 
     r = await vigil(["policy", "list", "--json", ...api]);
     assert.equal(JSON.parse(r.stdout)[0].name, "connect-port");
@@ -294,6 +294,8 @@ Deno.test("every client verb has --help; 'vigil policy' prints the sub-verbs", a
       ["policy", "add"],
       ["policy", "delete"],
       ["policy", "reload"],
+      ["policy", "explain"],
+      ["policy", "plan"],
       ["events"],
       ["top"],
     ]

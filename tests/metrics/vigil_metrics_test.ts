@@ -61,7 +61,7 @@ Deno.test("policy state is one series per state, 1 for the current one", () => {
   const text = r.render();
   assert.match(
     text,
-    /vigil_policy_state\{policy="a",state="enabled"\} 1\nvigil_policy_state\{policy="a",state="error"\} 0\nvigil_policy_state\{policy="a",state="loading"\} 0\nvigil_policy_state\{policy="b",state="enabled"\} 0\nvigil_policy_state\{policy="b",state="error"\} 1/,
+    /vigil_policy_state\{policy="a",state="enabled"\} 1\nvigil_policy_state\{policy="a",state="error"\} 0\nvigil_policy_state\{policy="a",state="loading"\} 0\nvigil_policy_state\{policy="a",state="throttled"\} 0\nvigil_policy_state\{policy="b",state="enabled"\} 0\nvigil_policy_state\{policy="b",state="error"\} 1/,
   );
   assert.match(text, /^vigil_bpf_stats_enabled 0$/m);
 });
@@ -74,4 +74,30 @@ Deno.test("without sources every family is still described (HELP/TYPE)", () => {
     assert.match(text, new RegExp(`^# TYPE ${f} counter$`, "m"));
   }
   assert.doesNotMatch(text, /^vigil_bpf_stats_enabled /m);
+});
+
+Deno.test("budget gauges: CPU used, budget and the guard's step per policy", () => {
+  const r = new MetricsRegistry();
+  registerVigilMetrics(r, {
+    build: BUILD,
+    policies: () => [{
+      ...policy("a", "throttled"),
+      budget: {
+        cpuBudget: 0.05,
+        source: "agent" as const,
+        cpuUsed: 0.2,
+        bpfUsed: 0.15,
+        state: "throttled" as const,
+        enforcing: false,
+      },
+    }, policy("b", "enabled")],
+    programs: { list: () => [], enabled: false },
+  });
+  const text = r.render();
+  assert.match(text, /^vigil_policy_cpu_ratio\{policy="a"\} 0.2$/m);
+  assert.match(text, /^vigil_policy_cpu_budget_ratio\{policy="a"\} 0.05$/m);
+  assert.match(text, /^vigil_policy_budget_state\{policy="a",state="throttled"\} 1$/m);
+  assert.match(text, /^vigil_policy_budget_state\{policy="a",state="ok"\} 0$/m);
+  assert.match(text, /^vigil_policy_state\{policy="a",state="throttled"\} 1$/m);
+  assert.doesNotMatch(text, /vigil_policy_cpu_ratio\{policy="b"\}/);
 });

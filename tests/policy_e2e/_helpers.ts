@@ -188,9 +188,16 @@ export interface Counters {
 /** One entry of `GET /policies`. */
 export interface PolicyStatus {
   name: string;
-  state: "enabled" | "error" | "loading";
+  state: "enabled" | "error" | "loading" | "throttled";
   reason?: string;
   file: string;
+  budget?: {
+    cpuBudget: number;
+    cpuUsed: number;
+    bpfUsed: number;
+    state: string;
+    enforcing: boolean;
+  };
   mode: string;
   hooks: { hook: string; mechanism: string; cost: string; attached: boolean }[];
   counters: Counters;
@@ -232,6 +239,7 @@ export function bodyOf(e: ExportedEvent): ExportedEvent {
  */
 export async function startPolicyAgent(
   files: Record<string, string> | ((work: string) => Promise<Record<string, string>>),
+  extraArgs: readonly string[] = [],
 ): Promise<PolicyAgent> {
   const policyDir = await Deno.makeTempDir({ prefix: "vigil-e2e-policies-" });
   const work = await Deno.makeTempDir({ prefix: "vigil-e2e-work-" });
@@ -242,7 +250,7 @@ export async function startPolicyAgent(
       await Deno.writeTextFile(`${policyDir}/${name}`, text);
     }
     agent = await startAgentProcess({
-      args: ["--policy-dir", policyDir],
+      args: ["--policy-dir", policyDir, ...extraArgs],
       // Start-up time is not what these tests assert (bench/footprint.ts measures it): several
       // policies on one tracepoint each verify a program copy (~0.5-2.5 s on a busy 2-core
       // host), so allow 5 s per policy file on top of 20 s. startAgentProcess stretches it by the

@@ -9,6 +9,7 @@
 
 import { allSyscalls, is32BitSyscall, resolveSyscall, syscall32NotRunnable } from "../vocab/mod.ts";
 import { POLICY_LIMITS } from "../vocab/mod.ts";
+import { parseCpuShare } from "../vocab/cpu_share.ts";
 import type {
   Enforcer,
   LabelExpression,
@@ -167,6 +168,7 @@ function decodeOptions(r: Reader, v: Val | undefined): PolicyOptions {
   let disableKprobeMulti = false;
   let disableUprobeMulti = false;
   let overrideMethod: string | undefined;
+  let cpuBudget: number | undefined;
   for (const item of r.seq(v)) {
     const f = r.map(item, { fields: ["name", "value"] });
     if (f === undefined) continue;
@@ -203,6 +205,12 @@ function decodeOptions(r: Reader, v: Val | undefined): PolicyOptions {
       case "override-method":
         overrideMethod = value;
         break;
+      case "vigil-cpu-budget": {
+        const share = parseCpuShare(value);
+        if (typeof share === "string") r.error(valueAt, `option vigil-cpu-budget: ${share}`);
+        else cpuBudget = share;
+        break;
+      }
       default:
         r.warn(f.get("name") ?? f.at, `unknown option ${JSON.stringify(name)} is ignored`);
     }
@@ -212,6 +220,7 @@ function decodeOptions(r: Reader, v: Val | undefined): PolicyOptions {
     disableKprobeMulti,
     disableUprobeMulti,
     ...(overrideMethod === undefined ? {} : { overrideMethod }),
+    ...(cpuBudget === undefined ? {} : { cpuBudget }),
     raw,
   };
 }

@@ -396,6 +396,11 @@ export interface PolicyOptions {
   readonly disableUprobeMulti: boolean;
   /** `override-method`, as written, when given. */
   readonly overrideMethod?: string;
+  /**
+   * `vigil-cpu-budget` (vigil's own; Tetragon ignores options it does not know): this policy's
+   * CPU budget as a fraction of one CPU, overriding `vigil run --policy-cpu-budget`.
+   */
+  readonly cpuBudget?: number;
   /** Every `{name, value}` pair as written, including ones vigil ignores. */
   readonly raw: readonly { readonly name: string; readonly value: string }[];
 }
