@@ -205,6 +205,21 @@ enum vigil_arg_kind {
 	VIGIL_ARG_BUF = 6,		/* user pointer to bytes; size from another arg */
 	VIGIL_ARG_SYSCALL_ID = 7,	/* the syscall number */
 	VIGIL_ARG_DATA_LOC = 8,		/* __data_loc string of the record (u32: len << 16 | offset) */
+	/* args-net: kernel objects through BTF (bpf/lib/args_net.h, args_kernel.h; abi_args_kernel.h) */
+	VIGIL_ARG_SOCK = 32,		/* struct sock *: struct vigil_net_arg */
+	VIGIL_ARG_SOCKET = 33,		/* struct socket *: its sock, struct vigil_net_arg */
+	VIGIL_ARG_SKB = 34,		/* struct sk_buff *: struct vigil_net_arg from its headers */
+	VIGIL_ARG_KSOCKADDR = 35,	/* kernel struct sockaddr *: raw, as VIGIL_ARG_SOCKADDR */
+	VIGIL_ARG_NET_DEVICE = 36,	/* struct net_device *: its name */
+	VIGIL_ARG_CRED = 37,		/* struct cred *: struct vigil_cred_arg */
+	VIGIL_ARG_USER_NS = 38,		/* struct user_namespace *: struct vigil_user_ns_arg */
+	VIGIL_ARG_CAP_SET = 39,		/* kernel_cap_t *: the 64-bit set, into the arg's value */
+	VIGIL_ARG_BPF_ATTR = 40,	/* union bpf_attr *: struct vigil_bpf_prog_arg */
+	VIGIL_ARG_BPF_PROG = 41,	/* struct bpf_prog *: struct vigil_bpf_prog_arg */
+	VIGIL_ARG_BPF_MAP = 42,		/* struct bpf_map *: struct vigil_bpf_map_arg */
+	VIGIL_ARG_PERF_EVENT = 43,	/* struct perf_event *: struct vigil_perf_event_arg */
+	VIGIL_ARG_MODULE = 44,		/* struct module *: struct vigil_module_arg */
+	VIGIL_ARG_LOAD_INFO = 45,	/* struct load_info *: struct vigil_module_arg */
 };
 
 /* matchArgs operators as the kernel evaluates them. */
@@ -230,6 +245,17 @@ enum vigil_match_op {
 	VIGIL_MATCH_NOT_FAMILY = 19,
 	VIGIL_MATCH_DADDR = 20,		/* values: (prefixlen << 32 | ipv4 addr in network order) */
 	VIGIL_MATCH_NOT_DADDR = 21,
+	/* args-net: on sock/socket/skb (struct vigil_net_arg; DPORT*, FAMILY above apply too) */
+	VIGIL_MATCH_SPORT = 22,		/* values: inclusive (lo, hi) pairs */
+	VIGIL_MATCH_NOT_SPORT = 23,
+	VIGIL_MATCH_SPORT_PRIV = 24,
+	VIGIL_MATCH_NOT_SPORT_PRIV = 25,
+	VIGIL_MATCH_SADDR = 26,		/* set: LPM keys (family byte, address): IPv4 and IPv6 prefixes */
+	VIGIL_MATCH_NOT_SADDR = 27,
+	VIGIL_MATCH_NET_DADDR = 28,	/* as SADDR, on the destination */
+	VIGIL_MATCH_NOT_NET_DADDR = 29,
+	VIGIL_MATCH_PROTOCOL = 30,	/* values: IPPROTO_* numbers */
+	VIGIL_MATCH_STATE = 31,		/* values: TCP_* numbers */
 };
 
 /* matchPIDs / matchBinaries / matchNamespaces / matchCapabilities set operators. */
@@ -468,5 +494,7 @@ enum vigil_event_flags {
 	VIGIL_EV_ARG_ERROR = 1 << 1,	/* an arg could not be read */
 	VIGIL_EV_MONITOR = 1 << 2,	/* an enforcing action was skipped (monitor mode) */
 };
+
+#include "abi_args_kernel.h"
 
 #endif /* VIGIL_ABI_H */

@@ -566,6 +566,9 @@ static __always_inline int arg_filter_matches(struct policy_scratch *s, struct v
 	}
 }
 
+/* Kernel-object args (sock, cred, bpf_map, module, ...): their readers and network operators. */
+#include "lib/args_kernel.h"
+
 /* ---- actions ---- */
 
 static __always_inline __u64 fold_arg(struct policy_scratch *s, __u32 i)
@@ -699,6 +702,8 @@ __attribute__((noinline)) int vigil_read_arg(__u32 hook_id, __u64 i)
 	if (!h || !s || i >= VIGIL_MAX_ARGS)
 		return 0;
 	barrier_var(i);
+	if (h->args[i].kind >= VIGIL_ARG_SOCK)
+		return vigil_read_kernel_arg(hook_id, i);
 	read_arg(s, h, i, (struct task_struct *)bpf_get_current_task());
 	return 0;
 }
@@ -707,11 +712,15 @@ __attribute__((noinline)) int vigil_arg_filter_match(__u32 hook_id, __u64 sel, _
 {
 	struct vigil_hook *h = bpf_map_lookup_elem(&hooks, &hook_id);
 	struct policy_scratch *s = scratch();
+	int hit;
 
 	if (!h || !s || sel >= VIGIL_MAX_SELECTORS || j >= VIGIL_MAX_ARG_FILTERS)
 		return 0;
 	barrier_var(sel);
 	barrier_var(j);
+	hit = vigil_kernel_arg_filter(hook_id, sel, j);
+	if (hit >= 0)
+		return hit;
 	return arg_filter_matches(s, h, &h->selectors[sel].args[j]);
 }
 

@@ -24,6 +24,7 @@
  */
 
 import { ENUMS, STRUCTS } from "../bpf/abi.gen.ts";
+import { cidrSetKey } from "./plan/args_kernel.ts";
 import type {
   PlannedAction,
   PlannedArg,
@@ -154,6 +155,9 @@ function addSet(set: PlannedSet, setId: number, sets: Sets): void {
       return;
     case "int":
       for (const v of set.values) sets.int.push({ key: intSetKey(setId, v) });
+      return;
+    case "cidr":
+      for (const p of set.values) sets.lpm.push({ key: cidrSetKey(setId, p) });
   }
 }
 

@@ -18,6 +18,7 @@ import { ENUMS } from "../bpf/abi.gen.ts";
 import { jsonString } from "../events/process_json.ts";
 import type { PolicyRecord } from "../events/records.ts";
 import type { ArgJson, PlannedHook } from "./plan/mod.ts";
+import { kernelArgJson } from "./args_kernel_json.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -171,6 +172,8 @@ function valueJson(json: ArgJson, v: bigint, data: Uint8Array, orig?: bigint): s
     }
     case "none":
       return "";
+    default:
+      return kernelArgJson(json, v, data);
   }
 }
 

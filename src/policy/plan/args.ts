@@ -11,6 +11,7 @@ import type { TracepointField } from "./tracepoint_format.ts";
 import type { ArgJson, ArgKind, PlannedArg } from "./types.ts";
 import type { ArgType, HookArg } from "../spec/mod.ts";
 import type { IssueSink } from "./issues.ts";
+import { kernelArgRead } from "./args_kernel.ts";
 
 /** An integer arg type: bytes read, sign, exported object. */
 interface IntType {
@@ -57,7 +58,7 @@ export function argJsonOf(type: ArgType): ArgJson {
     case "syscall64":
       return "syscall_id";
     default:
-      return "none";
+      return kernelArgRead(type)?.json ?? "none";
   }
 }
 
@@ -385,6 +386,8 @@ function sizeArgPosition(arg: HookArg, ctx: ArgContext): number | string {
 
 function functionRead(arg: HookArg, site: ArgSite, ctx: ArgContext): Read | string {
   const type = arg.type;
+  const kernel = site.userPointers ? undefined : kernelArgRead(type);
+  if (kernel !== undefined) return { ...kernel, type };
   const int = INT_TYPES[type];
   if (int !== undefined) {
     return {

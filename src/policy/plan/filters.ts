@@ -12,6 +12,7 @@ import { parseInteger } from "../vocab/mod.ts";
 import type { ArgKind, MatchOp, PlannedArg, PlannedArgFilter } from "./types.ts";
 import type { ArgFilter, ArgOperator, IpPrefix } from "../spec/mod.ts";
 import type { IssueSink } from "./issues.ts";
+import { planNetFilter } from "./args_kernel.ts";
 
 const LIMITS = ENUMS.vigil_policy_limits;
 /** Inline values of a non-range filter (the ABI stores 8 u64: 4 values or 4 pairs). */
@@ -20,13 +21,19 @@ const MAX_INLINE = LIMITS.VIGIL_MAX_VALUES / 2;
 export const MAX_INT_SET_ENTRIES = 65536;
 const U64 = 64;
 
-const INTEGER_KINDS = new Set<ArgKind>(["VIGIL_ARG_INT", "VIGIL_ARG_UINT", "VIGIL_ARG_SYSCALL_ID"]);
+const INTEGER_KINDS = new Set<ArgKind>([
+  "VIGIL_ARG_INT",
+  "VIGIL_ARG_UINT",
+  "VIGIL_ARG_SYSCALL_ID",
+  "VIGIL_ARG_CAP_SET",
+]);
 /** Kinds the kernel matches as strings (the FD's path, the BUF's bytes). */
 const STRING_KINDS = new Set<ArgKind>([
   "VIGIL_ARG_STRING",
   "VIGIL_ARG_DATA_LOC",
   "VIGIL_ARG_FD",
   "VIGIL_ARG_BUF",
+  "VIGIL_ARG_NET_DEVICE",
 ]);
 
 const encoder = new TextEncoder();
@@ -287,7 +294,9 @@ export function planArgFilter(
     }
     return undefined;
   }
-  if (arg.kind === "VIGIL_ARG_SOCKADDR") {
+  const net = planNetFilter(f, pos, arg, sink);
+  if (net !== null) return net;
+  if (arg.kind === "VIGIL_ARG_SOCKADDR" || arg.kind === "VIGIL_ARG_KSOCKADDR") {
     const op = SOCKADDR_OPS[f.operator];
     return op === undefined ? unsupported(f, arg, pos, sink) : sockaddrFilter(f, pos, op, sink);
   }

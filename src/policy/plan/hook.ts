@@ -42,7 +42,7 @@ export function setSizes(selectors: readonly PlannedSelector[]): SetSizes {
       if (set === undefined) continue;
       sets++;
       if (set.kind === "str") str += set.values.length;
-      else if (set.kind === "lpm") lpm += set.values.length;
+      else if (set.kind === "lpm" || set.kind === "cidr") lpm += set.values.length;
       else int += set.values.length;
     }
   }

@@ -12,7 +12,7 @@
 import type { ENUMS } from "../../bpf/abi.gen.ts";
 import type { FeatureName } from "../../kernel/types.ts";
 import type { TracepointFormatLookup } from "./tracepoint_format.ts";
-import type { ArgType, NamespaceType, PolicyIssue, SourceRef } from "../spec/mod.ts";
+import type { ArgType, IpPrefix, NamespaceType, PolicyIssue, SourceRef } from "../spec/mod.ts";
 
 type Abi = typeof ENUMS;
 /** `enum vigil_arg_kind` value names. */
@@ -84,6 +84,9 @@ export interface MechanismOption {
 export type { AttachPoint } from "../mechanisms/mod.ts";
 import type { AttachPoint } from "../mechanisms/mod.ts";
 
+import type { KernelArgJson } from "./args_kernel.ts";
+export type { KernelArgJson } from "./args_kernel.ts";
+
 /** Which Tetragon JSON argument object a value is exported as. */
 export type ArgJson =
   | "int_arg"
@@ -95,6 +98,7 @@ export type ArgJson =
   | "file_arg"
   | "sockaddr_arg"
   | "syscall_id"
+  | KernelArgJson
   | "none";
 
 /** One value a hook reads: from where in the context, how, and how it is exported. */
@@ -127,7 +131,9 @@ export type PlannedSet =
   /** LPM trie of `struct vigil_lpm_key`; `reversed` for Postfix (the string stored reversed). */
   | { readonly kind: "lpm"; readonly reversed: boolean; readonly values: readonly string[] }
   /** Hash of `struct vigil_int_key`; values as the kernel compares them (u64, two's complement). */
-  | { readonly kind: "int"; readonly values: readonly bigint[] };
+  | { readonly kind: "int"; readonly values: readonly bigint[] }
+  /** LPM trie of `struct vigil_lpm_key` over (family byte, address): SAddr/DAddr prefixes. */
+  | { readonly kind: "cidr"; readonly values: readonly IpPrefix[] };
 
 /** One `struct vigil_arg_filter`. */
 export interface PlannedArgFilter {
