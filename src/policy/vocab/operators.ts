@@ -125,7 +125,7 @@ const NOT_RUNNABLE_ARG_OPERATORS: Readonly<Record<string, string>> = {
   CelExpr: "operator CelExpr (a CEL expression over the arg, Tetragon 1.7) is valid Tetragon; " +
     "vigil's engine has no CEL compiler for in-kernel filters yet: not runnable",
   Capability: "operator Capability (a capability in a kernel_cap_t/cap_* set) is valid Tetragon; " +
-    "vigil's engine cannot read capability-set args yet: not runnable",
+    "vigil's engine reads capability-set args but does not evaluate this operator yet: not runnable",
 };
 
 /** Spellings Tetragon knows that vigil refuses, with the reason. */
