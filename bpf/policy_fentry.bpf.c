@@ -2,7 +2,8 @@
 /*
  * Policy hooks on kernel functions through BPF trampolines: fentry, and fexit for `return: true`
  * (which sees the arguments and the return value at once). The target is bound before load, so
- * each hook gets its own copy, its id in .rodata. The selector engine is lib/policy.h.
+ * each function gets its own copy, its attach slot in .rodata; the slot lists the hooks of every
+ * policy on that function. The selector engine is lib/policy.h.
  */
 #include "lib/policy.h"
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Policy hooks on kernel functions through kprobes (kretprobes for `return: true`): one copy per
- * hook, its id in .rodata (kernels before 5.15 have no attach cookie). Arguments come from the
- * registers (slots 0-5), the return value from the return register (slot 6). The selector
- * engine is lib/policy.h.
+ * Policy hooks on kernel functions through kprobes (kretprobes for `return: true`): one loaded
+ * program of each kind, attached once per function with its attach slot as the attach cookie (the
+ * engine needs bpf_loop, 5.17+, so cookies, 5.15+, are always there); the slot lists the hooks of
+ * every policy on that function. Arguments come from the registers (slots 0-5), the return value
+ * from the return register (slot 6). The selector engine is lib/policy.h.
  */
 #include "lib/policy.h"
 
@@ -12,13 +13,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 SEC("kprobe")
 int vigil_kprobe(struct pt_regs *ctx)
 {
-	policy_run_attached(ctx, POLICY_REC_REGS);
+	policy_run_slot(ctx, bpf_get_attach_cookie(ctx), POLICY_REC_REGS);
 	return 0;
 }
 
 SEC("kretprobe")
 int vigil_kretprobe(struct pt_regs *ctx)
 {
-	policy_run_attached(ctx, POLICY_REC_REGS);
+	policy_run_slot(ctx, bpf_get_attach_cookie(ctx), POLICY_REC_REGS);
 	return 0;
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Policy hooks on BPF LSM hooks: the program's return value is the hook's decision, so Override
- * makes the call fail with the policy's error. The hook is bound before load: one copy per hook,
- * its id in .rodata. The selector engine is lib/policy.h.
+ * makes the call fail with the policy's error. The hook is bound before load: one copy per LSM
+ * hook, its attach slot in .rodata, shared by the policies there. The selector engine is
+ * lib/policy.h.
  */
 #include "lib/policy.h"
 

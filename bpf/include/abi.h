@@ -150,9 +150,8 @@ struct vigil_process_config {
 	/* -1: read cgroup ids from the v2 hierarchy; else the v1 controller's subsystem id. */
 	__s32 cgroup_v1_ssid;
 	/*
-	 * Policy entry programs loaded for one hook (fentry, fexit, kprobe, LSM: kernels before 5.15
-	 * have no attach cookie): the hook id, and where the trampoline's ctx holds the return value
-	 * (the function's argument count).
+	 * Policy entry programs bound to one target at load (fentry, fexit, LSM): their attach slot,
+	 * and where the trampoline's ctx holds the return value (the function's argument count).
 	 */
 	__u32 policy_hook;
 	__u32 policy_ret_slot;
@@ -185,8 +184,9 @@ enum vigil_policy_limits {
 };
 
 /*
- * The hooks a function or LSM program runs, in order: the program is loaded once per attach point
- * (with its slot in cfg.policy_hook) and shared by every hook there.
+ * The hooks one attached program runs (an attach slot): every policy hook on that attach point.
+ * The slot is the attach cookie (tracepoints, kprobes) or cfg.policy_hook (programs bound to their
+ * target at load). ids[] positions are stable while a hook lives, 0 when free; n counts them.
  */
 struct vigil_attach_hooks {
 	__u32 n;

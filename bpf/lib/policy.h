@@ -887,28 +887,30 @@ static __always_inline void fill_rec(struct policy_scratch *s, struct vigil_hook
 }
 
 /*
- * Runs hook `hook_id` for one call: process filters, then the record and the arguments, then the
- * first matching selector's actions. The entry program passes its ctx and record source; the
- * result is an Override's return value (0: let the call proceed).
+ * The per-call steps of one hook, as global functions so the verifier checks each once per load
+ * however many hooks an entry program runs (an attach point runs up to VIGIL_MAX_SHARED_HOOKS).
+ * Between them the entry copies the hook's record from its ctx (fill_rec), which only the entry
+ * can do: a global function cannot take the tracing ctx on every kernel we support.
  */
-static __always_inline int policy_run(void *ctx, __u32 hook_id, enum policy_rec_source src)
+
+/*
+ * Process filters of hook `hook_id`: a bit per selector still possible (bit 31 for a hook
+ * without selectors), 0 when no selector can want this call or the slot holds no policy (a
+ * cleared or half-written hook: policy ids start at 1).
+ */
+__attribute__((noinline)) int vigil_hook_candidates(__u32 hook_id)
 {
 	struct vigil_hook *h = bpf_map_lookup_elem(&hooks, &hook_id);
 	struct vigil_hook_counters *c = bpf_map_lookup_elem(&hook_counters, &hook_id);
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	struct policy_scratch *s = scratch();
-	__u32 candidates = 0, n_sel, n_args, first_reason = 0;
-	int matched = -1;
+	__u32 candidates = 0, n_sel, first_reason = 0;
 
-	if (!h || !s)
+	if (!h || !h->policy_id)
 		return 0;
 	if (c)
 		c->seen++;
 	n_sel = h->n_selectors;
-	n_args = h->n_args;
-
+	if (!n_sel)
+		return 1u << 31;
 	/* Cheap filters first: no argument is read for a call no selector can want. */
 	for (__u32 i = 0; i < VIGIL_MAX_SELECTORS; i++) {
 		int why;
@@ -921,23 +923,40 @@ static __always_inline int policy_run(void *ctx, __u32 hook_id, enum policy_rec_
 		else if (!first_reason)
 			first_reason = why;
 	}
-	if (n_sel && !candidates) {
-		if (c) {
-			c->filtered++;
-			/* Explain: the filter that turned the first selector down. */
-			if (first_reason == VIGIL_FILTERED_PID)
-				c->filtered_pid++;
-			else if (first_reason == VIGIL_FILTERED_NAMESPACE)
-				c->filtered_namespace++;
-			else if (first_reason == VIGIL_FILTERED_CAPABILITY)
-				c->filtered_capability++;
-			else
-				c->filtered_binary++;
-		}
-		return 0;
+	if (!candidates && c) {
+		c->filtered++;
+		/* Explain: the filter that turned the first selector down. */
+		if (first_reason == VIGIL_FILTERED_PID)
+			c->filtered_pid++;
+		else if (first_reason == VIGIL_FILTERED_NAMESPACE)
+			c->filtered_namespace++;
+		else if (first_reason == VIGIL_FILTERED_CAPABILITY)
+			c->filtered_capability++;
+		else
+			c->filtered_binary++;
 	}
+	return candidates;
+}
 
-	fill_rec(s, h, ctx, src);
+/*
+ * The rest of one call of hook `hook_id`, its record already in the scratch: the arguments, the
+ * first matching selector among `candidates`, its actions. Returns an Override's value (0: none).
+ */
+__attribute__((noinline)) int vigil_hook_run(__u32 hook_id, __u32 candidates)
+{
+	struct vigil_hook *h = bpf_map_lookup_elem(&hooks, &hook_id);
+	struct vigil_hook_counters *c = bpf_map_lookup_elem(&hook_counters, &hook_id);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct policy_scratch *s = scratch();
+	__u32 n_sel, n_args;
+	int matched = -1;
+
+	if (!h || !s)
+		return 0;
+	n_sel = h->n_selectors;
+	n_args = h->n_args;
 	s->ev.flags = 0;
 	for (__u32 i = 0; i < VIGIL_MAX_ARGS; i++) {
 		if (i < n_args)
@@ -986,27 +1005,46 @@ static __always_inline int policy_run(void *ctx, __u32 hook_id, enum policy_rec_
 }
 
 /*
- * Runs every hook attached through this program's attach slot (cfg.policy_hook), in order; the
- * result is the first Override's return value (0: none).
+ * Runs every hook of attach slot `slot` for one call: the program attached at one attach point
+ * runs the hooks of every policy there (attach_hooks[slot], written by user space). The slot is
+ * the attach cookie (tracepoints, kprobes) or cfg.policy_hook (programs bound to their target at
+ * load: fentry, fexit, LSM). Positions are stable while a hook lives and 0 when free, so a reader
+ * racing a rewrite sees each hook id whole. The result is the first Override's value (0: none).
  */
-static __always_inline long policy_run_attached(void *ctx, enum policy_rec_source src)
+static __always_inline long policy_run_slot(void *ctx, __u32 slot, enum policy_rec_source src)
 {
-	__u32 slot = cfg.policy_hook;
 	struct vigil_attach_hooks *a = bpf_map_lookup_elem(&attach_hooks, &slot);
 	long ret = 0;
 
 	if (!a)
 		return 0;
 	for (__u32 i = 0; i < VIGIL_MAX_SHARED_HOOKS; i++) {
-		long r;
+		__u32 id = a->ids[i];
+		struct policy_scratch *s;
+		struct vigil_hook *h;
+		int candidates, r;
 
-		if (i >= a->n)
-			break;
-		r = policy_run(ctx, a->ids[i], src);
+		if (!id)
+			continue;
+		candidates = vigil_hook_candidates(id);
+		if (!candidates)
+			continue;
+		h = bpf_map_lookup_elem(&hooks, &id);
+		s = scratch();
+		if (!h || !s)
+			continue;
+		fill_rec(s, h, ctx, src);
+		r = vigil_hook_run(id, candidates);
 		if (r && !ret)
 			ret = r;
 	}
 	return ret;
+}
+
+/* policy_run_slot for programs bound to one target at load (their slot in .rodata). */
+static __always_inline long policy_run_attached(void *ctx, enum policy_rec_source src)
+{
+	return policy_run_slot(ctx, cfg.policy_hook, src);
 }
 
 #endif /* VIGIL_POLICY_H */

@@ -218,14 +218,18 @@ export class BpfObject implements Disposable {
     return this.#adopt(link, `${programName}@${category}/${name}`, readErrno(libc));
   }
 
-  /** Attaches a kprobe (or kretprobe) program to the kernel function `fn`. */
-  attachKprobe(programName: string, fn: string, retprobe: boolean): BpfLink {
+  /**
+   * Attaches a kprobe (or kretprobe) program to the kernel function `fn`; the program reads
+   * `cookie` with bpf_get_attach_cookie (5.15+) to know which attachment fired.
+   */
+  attachKprobe(programName: string, fn: string, retprobe: boolean, cookie = 0n): BpfLink {
     const { libbpf, libc } = this.#rt;
     this.#rt.takeMessages();
-    const link = libbpf.bpf_program__attach_kprobe(
+    const opts = new BigUint64Array([32n, cookie, 0n, retprobe ? 1n : 0n]);
+    const link = libbpf.bpf_program__attach_kprobe_opts(
       this.#program(programName),
-      retprobe,
       cString(fn),
+      new Uint8Array(opts.buffer),
     );
     return this.#adopt(link, `${programName}@${fn}`, readErrno(libc));
   }

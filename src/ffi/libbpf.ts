@@ -57,7 +57,12 @@ const LIBBPF_SYMBOLS = {
   },
   // Policy entry programs bound to one kernel function or LSM hook before load.
   bpf_program__set_attach_target: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
-  bpf_program__attach_kprobe: { parameters: ["pointer", "bool", "buffer"], result: "pointer" },
+  // opts: struct bpf_kprobe_opts { size_t sz; __u64 bpf_cookie; size_t offset; bool retprobe; }
+  // (32 bytes in libbpf 1.1; later versions append fields and accept the shorter size).
+  bpf_program__attach_kprobe_opts: {
+    parameters: ["pointer", "buffer", "buffer"],
+    result: "pointer",
+  },
   // vmlinux BTF, for a function's argument count (where fexit finds the return value).
   btf__load_vmlinux_btf: { parameters: [], result: "pointer" },
   btf__free: { parameters: ["pointer"], result: "void" },

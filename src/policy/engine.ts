@@ -7,12 +7,15 @@
  *
  * Hook slots and set ids are allocated here; the manager decides what goes in them.
  *
- * The first object loaded (the tracepoint one) creates the maps; every other object and copy
- * reuses them. A program is attached at most once per attach key (the kernel refuses a second
- * attach of one program to one tracepoint with EEXIST), so when hooks of several policies (or the
- * old and new version of a replaced policy) share one, the engine loads another copy of the
- * object: the n-th hook on an attach key runs the n-th copy's program. Copies are loaded on first
- * need and kept.
+ * Every attach point (a tracepoint, a kernel function, an LSM hook) gets one attached program and
+ * an attach slot, the list of hooks that program runs (the attach_hooks map): the hooks of every
+ * policy there, and the old and new version of a replaced policy during the swap, share it. A new
+ * hook at a known point is one map write, no load and no attach. Tracepoint and kprobe programs
+ * are loaded once and attached at every point with the slot as the attach cookie (the first
+ * tracepoint copy owns the maps; every other load reuses them); another copy is loaded only for
+ * a point whose slot is full, as the kernel attaches a program once per tracepoint (EEXIST).
+ * fentry, fexit and LSM programs are bound to their target at load: one copy per target, its
+ * slot in .rodata.
  *
  * @module
  */
@@ -30,7 +33,6 @@ import { isMounted, TRACEFS as TRACEFS_FS } from "../kernel/mounts.ts";
 import type { Logger } from "../log/logger.ts";
 import {
   type AttachPoint,
-  ENTRY_PROGRAMS,
   type EntryProgram,
   type Mechanism,
   mechanismRow,
@@ -100,29 +102,27 @@ export class PolicyEngine implements Disposable {
   readonly #rt: BpfRuntime;
   /** The object that owns the maps (the tracepoint program's first copy). */
   readonly #object: BpfObject;
-  /** Loaded copies per object file: [0] first, more when hooks share an attach key. */
-  readonly #copies = new Map<string, BpfObject[]>();
+  /** Loaded copies of the shared programs (`object|program`), with the points each is at. */
+  readonly #copies = new Map<string, SharedCopy[]>();
   readonly #loadObject: (
     file: string,
     reuseMaps: Record<string, number>,
-    one?: OneHook,
+    only?: LoadFor,
   ) => BpfObject;
-  /**
-   * Function and LSM programs, one loaded copy per attach point (program and target), shared by
-   * the hooks there: `object|program|target` → its copies (another when one is full).
-   */
-  readonly #points = new Map<string, AttachPointProgram[]>();
+  /** `object|program|attach key` → the attachments there (another when one's slot is full). */
+  readonly #points = new Map<string, AttachedPoint[]>();
   readonly #attachHooks: MapHandle;
+  /** Free attach slots, oldest first (a slot just cleared is reused last). */
   readonly #freeSlots: number[] = [];
   #btf: KernelBtf | null = null;
-  /** `object|attach key` → indexes of the copies attached there. */
-  readonly #attached = new Map<string, Set<number>>();
-  /** Hook id → where its link is, until the hook is released. */
-  readonly #hookAt = new Map<number, { key: string; copy: number }>();
   readonly #hooks: MapHandle;
   readonly #counters: MapHandle;
   readonly #buckets: MapHandle;
   readonly #sets: { str: MapHandle; lpm: MapHandle; int: MapHandle };
+  /**
+   * Free hook ids, oldest first: a program that read an attach slot just before it changed may
+   * still run a hook id it found there, so a released id is reused last.
+   */
   readonly #free: number[] = [];
   /** Hook id → its attach generation: a reused slot is a different hook to the budget meter. */
   readonly #generation = new Map<number, number>();
@@ -135,11 +135,13 @@ export class PolicyEngine implements Disposable {
     rt: BpfRuntime,
     object: BpfObject,
     logger: Logger,
-    loadObject: (file: string, reuseMaps: Record<string, number>, one?: OneHook) => BpfObject,
+    loadObject: (file: string, reuseMaps: Record<string, number>, only?: LoadFor) => BpfObject,
   ) {
     this.#rt = rt;
     this.#object = object;
-    this.#copies.set(TRACEPOINT_PROGRAM.object, [object]);
+    this.#copies.set(`${TRACEPOINT_PROGRAM.object}|${TRACEPOINT_PROGRAM.names[0]}`, [
+      { object, at: new Set() },
+    ]);
     this.#loadObject = loadObject;
     this.#logger = logger;
     this.#hooks = object.map("hooks");
@@ -150,10 +152,10 @@ export class PolicyEngine implements Disposable {
       lpm: object.map("lpm_sets"),
       int: object.map("int_sets"),
     };
-    // Hook 0 is never used: an unset cookie reads as 0.
-    for (let id = MAX_HOOKS - 1; id >= 1; id--) this.#free.push(id);
+    // Hook 0 and slot 0 are never used: 0 marks a free position and an unset cookie.
+    for (let id = 1; id < MAX_HOOKS; id++) this.#free.push(id);
     this.#attachHooks = object.map("attach_hooks");
-    for (let slot = MAX_HOOKS - 1; slot >= 1; slot--) this.#freeSlots.push(slot);
+    for (let slot = 1; slot < MAX_HOOKS; slot++) this.#freeSlots.push(slot);
   }
 
   /** Loads the tracepoint object (the maps' owner) against the process object's shared maps. */
@@ -163,18 +165,18 @@ export class PolicyEngine implements Disposable {
     cgroupV1Ssid: number,
     logger: Logger,
   ): PolicyEngine {
-    const load = (file: string, reuseMaps: Record<string, number>, one?: OneHook) => {
+    const load = (file: string, reuseMaps: Record<string, number>, only?: LoadFor) => {
       const bytes = POLICY_OBJECTS[file];
       if (bytes === undefined) throw new Error(`no policy object ${file} in this build`);
       const fields = STRUCTS.vigil_process_config.fields;
       return BpfObject.load(rt, bytes, {
-        name: one === undefined ? file : `${file} (attach slot ${one.slot})`,
+        name: only?.slot ? `${file} (attach slot ${only.slot})` : file,
         reuseMaps,
-        ...(one === undefined ? {} : {
-          autoload: Object.fromEntries(one.programs.map((p) => [p, p === one.choice.program])),
-          ...(one.choice.target === undefined
+        ...(only === undefined ? {} : {
+          autoload: Object.fromEntries(only.programs.map((p) => [p, p === only.choice.program])),
+          ...(only.choice.target === undefined
             ? {}
-            : { attachTargets: { [one.choice.program]: one.choice.target } }),
+            : { attachTargets: { [only.choice.program]: only.choice.target } }),
         }),
         // Preallocated: 65536 entries cost 8 MiB of kernel memory whether or not any policy
         // rate-limits (see src/bpf/sizing.ts).
@@ -184,8 +186,8 @@ export class PolicyEngine implements Disposable {
           if (cfg === undefined || !("cfg" in cfg)) throw new Error(`${file} has no cfg`);
           const at = cfg.cfg.offset;
           view.setInt32(at + fields.cgroup_v1_ssid.offset, cgroupV1Ssid, true);
-          view.setUint32(at + fields.policy_hook.offset, one?.slot ?? 0, true);
-          view.setUint32(at + fields.policy_ret_slot.offset, one?.retSlot ?? 0, true);
+          view.setUint32(at + fields.policy_hook.offset, only?.slot ?? 0, true);
+          view.setUint32(at + fields.policy_ret_slot.offset, only?.retSlot ?? 0, true);
         },
       });
     };
@@ -217,7 +219,7 @@ export class PolicyEngine implements Disposable {
 
   /** A free hook slot, or throws when all are in use. */
   allocHook(): number {
-    const id = this.#free.pop();
+    const id = this.#free.shift();
     if (id === undefined) throw new Error(`all ${MAX_HOOKS - 1} policy hook slots are in use`);
     return id;
   }
@@ -239,11 +241,6 @@ export class PolicyEngine implements Disposable {
   releaseHook(id: number): void {
     this.#hooks.update(u32Key(id), new Uint8Array(STRUCTS.vigil_hook.size));
     this.#free.push(id);
-    const at = this.#hookAt.get(id);
-    if (at) {
-      this.#hookAt.delete(id);
-      this.#attached.get(at.key)?.delete(at.copy);
-    }
   }
 
   /** Adds a hook's set entries. */
@@ -262,10 +259,10 @@ export class PolicyEngine implements Disposable {
   }
 
   /**
-   * Attaches hook `id` at `at` through `mechanism`'s entry program. Shared programs: the first
-   * copy not yet attached at that attach key (loading one more when all are). Function and LSM
-   * programs: the copy already attached at that point (its hook list grows by one), else a new
-   * one bound to the target. Closing the result detaches the hook alone.
+   * Attaches hook `id` at `at` through `mechanism`'s entry program: into the attach slot of the
+   * program already attached there (one map write), else through a new attachment (loading a
+   * program only when no loaded copy can attach there). Closing the result detaches the hook
+   * alone; the attachment goes with its last hook.
    */
   attach(id: number, mechanism: Mechanism, at: AttachPoint): HookLink {
     this.#generation.set(id, ++this.#attaches);
@@ -275,16 +272,37 @@ export class PolicyEngine implements Disposable {
     }
     if (program.needs === "tracefs") this.ensureTracefs();
     const choice = program.select(at);
-    if (program.copies === "per-hook") return this.#attachAtPoint(id, program, choice, at);
-    const key = `${program.object}|${program.attachKey(at)}`;
-    const used = this.#attached.get(key) ?? new Set<number>();
-    let copy = 0;
-    while (used.has(copy)) copy++;
-    const link = program.attach(this.#copy(program, copy, key), choice.program, at, BigInt(id));
-    used.add(copy);
-    this.#attached.set(key, used);
-    this.#hookAt.set(id, { key, copy });
-    return link;
+    const attachKey = program.attachKey(at);
+    const key = `${program.object}|${choice.program}|${attachKey}`;
+    const points = this.#points.get(key) ?? [];
+    let point = points.find((p) => p.ids.includes(0));
+    if (point === undefined) {
+      point = this.#attachPoint(id, key, program, choice, at);
+      points.push(point);
+      this.#points.set(key, points);
+    } else {
+      point.ids[point.ids.indexOf(0)] = id;
+      this.#writeSlot(point);
+    }
+    const joined = point;
+    let open = true;
+    return {
+      close: () => {
+        if (!open) return;
+        open = false;
+        joined.ids[joined.ids.indexOf(id)] = 0;
+        if (joined.ids.some((x) => x !== 0)) {
+          this.#writeSlot(joined);
+          return;
+        }
+        joined.link.close();
+        joined.own?.close();
+        joined.copy?.at.delete(attachKey);
+        this.#clearSlot(joined.slot);
+        points.splice(points.indexOf(joined), 1);
+        if (points.length === 0) this.#points.delete(key);
+      },
+    };
   }
 
   /** Whether the kernel's BTF has function `name` (what fentry, fexit and LSM attach to). */
@@ -293,119 +311,99 @@ export class PolicyEngine implements Disposable {
     return this.#btf.functionArgCount(name) !== undefined;
   }
 
-  #attachAtPoint(
-    id: number,
-    program: EntryProgram,
-    choice: ProgramChoice,
-    at: AttachPoint,
-  ): HookLink {
-    const key = `${program.object}|${choice.program}|${program.attachKey(at)}`;
-    const points = this.#points.get(key) ?? [];
-    this.#points.set(key, points);
-    let point = points.find((p) => p.hooks.length < MAX_SHARED);
-    if (point === undefined) {
-      point = this.#loadPoint(id, key, program, choice, at);
-      points.push(point);
-    } else {
-      point.hooks.push(id);
-      this.#writeAttachHooks(point);
-    }
-    const shared = point;
-    let open = true;
-    return {
-      close: () => {
-        if (!open) return;
-        open = false;
-        shared.hooks.splice(shared.hooks.indexOf(id), 1);
-        if (shared.hooks.length > 0) {
-          this.#writeAttachHooks(shared);
-          return;
-        }
-        shared.link.close();
-        shared.object.close();
-        this.#clearSlot(shared.slot);
-        points.splice(points.indexOf(shared), 1);
-        if (points.length === 0) this.#points.delete(key);
-      },
-    };
-  }
-
-  /** Loads and attaches a program for one attach point, running hook `id` first. */
-  #loadPoint(
+  /** A new attachment at `at` in a fresh slot that runs hook `id`. */
+  #attachPoint(
     id: number,
     key: string,
     program: EntryProgram,
     choice: ProgramChoice,
     at: AttachPoint,
-  ): AttachPointProgram {
-    let retSlot = 0;
-    if (choice.returnOf !== undefined) {
-      this.#btf ??= new KernelBtf(this.#rt);
-      const n = this.#btf.functionArgCount(choice.returnOf);
-      if (n === undefined) throw new Error(`the kernel's BTF has no function ${choice.returnOf}`);
-      retSlot = n;
-    }
-    const slot = this.#freeSlots.pop();
+  ): AttachedPoint {
+    const slot = this.#freeSlots.shift();
     if (slot === undefined) throw new Error(`all ${MAX_HOOKS - 1} attach slots are in use`);
-    const reuse: Record<string, number> = {};
-    for (const name of OBJECT_MAPS) reuse[name] = this.#object.map(name).fd;
-    const started = performance.now();
-    let object: BpfObject | undefined;
+    const ids: number[] = new Array(MAX_SHARED).fill(0);
+    ids[0] = id;
+    let own: BpfObject | undefined;
     try {
-      const hooks = [id];
-      this.#writeAttachHooks({ slot, hooks });
-      object = this.#loadObject(program.object, reuse, {
-        slot,
-        programs: program.names,
-        choice,
-        retSlot,
-      });
-      const loadMs = performance.now() - started;
-      const link = program.attach(object, choice.program, at, BigInt(id));
-      this.#logger.info("policy engine: loaded a program for an attach point", {
-        program: choice.program,
-        point: key,
-        load_ms: Math.round(loadMs),
-      });
-      return { slot, object, program: choice.program, link, hooks };
+      // The slot is written before the attach: the first call finds its hook.
+      this.#writeSlot({ slot, ids });
+      if (program.copies === "per-target") {
+        own = this.#load(key, program, { slot, programs: program.names, choice, retSlot: 0 });
+        const link = program.attach(own, choice.program, at, BigInt(slot));
+        return { slot, program: choice.program, link, ids, own };
+      }
+      const copy = this.#sharedCopy(program, choice, program.attachKey(at), key);
+      const link = program.attach(copy.object, choice.program, at, BigInt(slot));
+      copy.at.add(program.attachKey(at));
+      return { slot, program: choice.program, link, ids, copy };
     } catch (err) {
-      object?.close();
+      own?.close();
       this.#clearSlot(slot);
       throw err;
     }
   }
 
-  #writeAttachHooks(point: { readonly slot: number; readonly hooks: readonly number[] }): void {
+  /** A loaded copy of a shared program not yet attached at `attachKey` (loads one if none). */
+  #sharedCopy(
+    program: EntryProgram,
+    choice: ProgramChoice,
+    attachKey: string,
+    key: string,
+  ): SharedCopy {
+    const name = `${program.object}|${choice.program}`;
+    const copies = this.#copies.get(name) ?? [];
+    this.#copies.set(name, copies);
+    const free = copies.find((c) => !c.at.has(attachKey));
+    if (free !== undefined) return free;
+    const object = this.#load(key, program, {
+      slot: 0,
+      programs: program.names,
+      choice,
+      retSlot: 0,
+    });
+    const made = { object, at: new Set<string>() };
+    copies.push(made);
+    return made;
+  }
+
+  /** Loads `program` for `choice` against the engine's maps, logging what it cost. */
+  #load(key: string, program: EntryProgram, only: LoadFor): BpfObject {
+    let retSlot = 0;
+    if (only.choice.returnOf !== undefined) {
+      this.#btf ??= new KernelBtf(this.#rt);
+      const n = this.#btf.functionArgCount(only.choice.returnOf);
+      if (n === undefined) {
+        throw new Error(`the kernel's BTF has no function ${only.choice.returnOf}`);
+      }
+      retSlot = n;
+    }
+    const reuse: Record<string, number> = {};
+    for (const name of OBJECT_MAPS) reuse[name] = this.#object.map(name).fd;
+    const started = performance.now();
+    const object = this.#loadObject(program.object, reuse, { ...only, retSlot });
+    this.#logger.info("policy engine: loaded a program", {
+      program: only.choice.program,
+      point: key,
+      load_ms: Math.round(performance.now() - started),
+      reason: program.copies === "per-target"
+        ? "bound to its target at load"
+        : "no loaded copy can attach there (a tracepoint takes a program once)",
+    });
+    return object;
+  }
+
+  #writeSlot(point: { readonly slot: number; readonly ids: readonly number[] }): void {
     const f = STRUCTS.vigil_attach_hooks.fields;
     const bytes = new Uint8Array(STRUCTS.vigil_attach_hooks.size);
     const view = new DataView(bytes.buffer);
-    view.setUint32(f.n.offset, point.hooks.length, true);
-    point.hooks.forEach((id, i) => view.setUint32(f.ids.offset + 4 * i, id, true));
+    view.setUint32(f.n.offset, point.ids.filter((x) => x !== 0).length, true);
+    point.ids.forEach((id, i) => view.setUint32(f.ids.offset + 4 * i, id, true));
     this.#attachHooks.update(u32Key(point.slot), bytes);
   }
 
   #clearSlot(slot: number): void {
     this.#attachHooks.update(u32Key(slot), new Uint8Array(STRUCTS.vigil_attach_hooks.size));
     this.#freeSlots.push(slot);
-  }
-
-  #copy(program: EntryProgram, index: number, key: string): BpfObject {
-    const copies = this.#copies.get(program.object) ?? [];
-    this.#copies.set(program.object, copies);
-    while (copies.length <= index) {
-      const reuse: Record<string, number> = {};
-      for (const name of OBJECT_MAPS) reuse[name] = this.#object.map(name).fd;
-      copies.push(this.#loadObject(program.object, reuse));
-      if (copies.length > 1) {
-        this.#logger.info("policy engine: loaded another program copy", {
-          program: program.names[0],
-          copies: copies.length,
-          reason: `${key} already runs the other copies' program (hooks of several policies, ` +
-            `or two versions of one, on one attach point)`,
-        });
-      }
-    }
-    return copies[index]!;
   }
 
   /** The kernel counters of hook `id`, summed over CPUs. */
@@ -445,19 +443,17 @@ export class PolicyEngine implements Disposable {
   }
 
   /**
-   * The program fd that runs hook `id` (shared by other hooks of its copy, on other attach
-   * points), for the budget guard's run-time attribution.
+   * The program fd that runs hook `id` (shared by the other hooks of its attach point and, for
+   * tracepoints and kprobes, of every point), for the budget guard's run-time attribution.
    */
   hookProgramFd(id: number): number | undefined {
     for (const points of this.#points.values()) {
-      const point = points.find((p) => p.hooks.includes(id));
-      if (point) return point.object.programFd(point.program);
+      const point = points.find((p) => p.ids.includes(id));
+      if (point === undefined) continue;
+      const object = point.own ?? point.copy?.object;
+      return object?.programFd(point.program);
     }
-    const at = this.#hookAt.get(id);
-    if (!at) return undefined;
-    const file = at.key.slice(0, at.key.indexOf("|"));
-    const object = this.#copies.get(file)?.[at.copy];
-    return object?.programFd(programOf(file));
+    return undefined;
   }
 
   /** Which attach of slot `id` this is (changes whenever the slot gets a new hook). */
@@ -481,20 +477,21 @@ export class PolicyEngine implements Disposable {
   }
 
   /**
-   * Every loaded program copy, for run-time statistics: `vigil_policy`, then `vigil_policy#1`,
-   * ... for the copies of hooks sharing an attach point.
+   * Every loaded program copy, for run-time statistics: `vigil_policy`, `vigil_kprobe`, then
+   * `vigil_policy#1`, ... for extra copies of a shared program, and `vigil_fentry#<slot>` for a
+   * program bound to one target.
    */
   programs(): { name: string; fd: number }[] {
     const out: { name: string; fd: number }[] = [];
-    for (const [file, copies] of this.#copies) {
-      const name = programOf(file);
-      copies.forEach((o, i) =>
-        out.push({ name: i ? `${name}#${i}` : name, fd: o.programFd(name) })
+    for (const [key, copies] of this.#copies) {
+      const name = key.slice(key.indexOf("|") + 1);
+      copies.forEach((c, i) =>
+        out.push({ name: i ? `${name}#${i}` : name, fd: c.object.programFd(name) })
       );
     }
     for (const points of this.#points.values()) {
       for (const p of points) {
-        out.push({ name: `${p.program}#${p.slot}`, fd: p.object.programFd(p.program) });
+        if (p.own) out.push({ name: `${p.program}#${p.slot}`, fd: p.own.programFd(p.program) });
       }
     }
     return out;
@@ -502,22 +499,36 @@ export class PolicyEngine implements Disposable {
 
   /** Maps of every loaded instance, with fds (shared maps repeat: count each kernel map once). */
   maps(): { name: string; fd: number }[] {
-    const objects = [
-      ...[...this.#copies.values()].flat(),
-      ...[...this.#points.values()].flat().map((p) => p.object),
+    return this.#objects().flatMap((o) => o.maps());
+  }
+
+  /** How many programs are loaded and attached, and how many hooks they run (status, benches). */
+  footprint(): { loaded: number; attachments: number; hooks: number } {
+    const points = [...this.#points.values()].flat();
+    return {
+      loaded: this.#objects().length,
+      attachments: points.length,
+      hooks: points.reduce((n, p) => n + p.ids.filter((x) => x !== 0).length, 0),
+    };
+  }
+
+  #objects(): BpfObject[] {
+    return [
+      ...[...this.#copies.values()].flat().map((c) => c.object),
+      ...[...this.#points.values()].flat().flatMap((p) => p.own ? [p.own] : []),
     ];
-    return objects.flatMap((o) => o.maps());
   }
 
   /** Detaches everything, frees the objects, unmounts tracefs if it mounted it. */
   close(): void {
-    for (const points of this.#points.values()) for (const p of points) p.object.close();
+    for (const points of this.#points.values()) for (const p of points) p.own?.close();
     this.#points.clear();
     this.#btf?.close();
     this.#btf = null;
     for (const copies of [...this.#copies.values()].reverse()) {
-      for (const object of copies.slice().reverse()) if (object !== this.#object) object.close();
+      for (const c of copies.slice().reverse()) if (c.object !== this.#object) c.object.close();
     }
+    this.#copies.clear();
     this.#object.close();
     if (this.#mountedTracefs) {
       this.#rt.libc.umount2(cString(TRACEFS), 0);
@@ -530,33 +541,36 @@ export class PolicyEngine implements Disposable {
   }
 }
 
-function programOf(file: string): string {
-  const name = ENTRY_PROGRAMS.find((p) => p.object === file)?.names[0];
-  if (name === undefined) throw new Error(`no entry program for ${file}`);
-  return name;
-}
-
 /** A hook's hold on the program that runs it; close detaches that hook alone. */
 export interface HookLink {
   close(): void;
 }
 
-/** A function or LSM program loaded for one attach point. */
-interface AttachPointProgram {
-  /** Its entry in the attach_hooks map (the program's cfg.policy_hook). */
-  readonly slot: number;
+/** A loaded copy of a shared program and the attach keys it is attached at (once each). */
+interface SharedCopy {
   readonly object: BpfObject;
+  readonly at: Set<string>;
+}
+
+/** One attached program at one attach point, and the hooks it runs. */
+interface AttachedPoint {
+  /** Its entry in the attach_hooks map (the attach cookie, or cfg.policy_hook). */
+  readonly slot: number;
   readonly program: string;
   readonly link: BpfLink;
-  /** The hooks it runs, in attach order (at most VIGIL_MAX_SHARED_HOOKS). */
-  readonly hooks: number[];
+  /** Hook ids by position in the slot (0: free); positions hold while a hook lives. */
+  readonly ids: number[];
+  /** A program bound to this point's target at load: closed with the point. */
+  readonly own?: BpfObject;
+  /** The shared copy attached here. */
+  readonly copy?: SharedCopy;
 }
 
 const MAX_SHARED = ENUMS.vigil_policy_limits.VIGIL_MAX_SHARED_HOOKS;
 
-/** What a copy for one attach point is loaded with. */
-interface OneHook {
-  /** The attach slot (cfg.policy_hook). */
+/** What a program copy is loaded with, beyond the shared maps. */
+interface LoadFor {
+  /** The attach slot of a program bound to one target (cfg.policy_hook); 0 for shared ones. */
   readonly slot: number;
   /** Every program of the object: only the chosen one loads. */
   readonly programs: readonly string[];

@@ -164,7 +164,7 @@ Deno.test(
       if (lsm) {
         // Three policies hook task_setnice: one program runs all three.
         const loads = pa.agent.logs().filter((l) =>
-          l.includes('"msg":"policy engine: loaded a program for an attach point"') &&
+          l.includes('"msg":"policy engine: loaded a program"') &&
           l.includes("vigil_lsm|task_setnice")
         );
         assert.equal(loads.length, 1, loads.join("\n"));

@@ -1,7 +1,8 @@
 /**
  * The kernel-function programs: kprobe/kretprobe (`bpf/policy_kprobe.bpf.c`), fentry/fexit
- * (`bpf/policy_fentry.bpf.c`) and BPF LSM (`bpf/policy_lsm.bpf.c`). Each hook loads its own copy
- * with its hook id in .rodata; fentry, fexit and LSM programs are bound to their target at load.
+ * (`bpf/policy_fentry.bpf.c`) and BPF LSM (`bpf/policy_lsm.bpf.c`). One kprobe program serves
+ * every function (its attach slot as the cookie); fentry, fexit and LSM programs are bound to
+ * their target at load, one copy per target with its attach slot in .rodata.
  *
  * @module
  */
@@ -19,17 +20,18 @@ function functionOf(at: AttachPoint, kinds: readonly string[]): string {
 export const KPROBE_PROGRAM: EntryProgram = {
   object: "policy_kprobe.bpf.o",
   names: ["vigil_kprobe", "vigil_kretprobe"],
-  copies: "per-hook",
+  copies: "shared",
   select(at) {
     functionOf(at, ["kprobe", "kretprobe"]);
     return { program: at.kind === "kretprobe" ? "vigil_kretprobe" : "vigil_kprobe" };
   },
   attachKey: (at) => functionOf(at, ["kprobe", "kretprobe"]),
-  attach(object, program, at) {
+  attach(object, program, at, cookie) {
     return object.attachKprobe(
       program,
       functionOf(at, ["kprobe", "kretprobe"]),
       program.endsWith("retprobe"),
+      cookie,
     );
   },
 };
@@ -38,7 +40,7 @@ export const KPROBE_PROGRAM: EntryProgram = {
 export const FENTRY_PROGRAM: EntryProgram = {
   object: "policy_fentry.bpf.o",
   names: ["vigil_fentry", "vigil_fexit"],
-  copies: "per-hook",
+  copies: "per-target",
   select(at) {
     const fn = functionOf(at, ["fentry", "fexit"]);
     return at.kind === "fexit"
@@ -53,7 +55,7 @@ export const FENTRY_PROGRAM: EntryProgram = {
 export const LSM_PROGRAM: EntryProgram = {
   object: "policy_lsm.bpf.o",
   names: ["vigil_lsm"],
-  copies: "per-hook",
+  copies: "per-target",
   select(at) {
     if (at.kind !== "lsm") throw new Error(`the LSM program cannot attach ${at.kind}`);
     return { program: "vigil_lsm", target: at.hook };

@@ -1,6 +1,7 @@
 /**
  * The classic tracepoint program (`bpf/policy_tracepoint.bpf.c`): one generic program attached
- * once per hook, the hook id as the attach cookie, arguments read from the tracepoint's record.
+ * once per tracepoint, the attach slot (the hooks there) as the attach cookie, arguments read
+ * from the tracepoint's record.
  * It serves both `tracepoint` and `syscall_tracepoint` rows.
  *
  * @module
@@ -20,8 +21,8 @@ export const TRACEPOINT_PROGRAM: EntryProgram = {
   needs: "tracefs",
   copies: "shared",
   select: () => ({ program: "vigil_policy" }),
-  // The kernel attaches a program at most once per tracepoint (EEXIST): hooks sharing one need
-  // copies of the program.
+  // The kernel attaches a program at most once per tracepoint (EEXIST): the hooks there share
+  // one attachment.
   attachKey(at) {
     const tp = tracepointOf(at);
     return `${tp.subsystem}/${tp.event}`;

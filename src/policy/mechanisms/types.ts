@@ -76,17 +76,18 @@ export interface EntryProgram {
   /** Something the host must provide before the first attach (classic tracepoints: tracefs). */
   readonly needs?: "tracefs";
   /**
-   * `shared`: one loaded copy serves many hooks, told apart by the attach cookie (the hook id);
-   * another copy only where hooks share an attach key (the kernel attaches a program once per
-   * tracepoint). `per-hook`: each hook loads its own copy, bound to its target before load and
-   * with its hook id in .rodata (fentry and LSM bind at load; no attach cookies before 5.15).
+   * `shared`: one loaded program serves every attach point, attached once per point with the
+   * point's attach slot as its cookie (tracepoints, kprobes); the kernel attaches a program once
+   * per tracepoint, so a point whose slot is full takes another loaded copy. `per-target`: the
+   * program is bound to its target before load (fentry, fexit, LSM), one copy per target with its
+   * slot in .rodata. Either way every hook at one point runs in the same attached program.
    */
-  readonly copies: "shared" | "per-hook";
+  readonly copies: "shared" | "per-target";
   /** Which program runs a hook at `at`. */
   select(at: AttachPoint): ProgramChoice;
-  /** `shared` programs: hooks with equal keys each need their own copy. */
+  /** The attach point: hooks with equal keys (and programs) share one attachment. */
   attachKey(at: AttachPoint): string;
-  /** Attaches a loaded copy's `program` for one hook; the cookie is the hook id. */
+  /** Attaches a loaded copy's `program` at `at`; the cookie is the point's attach slot. */
   attach(object: BpfObject, program: string, at: AttachPoint, cookie: bigint): BpfLink;
 }
 
