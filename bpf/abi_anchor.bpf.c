@@ -41,6 +41,7 @@ enum vigil_action_kind anchor_action_kind;
 enum vigil_rate_scope anchor_rate_scope;
 enum vigil_hook_flags anchor_hook_flags;
 enum vigil_pid_flags anchor_pid_flags;
+enum vigil_bin_flags anchor_bin_flags;
 enum vigil_ns_kind anchor_ns_kind;
 enum vigil_cap_set anchor_cap_set;
 enum vigil_event_flags anchor_event_flags;

@@ -166,10 +166,13 @@ Deno.test("planPolicy() plans pids, binaries, namespaces (host_ns) and capabilit
     "        operator: In",
     "        values: [CAP_SYS_ADMIN, CAP_NET_RAW]",
   );
-  assert.deepEqual(sel.pids, { op: "VIGIL_SET_NOT_IN", values: [1, 2], namespacePid: true });
+  assert.deepEqual(sel.pids, [
+    { op: "VIGIL_SET_NOT_IN", values: [1, 2], namespacePid: true, follow: false },
+  ]);
   assert.deepEqual(sel.binaries, {
     op: "VIGIL_SET_POSTFIX",
     set: { kind: "lpm", reversed: true, values: ["/sh"] },
+    follow: false,
   });
   assert.deepEqual(sel.namespaces, [
     { ns: "VIGIL_NS_MNT", op: "VIGIL_SET_IN", values: [HOST_NS.Mnt, 4026532000] },
@@ -194,24 +197,55 @@ Deno.test("planPolicy() refuses host_ns when the host's inode is unknown", () =>
   );
 });
 
+Deno.test("planPolicy() plans followForks, several matchPIDs entries, followChildren, parents", () => {
+  const sel = selector(
+    "    - matchPIDs:",
+    "      - operator: NotIn",
+    "        followForks: true",
+    "        isNamespacePID: true",
+    "        values: [1]",
+    "      - operator: NotIn",
+    "        followForks: true",
+    "        isNamespacePID: true",
+    "        values: [0]",
+    "      matchBinaries:",
+    "      - operator: In",
+    '        values: ["/usr/sbin/sshd"]',
+    "        followChildren: true",
+    "      matchParentBinaries:",
+    "      - operator: NotPrefix",
+    '        values: ["/usr/lib/"]',
+  );
+  assert.deepEqual(sel.pids, [
+    { op: "VIGIL_SET_NOT_IN", values: [1], namespacePid: true, follow: true },
+    { op: "VIGIL_SET_NOT_IN", values: [0], namespacePid: true, follow: true },
+  ]);
+  assert.deepEqual(sel.binaries, {
+    op: "VIGIL_SET_IN",
+    set: { kind: "str", values: ["/usr/sbin/sshd"] },
+    follow: true,
+  });
+  assert.deepEqual(sel.parentBinaries, {
+    op: "VIGIL_SET_NOT_PREFIX",
+    set: { kind: "lpm", reversed: false, values: ["/usr/lib/"] },
+    follow: false,
+  });
+});
+
 Deno.test("planPolicy() refuses what struct vigil_selector cannot hold, at its location", () => {
   assert.match(
     refusal(
       "    - matchPIDs:",
       "      - operator: In",
       "        values: [1]",
-      "        followForks: true",
-    ),
-    /followForks \(match the children of the listed pids\) is not supported/,
-  );
-  assert.match(
-    refusal(
-      "    - matchBinaries:",
       "      - operator: In",
-      '        values: ["/bin/sh"]',
-      "        followChildren: true",
+      "        values: [2]",
+      "      - operator: In",
+      "        values: [3]",
+      "      - operator: In",
+      "        values: [4]",
     ),
-    /followChildren .* is not supported/,
+    /matchPIDs\[3\]: vigil's engine holds at most 3 matchPIDs entries per selector/,
   );
   assert.match(
     refusal("    - matchNamespaceChanges:", "      - operator: In", "        values: [Mnt]"),

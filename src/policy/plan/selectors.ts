@@ -166,59 +166,52 @@ function planSelector(
     return planArgFilter(f, pos, arg, env.sink) ?? [];
   });
 
-  const pids = planPids(sel, sink);
   const binaries = sel.matchBinaries === undefined
     ? undefined
     : planBinaries(sel.matchBinaries, sink);
+  const parentBinaries = sel.matchParentBinaries === undefined
+    ? undefined
+    : planBinaries(sel.matchParentBinaries, sink);
   return {
     at: sel.at,
     index,
     argFilters,
-    ...(pids === undefined ? {} : { pids }),
+    pids: planPids(sel, sink),
     ...(binaries === undefined ? {} : { binaries }),
+    ...(parentBinaries === undefined ? {} : { parentBinaries }),
     namespaces: planNamespaces(sel, env),
     capabilities: planCapabilities(sel, sink),
     actions: planActions(actions, sel, env, part),
   };
 }
 
-function planPids(sel: Selector, sink: IssueSink): PlannedPids | undefined {
-  const [first, second] = sel.matchPIDs;
-  if (first === undefined) return undefined;
-  if (second !== undefined) {
+function planPids(sel: Selector, sink: IssueSink): PlannedPids[] {
+  const extra = sel.matchPIDs[LIMITS.VIGIL_MAX_PID_FILTERS];
+  if (extra !== undefined) {
     sink.error(
-      second.at,
-      "vigil's engine holds one matchPIDs entry per selector: merge the values (at most 4) or " +
-        "use another selector",
+      extra.at,
+      `vigil's engine holds at most ${LIMITS.VIGIL_MAX_PID_FILTERS} matchPIDs entries per ` +
+        `selector; this one has ${sel.matchPIDs.length}: merge the values of entries with the ` +
+        `same operator, or use another selector`,
     );
   }
-  if (first.followForks) {
-    sink.error(
-      first.at,
-      "followForks (match the children of the listed pids) is not supported by vigil's engine",
-    );
-  }
-  if (first.values.length > LIMITS.VIGIL_MAX_PIDS) {
-    sink.error(first.at, `at most ${LIMITS.VIGIL_MAX_PIDS} pids per matchPIDs entry`);
-  }
-  return {
-    op: first.operator === "In" ? "VIGIL_SET_IN" : "VIGIL_SET_NOT_IN",
-    values: first.values.slice(0, LIMITS.VIGIL_MAX_PIDS),
-    namespacePid: first.isNamespacePID,
-  };
+  return sel.matchPIDs.slice(0, LIMITS.VIGIL_MAX_PID_FILTERS).map((p) => {
+    if (p.values.length > LIMITS.VIGIL_MAX_PIDS) {
+      sink.error(p.at, `at most ${LIMITS.VIGIL_MAX_PIDS} pids per matchPIDs entry`);
+    }
+    return {
+      op: p.operator === "In" ? "VIGIL_SET_IN" : "VIGIL_SET_NOT_IN",
+      values: p.values.slice(0, LIMITS.VIGIL_MAX_PIDS),
+      namespacePid: p.isNamespacePID,
+      follow: p.followForks,
+    };
+  });
 }
 
 const encoder = new TextEncoder();
 
 function planBinaries(b: BinaryFilter, sink: IssueSink): PlannedBinaries | undefined {
   if (b.values.length === 0) return undefined;
-  if (b.followChildren) {
-    sink.error(
-      b.at,
-      "followChildren (also match processes forked from a matching binary) is not supported by " +
-        "vigil's engine",
-    );
-  }
   const exact = b.operator === "In" || b.operator === "NotIn";
   const max = exact ? LIMITS.VIGIL_STR_MAX - 1 : LIMITS.VIGIL_LPM_STR_MAX - 1;
   for (const v of b.values) {
@@ -234,6 +227,7 @@ function planBinaries(b: BinaryFilter, sink: IssueSink): PlannedBinaries | undef
     set: lpm
       ? { kind: "lpm", reversed: b.operator.endsWith("Postfix"), values: b.values }
       : { kind: "str", values: b.values },
+    follow: b.followChildren,
   };
 }
 
