@@ -44,6 +44,7 @@ enum vigil_pid_flags anchor_pid_flags;
 enum vigil_bin_flags anchor_bin_flags;
 enum vigil_ns_kind anchor_ns_kind;
 enum vigil_cap_set anchor_cap_set;
+enum vigil_cap_flags anchor_cap_flags;
 enum vigil_event_flags anchor_event_flags;
 enum vigil_limits anchor_limits;
 enum vigil_exec_flags anchor_exec_flags;

@@ -282,6 +282,12 @@ enum vigil_action_kind {
 	VIGIL_ACT_SIGNAL = 4,
 	/* The hooked call returns `error` (BPF LSM programs: the program's return value). */
 	VIGIL_ACT_OVERRIDE = 5,
+	/*
+	 * NotifyEnforcer with argSig: the engine sends the signal itself, from the notifying hook
+	 * (Tetragon's enforcer program sends it from the syscall; both deliver it on the return to
+	 * user space).
+	 */
+	VIGIL_ACT_NOTIFYENFORCER = 6,	/* printed as KPROBE_ACTION_NOTIFYENFORCER */
 };
 
 enum vigil_rate_scope {
@@ -385,8 +391,17 @@ enum vigil_cap_set {
 struct vigil_cap_filter {
 	__u8 set;	/* enum vigil_cap_set */
 	__u8 op;	/* VIGIL_SET_IN: any of mask; VIGIL_SET_NOT_IN: none of mask */
-	__u8 pad0[6];
+	__u8 flags;	/* enum vigil_cap_flags */
+	__u8 pad0[5];
 	__u64 mask;
+};
+
+enum vigil_cap_flags {
+	/*
+	 * isNamespaceCapability: a task in the initial (host) user namespace fails the filter; only
+	 * capabilities held in another user namespace count.
+	 */
+	VIGIL_CAP_NAMESPACE = 1 << 0,
 };
 
 struct vigil_selector {

@@ -370,6 +370,9 @@ static __always_inline int process_filters_match(struct policy_scratch *s, struc
 
 		if (i >= sel->n_caps)
 			break;
+		/* The initial user namespace is the only one at level 0. */
+		if ((f->flags & VIGIL_CAP_NAMESPACE) && BPF_CORE_READ(task, cred, user_ns, level) == 0)
+			return 0;
 		hit = (cap_mask(task, f->set) & f->mask) != 0;
 		if ((f->op == VIGIL_SET_IN) != hit)
 			return VIGIL_FILTERED_CAPABILITY;
@@ -804,7 +807,7 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 	struct policy_scratch *s = scratch();
 	struct vigil_action *post_action = 0;
 	struct vigil_selector *sel;
-	int do_post, signal = 0, ret = 0;
+	int do_post, signal = 0, notify = 0, ret = 0;
 	__s32 error = 0;
 
 	if (!h || !s || matched >= VIGIL_MAX_SELECTORS)
@@ -840,8 +843,9 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 			do_post = 0;
 		} else if (a->kind == VIGIL_ACT_SIGKILL) {
 			signal = 9;
-		} else if (a->kind == VIGIL_ACT_SIGNAL) {
+		} else if (a->kind == VIGIL_ACT_SIGNAL || a->kind == VIGIL_ACT_NOTIFYENFORCER) {
 			signal = a->signal;
+			notify = a->kind == VIGIL_ACT_NOTIFYENFORCER;
 		} else if (a->kind == VIGIL_ACT_OVERRIDE) {
 			error = a->error;
 		}
@@ -857,7 +861,8 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 		}
 	}
 	if (signal) {
-		s->ev.action = signal == 9 ? VIGIL_ACT_SIGKILL : VIGIL_ACT_SIGNAL;
+		s->ev.action = notify ? VIGIL_ACT_NOTIFYENFORCER :
+			       signal == 9 ? VIGIL_ACT_SIGKILL : VIGIL_ACT_SIGNAL;
 		if (h->flags & VIGIL_HOOK_MONITOR) {
 			s->ev.flags |= VIGIL_EV_MONITOR;
 			if (c)

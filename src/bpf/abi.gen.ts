@@ -176,7 +176,8 @@ export const STRUCTS = {
     fields: {
       set: { offset: 0, size: 1, type: "u8" },
       op: { offset: 1, size: 1, type: "u8" },
-      pad0: { offset: 2, size: 6, type: "u8", count: 6 },
+      flags: { offset: 2, size: 1, type: "u8" },
+      pad0: { offset: 3, size: 5, type: "u8", count: 5 },
       mask: { offset: 8, size: 8, type: "u64" },
     },
   },
@@ -492,6 +493,7 @@ export const ENUMS = {
     VIGIL_ACT_SIGKILL: 3,
     VIGIL_ACT_SIGNAL: 4,
     VIGIL_ACT_OVERRIDE: 5,
+    VIGIL_ACT_NOTIFYENFORCER: 6,
   },
   vigil_rate_scope: { VIGIL_RATE_THREAD: 0, VIGIL_RATE_PROCESS: 1, VIGIL_RATE_GLOBAL: 2 },
   vigil_hook_flags: {
@@ -515,6 +517,7 @@ export const ENUMS = {
     VIGIL_NS_USER: 9,
   },
   vigil_cap_set: { VIGIL_CAP_EFFECTIVE: 0, VIGIL_CAP_INHERITABLE: 1, VIGIL_CAP_PERMITTED: 2 },
+  vigil_cap_flags: { VIGIL_CAP_NAMESPACE: 1 },
   vigil_event_flags: { VIGIL_EV_TRUNCATED: 1, VIGIL_EV_ARG_ERROR: 2, VIGIL_EV_MONITOR: 4 },
   vigil_limits: {
     VIGIL_FILENAME_MAX: 4096,

@@ -267,6 +267,10 @@ function writeSelector(
     const base = at + f.caps.offset + CAP.size * i;
     view.setUint8(base + CAP.fields.set.offset, ENUMS.vigil_cap_set[c.set]);
     view.setUint8(base + CAP.fields.op.offset, ENUMS.vigil_set_op[c.op]);
+    view.setUint8(
+      base + CAP.fields.flags.offset,
+      c.namespaced ? ENUMS.vigil_cap_flags.VIGIL_CAP_NAMESPACE : 0,
+    );
     view.setBigUint64(base + CAP.fields.mask.offset, c.mask, true);
   });
   sel.argFilters.forEach((filter, i) => {

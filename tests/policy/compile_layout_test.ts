@@ -91,6 +91,8 @@ function decodeHook(bytes: Uint8Array) {
         set: nameOf(ENUMS.vigil_cap_set, v.getUint8(ca + CAP.fields.set.offset)),
         op: nameOf(ENUMS.vigil_set_op, v.getUint8(ca + CAP.fields.op.offset)),
         mask: v.getBigUint64(ca + CAP.fields.mask.offset, true),
+        namespaced: (v.getUint8(ca + CAP.fields.flags.offset) &
+          ENUMS.vigil_cap_flags.VIGIL_CAP_NAMESPACE) !== 0,
       };
     });
     return {
@@ -283,6 +285,7 @@ Deno.test("compileHook() encodes a selector with every filter family", () => {
     set: "VIGIL_CAP_EFFECTIVE",
     op: "VIGIL_SET_IN",
     mask: 1n << 21n,
+    namespaced: false,
   }]);
   // Set ids in order: selector 0's binaries, its filters with sets, then selector 1's.
   assert.equal(first?.binOp, "VIGIL_SET_PREFIX");

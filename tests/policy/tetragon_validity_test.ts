@@ -201,6 +201,7 @@ Deno.test("TrackSock, GetUrl, DnsLookup and NotifyEnforcer parse and are refused
   ));
   assert.equal(plan.runnable, false);
   const messages = errorMessages(plan).join("\n");
-  assert.match(messages, /enforcers/);
+  assert.match(messages, /returnArgAction TrackSock .* socket-to-process map/);
   assert.match(messages, /GetUrl|DnsLookup/);
+  assert.match(messages, /NotifyEnforcer with argError -1/);
 });

@@ -2,9 +2,10 @@
  * Real kernel, real process trees: the selectors that look past the calling process —
  * matchPIDs with followForks (descendants of a listed pid, also by namespace pid), several
  * matchPIDs entries ANDed, matchBinaries with followChildren (descendants of a listed binary)
- * and matchParentBinaries. Each policy hooks getpriority with its own `which` marker; the caller
- * is always a forked or exec'd descendant that prints its pid, and a process outside the
- * lineage makes the same call and must be filtered in the kernel.
+ * and matchParentBinaries — plus matchCapabilities with isNamespaceCapability (a new user
+ * namespace) and NotifyEnforcer's signal. Each policy hooks getpriority with its own `which`
+ * marker; the caller prints its pid, and a process outside the lineage (or namespace) makes the
+ * same call and must be filtered in the kernel.
  */
 import assert from "node:assert/strict";
 import { requires } from "../_helpers/requires.ts";
@@ -60,7 +61,7 @@ const selector = (filter: string, marker: number) =>
 
 Deno.test({
   ...requires(
-    "policy e2e: followForks, several matchPIDs entries, followChildren, matchParentBinaries",
+    "policy e2e: followForks, matchPIDs entries, followChildren, matchParentBinaries, userns caps, NotifyEnforcer",
     ...POLICY_ENGINE_NEEDS,
   ),
   async fn(t) {
@@ -125,6 +126,34 @@ Deno.test({
         values: ["${copy}"]`,
             7404,
           ),
+        ),
+        "userns-cap.yaml": policy(
+          "userns-cap",
+          spec(
+            `    - matchCapabilities:
+      - operator: In
+        isNamespaceCapability: true
+        values: [CAP_SYS_ADMIN]`,
+            7406,
+          ),
+        ),
+        // Tetragon's enforcer example: the signal reaches the caller, the event says so.
+        "notify.yaml": policy(
+          "notify",
+          `  enforcers:
+  - calls: [sys_getpriority]
+${
+            getprioritySpec(`    - matchArgs:
+      - index: 0
+        operator: Equal
+        values: ["7407"]
+      - index: 1
+        operator: Equal
+        values: ["1"]
+      matchActions:
+      - action: NotifyEnforcer
+        argSig: 9`)
+          }`,
         ),
         "parent-bin.yaml": policy(
           "parent-bin",
@@ -194,6 +223,30 @@ Deno.test({
         assert.equal(b.process.binary, PERL);
       });
     });
+
+    await t.step(
+      "isNamespaceCapability: root of a new user namespace posts, host root not",
+      async () => {
+        await expectOneEvent(pa, "userns-cap", {
+          miss: async () => callerOf(await run(PERL, ["-e", leaf(7406)])),
+          hit: async () => callerOf(await run("unshare", ["-U", "-r", PERL, "-e", leaf(7406)])),
+        }, (b) => assert.equal(b.args[0].int_arg, 7406));
+      },
+    );
+
+    await t.step(
+      "NotifyEnforcer argSig 9: the caller is killed, the event names the action",
+      async () => {
+        await expectOneEvent(pa, "notify", {
+          miss: () => run(PERL, ["-e", `$| = 1; ${syscallCode(NR.getpriority, 7407, 0)}`]),
+          hit: () => run(PERL, ["-e", `${syscallCode(NR.getpriority, 7407, 1)} print "alive";`]),
+          hitEnded: (r) => {
+            assert.equal(r.signal, "SIGKILL", JSON.stringify(r));
+            assert.equal(r.stdout, "", "the caller went on after the signal");
+          },
+        }, (b) => assert.equal(b.action, "KPROBE_ACTION_NOTIFYENFORCER"));
+      },
+    );
 
     await t.step(`matchParentBinaries: a child of ${copy} posts, its grandchild not`, async () => {
       await expectOneEvent(pa, "parent-bin", {

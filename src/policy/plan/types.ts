@@ -187,6 +187,8 @@ export interface PlannedCapability {
   /** In: the task has any capability of `mask`; NotIn: none of them. */
   readonly op: "VIGIL_SET_IN" | "VIGIL_SET_NOT_IN";
   readonly mask: bigint;
+  /** `isNamespaceCapability`: the filter fails for a task in the initial user namespace. */
+  readonly namespaced: boolean;
 }
 
 /** One `struct vigil_action`. */
