@@ -372,7 +372,7 @@ static __always_inline int process_filters_match(struct policy_scratch *s, struc
 			break;
 		/* The initial user namespace is the only one at level 0. */
 		if ((f->flags & VIGIL_CAP_NAMESPACE) && BPF_CORE_READ(task, cred, user_ns, level) == 0)
-			return 0;
+			return VIGIL_FILTERED_CAPABILITY;
 		hit = (cap_mask(task, f->set) & f->mask) != 0;
 		if ((f->op == VIGIL_SET_IN) != hit)
 			return VIGIL_FILTERED_CAPABILITY;
