@@ -171,6 +171,12 @@ enum vigil_policy_limits {
 	VIGIL_MAX_VALUES = 8,
 	VIGIL_MAX_ACTIONS = 3,
 	VIGIL_MAX_PIDS = 4,
+	VIGIL_MAX_PID_FILTERS = 3,
+	/*
+	 * Processes a followForks / followChildren filter looks at: the caller, then its ancestors
+	 * through real_parent (Tetragon walks about as far through its process map).
+	 */
+	VIGIL_FOLLOW_DEPTH = 10,
 	VIGIL_MAX_NS_FILTERS = 4,
 	VIGIL_MAX_NS_VALUES = 4,
 	VIGIL_MAX_CAP_FILTERS = 2,
@@ -276,6 +282,12 @@ enum vigil_action_kind {
 	VIGIL_ACT_SIGNAL = 4,
 	/* The hooked call returns `error` (BPF LSM programs: the program's return value). */
 	VIGIL_ACT_OVERRIDE = 5,
+	/*
+	 * NotifyEnforcer with argSig: the engine sends the signal itself, from the notifying hook
+	 * (Tetragon's enforcer program sends it from the syscall; both deliver it on the return to
+	 * user space).
+	 */
+	VIGIL_ACT_NOTIFYENFORCER = 6,	/* printed as KPROBE_ACTION_NOTIFYENFORCER */
 };
 
 enum vigil_rate_scope {
@@ -303,6 +315,23 @@ enum vigil_hook_flags {
 
 enum vigil_pid_flags {
 	VIGIL_PID_NAMESPACE = 1 << 0,	/* compare the pid in the task's own pid namespace */
+	VIGIL_PID_FOLLOW = 1 << 1,	/* followForks: the caller or one of its ancestors */
+};
+
+/* Bits of vigil_selector.bin_flags / pbin_flags. */
+enum vigil_bin_flags {
+	/* followChildren: the binary of the process or of one of its ancestors. */
+	VIGIL_BIN_FOLLOW = 1 << 0,
+};
+
+/* One matchPIDs entry: In (any value) or NotIn (none of them). Entries are ANDed. */
+struct vigil_pid_filter {
+	__u8 op;	/* VIGIL_SET_IN / VIGIL_SET_NOT_IN */
+	__u8 flags;	/* enum vigil_pid_flags */
+	__u8 nvalues;
+	__u8 pad0;
+	__u32 values[VIGIL_MAX_PIDS];
+	__u32 pad1;
 };
 
 /* One argument to read: where in the tracepoint record and how. */
@@ -362,22 +391,34 @@ enum vigil_cap_set {
 struct vigil_cap_filter {
 	__u8 set;	/* enum vigil_cap_set */
 	__u8 op;	/* VIGIL_SET_IN: any of mask; VIGIL_SET_NOT_IN: none of mask */
-	__u8 pad0[6];
+	__u8 flags;	/* enum vigil_cap_flags */
+	__u8 pad0[5];
 	__u64 mask;
+};
+
+enum vigil_cap_flags {
+	/*
+	 * isNamespaceCapability: a task in the initial (host) user namespace fails the filter; only
+	 * capabilities held in another user namespace count.
+	 */
+	VIGIL_CAP_NAMESPACE = 1 << 0,
 };
 
 struct vigil_selector {
 	__u8 n_arg_filters;
 	__u8 n_actions;
-	__u8 pid_op;		/* enum vigil_set_op; NONE: no matchPIDs */
-	__u8 n_pids;
-	__u8 pid_flags;		/* enum vigil_pid_flags */
+	__u8 n_pid_filters;
 	__u8 bin_op;		/* enum vigil_set_op; NONE: no matchBinaries */
+	__u8 bin_flags;		/* enum vigil_bin_flags */
+	__u8 pbin_op;		/* enum vigil_set_op; NONE: no matchParentBinaries */
+	__u8 pbin_flags;	/* enum vigil_bin_flags */
 	__u8 n_ns;
 	__u8 n_caps;
-	__u32 pids[VIGIL_MAX_PIDS];
+	__u8 pad0[3];
 	__u32 bin_set_id;
-	__u32 pad0;
+	__u32 pbin_set_id;
+	__u32 pad1;
+	struct vigil_pid_filter pids[VIGIL_MAX_PID_FILTERS];
 	struct vigil_ns_filter ns[VIGIL_MAX_NS_FILTERS];
 	struct vigil_cap_filter caps[VIGIL_MAX_CAP_FILTERS];
 	struct vigil_arg_filter args[VIGIL_MAX_ARG_FILTERS];

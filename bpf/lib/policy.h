@@ -227,21 +227,23 @@ static __always_inline __u64 cap_mask(struct task_struct *task, __u8 set)
 	return *(__u64 *)&cap;
 }
 
-static __always_inline int binary_matches(struct policy_scratch *s, struct vigil_selector *sel, __u32 tgid)
+/*
+ * Whether the binary process `tgid` runs is in set `set_id` under `op`'s positive form (In,
+ * Prefix, Postfix); 0 as well when the binary is unknown. A global function: the selector walks
+ * ancestors for followChildren, and the verifier checks this body once, not once per step.
+ */
+__attribute__((noinline)) int vigil_binary_in_set(__u32 op, __u32 set_id, __u32 tgid)
 {
 	struct vigil_binary *bin = bpf_map_lookup_elem(&exec_binaries, &tgid);
-	int hit = 0;
+	struct policy_scratch *s = scratch();
 	__u32 len = 0;
 
-	if (!bin) {
-		/* Unknown binary: only negative operators can hold. */
-		return sel->bin_op == VIGIL_SET_NOT_IN || sel->bin_op == VIGIL_SET_NOT_PREFIX ||
-		       sel->bin_op == VIGIL_SET_NOT_POSTFIX;
-	}
-	switch (sel->bin_op) {
+	if (!bin || !s)
+		return 0;
+	switch (op) {
 	case VIGIL_SET_IN:
 	case VIGIL_SET_NOT_IN:
-		s->skey.set_id = sel->bin_set_id;
+		s->skey.set_id = set_id;
 		s->skey.pad0 = 0;
 		/*
 		 * Only the bytes up to the NUL: an exec_binaries value may keep bytes of a longer path
@@ -250,8 +252,7 @@ static __always_inline int binary_matches(struct policy_scratch *s, struct vigil
 		 */
 		zero_str(s->skey.s);
 		bpf_probe_read_kernel_str(s->skey.s, VIGIL_STR_MAX, bin->path);
-		hit = bpf_map_lookup_elem(&str_sets, &s->skey) != 0;
-		return sel->bin_op == VIGIL_SET_IN ? hit : !hit;
+		return bpf_map_lookup_elem(&str_sets, &s->skey) != 0;
 	case VIGIL_SET_PREFIX:
 	case VIGIL_SET_NOT_PREFIX:
 	case VIGIL_SET_POSTFIX:
@@ -261,28 +262,92 @@ static __always_inline int binary_matches(struct policy_scratch *s, struct vigil
 				break;
 			len++;
 		}
-		if (sel->bin_op == VIGIL_SET_PREFIX || sel->bin_op == VIGIL_SET_NOT_PREFIX) {
-			hit = prefix_in_set(s, sel->bin_set_id, bin->path, len);
-			return sel->bin_op == VIGIL_SET_PREFIX ? hit : !hit;
-		}
-		hit = postfix_in_set(s, sel->bin_set_id, bin->path, len);
-		return sel->bin_op == VIGIL_SET_POSTFIX ? hit : !hit;
+		if (op == VIGIL_SET_PREFIX || op == VIGIL_SET_NOT_PREFIX)
+			return prefix_in_set(s, set_id, bin->path, len);
+		return postfix_in_set(s, set_id, bin->path, len);
 	}
-	return 1;
+	return 0;
+}
+
+/* The process that forked `task`'s process (its thread group's parent), or 0 at the root. */
+static __always_inline struct task_struct *parent_of(struct task_struct *task)
+{
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+
+	return parent == task ? 0 : parent;
+}
+
+/*
+ * matchBinaries (from_parent 0) or matchParentBinaries (1): the binary of the caller's process,
+ * or of its parent; with VIGIL_BIN_FOLLOW (followChildren), of that process or one of its
+ * ancestors. An unknown binary matches only the negative operators.
+ */
+static __always_inline int binary_filter_matches(__u8 op, __u8 flags, __u32 set_id,
+						 struct task_struct *task, int from_parent)
+{
+	int positive = op == VIGIL_SET_IN || op == VIGIL_SET_PREFIX || op == VIGIL_SET_POSTFIX;
+	int depth = (flags & VIGIL_BIN_FOLLOW) ? VIGIL_FOLLOW_DEPTH : 1;
+	int hit = 0;
+
+	if (from_parent)
+		task = parent_of(task);
+	for (int d = 0; d < VIGIL_FOLLOW_DEPTH; d++) {
+		if (d >= depth || !task)
+			break;
+		if (vigil_binary_in_set(op, set_id, BPF_CORE_READ(task, tgid))) {
+			hit = 1;
+			break;
+		}
+		task = parent_of(task);
+	}
+	return positive ? hit : !hit;
+}
+
+static __always_inline int pid_in_values(struct vigil_pid_filter *f, __u32 pid)
+{
+	int hit = 0;
+
+	for (int j = 0; j < VIGIL_MAX_PIDS; j++)
+		if (j < f->nvalues && f->values[j] == pid)
+			hit = 1;
+	return hit;
+}
+
+/*
+ * One matchPIDs entry: the caller's pid (host tgid, or with VIGIL_PID_NAMESPACE the pid in its
+ * own namespace); with VIGIL_PID_FOLLOW (followForks), also its ancestors' pids, as Tetragon
+ * matches descendants of the listed pids.
+ */
+static __always_inline int pid_filter_matches(struct vigil_pid_filter *f, struct task_struct *task,
+					      __u32 tgid)
+{
+	int ns = f->flags & VIGIL_PID_NAMESPACE;
+	int hit = 0;
+
+	if (!(f->flags & VIGIL_PID_FOLLOW)) {
+		hit = pid_in_values(f, ns ? task_ns_pid(task) : tgid);
+		return (f->op == VIGIL_SET_IN) == hit;
+	}
+	for (int d = 0; d < VIGIL_FOLLOW_DEPTH; d++) {
+		if (!task)
+			break;
+		if (pid_in_values(f, ns ? task_ns_pid(task) : BPF_CORE_READ(task, tgid))) {
+			hit = 1;
+			break;
+		}
+		task = parent_of(task);
+	}
+	return (f->op == VIGIL_SET_IN) == hit;
 }
 
 /* 0 when the selector's process filters all match, else which one rejected the call. */
 static __always_inline int process_filters_match(struct policy_scratch *s, struct vigil_selector *sel,
 						 struct task_struct *task, __u32 tgid)
 {
-	if (sel->pid_op != VIGIL_SET_NONE) {
-		__u32 pid = (sel->pid_flags & VIGIL_PID_NAMESPACE) ? task_ns_pid(task) : tgid;
-		int hit = 0;
-
-		for (int i = 0; i < VIGIL_MAX_PIDS; i++)
-			if (i < sel->n_pids && sel->pids[i] == pid)
-				hit = 1;
-		if ((sel->pid_op == VIGIL_SET_IN) != hit)
+	for (int i = 0; i < VIGIL_MAX_PID_FILTERS; i++) {
+		if (i >= sel->n_pid_filters)
+			break;
+		if (!pid_filter_matches(&sel->pids[i], task, tgid))
 			return VIGIL_FILTERED_PID;
 	}
 	for (int i = 0; i < VIGIL_MAX_NS_FILTERS; i++) {
@@ -305,11 +370,18 @@ static __always_inline int process_filters_match(struct policy_scratch *s, struc
 
 		if (i >= sel->n_caps)
 			break;
+		/* The initial user namespace is the only one at level 0. */
+		if ((f->flags & VIGIL_CAP_NAMESPACE) && BPF_CORE_READ(task, cred, user_ns, level) == 0)
+			return VIGIL_FILTERED_CAPABILITY;
 		hit = (cap_mask(task, f->set) & f->mask) != 0;
 		if ((f->op == VIGIL_SET_IN) != hit)
 			return VIGIL_FILTERED_CAPABILITY;
 	}
-	if (sel->bin_op != VIGIL_SET_NONE && !binary_matches(s, sel, tgid))
+	if (sel->bin_op != VIGIL_SET_NONE &&
+	    !binary_filter_matches(sel->bin_op, sel->bin_flags, sel->bin_set_id, task, 0))
+		return VIGIL_FILTERED_BINARY;
+	if (sel->pbin_op != VIGIL_SET_NONE &&
+	    !binary_filter_matches(sel->pbin_op, sel->pbin_flags, sel->pbin_set_id, task, 1))
 		return VIGIL_FILTERED_BINARY;
 	return 0;
 }
@@ -735,7 +807,7 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 	struct policy_scratch *s = scratch();
 	struct vigil_action *post_action = 0;
 	struct vigil_selector *sel;
-	int do_post, signal = 0, ret = 0;
+	int do_post, signal = 0, notify = 0, ret = 0;
 	__s32 error = 0;
 
 	if (!h || !s || matched >= VIGIL_MAX_SELECTORS)
@@ -771,8 +843,9 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 			do_post = 0;
 		} else if (a->kind == VIGIL_ACT_SIGKILL) {
 			signal = 9;
-		} else if (a->kind == VIGIL_ACT_SIGNAL) {
+		} else if (a->kind == VIGIL_ACT_SIGNAL || a->kind == VIGIL_ACT_NOTIFYENFORCER) {
 			signal = a->signal;
+			notify = a->kind == VIGIL_ACT_NOTIFYENFORCER;
 		} else if (a->kind == VIGIL_ACT_OVERRIDE) {
 			error = a->error;
 		}
@@ -788,7 +861,8 @@ __attribute__((noinline)) int vigil_act(__u32 hook_id, __u64 matched, __u32 has_
 		}
 	}
 	if (signal) {
-		s->ev.action = signal == 9 ? VIGIL_ACT_SIGKILL : VIGIL_ACT_SIGNAL;
+		s->ev.action = notify ? VIGIL_ACT_NOTIFYENFORCER :
+			       signal == 9 ? VIGIL_ACT_SIGKILL : VIGIL_ACT_SIGNAL;
 		if (h->flags & VIGIL_HOOK_MONITOR) {
 			s->ev.flags |= VIGIL_EV_MONITOR;
 			if (c)

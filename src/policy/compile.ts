@@ -14,7 +14,10 @@
  * - string sets: `vigil_str_key` is (set_id, string zero-padded); Prefix: `vigil_lpm_key` with
  *   `prefixlen = 32 + 8 × len` (the 32 bits of set_id first); Postfix: the same over the
  *   string's bytes reversed; integer sets: `vigil_int_key` (set_id, u64 value);
- * - set ids are allocated in order: per selector, `matchBinaries` first, then its arg filters;
+ * - set ids are allocated in order: per selector, `matchBinaries` first, then
+ *   `matchParentBinaries`, then its arg filters;
+ * - `matchPIDs` entries are `struct vigil_pid_filter`s, ANDed; `followForks` and
+ *   `followChildren` are flags the kernel answers by walking the caller's ancestors;
  * - every selector has at least one action (an empty `matchActions` is one Post), in the
  *   written order;
  * - `flags`: `VIGIL_HOOK_MONITOR` for `policy-mode: monitor`, `VIGIL_HOOK_EXIT` (with
@@ -29,7 +32,9 @@ import type {
   PlannedAction,
   PlannedArg,
   PlannedArgFilter,
+  PlannedBinaries,
   PlannedHook,
+  PlannedPids,
   PlannedSelector,
   PlannedSet,
 } from "./plan/mod.ts";
@@ -41,6 +46,8 @@ const FILTER = STRUCTS.vigil_arg_filter;
 const ACTION = STRUCTS.vigil_action;
 const NS = STRUCTS.vigil_ns_filter;
 const CAP = STRUCTS.vigil_cap_filter;
+const PIDS = STRUCTS.vigil_pid_filter;
+const PID_FLAGS = ENUMS.vigil_pid_flags;
 const STR_KEY = STRUCTS.vigil_str_key;
 const LPM_KEY = STRUCTS.vigil_lpm_key;
 const INT_KEY = STRUCTS.vigil_int_key;
@@ -198,6 +205,23 @@ function writeAction(view: DataView, at: number, a: PlannedAction): void {
   view.setBigUint64(at + f.rate_limit_ns.offset, a.rateLimitNs, true);
 }
 
+function writePids(view: DataView, at: number, p: PlannedPids): void {
+  const f = PIDS.fields;
+  check(p.values.length <= f.values.count, `${p.values.length} pids`);
+  view.setUint8(at + f.op.offset, ENUMS.vigil_set_op[p.op]);
+  view.setUint8(
+    at + f.flags.offset,
+    (p.namespacePid ? PID_FLAGS.VIGIL_PID_NAMESPACE : 0) |
+      (p.follow ? PID_FLAGS.VIGIL_PID_FOLLOW : 0),
+  );
+  view.setUint8(at + f.nvalues.offset, p.values.length);
+  p.values.forEach((v, i) => view.setUint32(at + f.values.offset + 4 * i, v, true));
+}
+
+function binFlags(b: PlannedBinaries): number {
+  return b.follow ? ENUMS.vigil_bin_flags.VIGIL_BIN_FOLLOW : 0;
+}
+
 function writeSelector(
   view: DataView,
   at: number,
@@ -214,21 +238,22 @@ function writeSelector(
   view.setUint8(at + f.n_actions.offset, sel.actions.length);
   view.setUint8(at + f.n_ns.offset, sel.namespaces.length);
   view.setUint8(at + f.n_caps.offset, sel.capabilities.length);
-  if (sel.pids !== undefined) {
-    check(sel.pids.values.length <= f.pids.count, `${sel.pids.values.length} pids`);
-    view.setUint8(at + f.pid_op.offset, ENUMS.vigil_set_op[sel.pids.op]);
-    view.setUint8(at + f.n_pids.offset, sel.pids.values.length);
-    view.setUint8(
-      at + f.pid_flags.offset,
-      sel.pids.namespacePid ? ENUMS.vigil_pid_flags.VIGIL_PID_NAMESPACE : 0,
-    );
-    sel.pids.values.forEach((p, i) => view.setUint32(at + f.pids.offset + 4 * i, p, true));
-  }
+  check(sel.pids.length <= f.pids.count, `${sel.pids.length} pid filters`);
+  view.setUint8(at + f.n_pid_filters.offset, sel.pids.length);
+  sel.pids.forEach((p, i) => writePids(view, at + f.pids.offset + PIDS.size * i, p));
   if (sel.binaries !== undefined) {
     const setId = ids.allocSetId();
     view.setUint8(at + f.bin_op.offset, ENUMS.vigil_set_op[sel.binaries.op]);
+    view.setUint8(at + f.bin_flags.offset, binFlags(sel.binaries));
     view.setUint32(at + f.bin_set_id.offset, setId, true);
     addSet(sel.binaries.set, setId, sets);
+  }
+  if (sel.parentBinaries !== undefined) {
+    const setId = ids.allocSetId();
+    view.setUint8(at + f.pbin_op.offset, ENUMS.vigil_set_op[sel.parentBinaries.op]);
+    view.setUint8(at + f.pbin_flags.offset, binFlags(sel.parentBinaries));
+    view.setUint32(at + f.pbin_set_id.offset, setId, true);
+    addSet(sel.parentBinaries.set, setId, sets);
   }
   sel.namespaces.forEach((n, i) => {
     const base = at + f.ns.offset + NS.size * i;
@@ -242,6 +267,10 @@ function writeSelector(
     const base = at + f.caps.offset + CAP.size * i;
     view.setUint8(base + CAP.fields.set.offset, ENUMS.vigil_cap_set[c.set]);
     view.setUint8(base + CAP.fields.op.offset, ENUMS.vigil_set_op[c.op]);
+    view.setUint8(
+      base + CAP.fields.flags.offset,
+      c.namespaced ? ENUMS.vigil_cap_flags.VIGIL_CAP_NAMESPACE : 0,
+    );
     view.setBigUint64(base + CAP.fields.mask.offset, c.mask, true);
   });
   sel.argFilters.forEach((filter, i) => {

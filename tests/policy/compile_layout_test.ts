@@ -23,6 +23,7 @@ const F = STRUCTS.vigil_arg_filter;
 const ACT = STRUCTS.vigil_action;
 const NS = STRUCTS.vigil_ns_filter;
 const CAP = STRUCTS.vigil_cap_filter;
+const PIDS = STRUCTS.vigil_pid_filter;
 
 /** Reverse lookup of a generated enum: value → name. */
 function nameOf<T extends Record<string, number>>(e: T, value: number): keyof T {
@@ -90,6 +91,8 @@ function decodeHook(bytes: Uint8Array) {
         set: nameOf(ENUMS.vigil_cap_set, v.getUint8(ca + CAP.fields.set.offset)),
         op: nameOf(ENUMS.vigil_set_op, v.getUint8(ca + CAP.fields.op.offset)),
         mask: v.getBigUint64(ca + CAP.fields.mask.offset, true),
+        namespaced: (v.getUint8(ca + CAP.fields.flags.offset) &
+          ENUMS.vigil_cap_flags.VIGIL_CAP_NAMESPACE) !== 0,
       };
     });
     return {
@@ -97,14 +100,23 @@ function decodeHook(bytes: Uint8Array) {
       actions,
       ns,
       caps,
-      pidOp: nameOf(ENUMS.vigil_set_op, u8(S.fields.pid_op)),
-      pids: Array.from(
-        { length: u8(S.fields.n_pids) },
-        (_, k) => v.getUint32(at + S.fields.pids.offset + 4 * k, true),
-      ),
-      pidFlags: u8(S.fields.pid_flags),
+      pids: Array.from({ length: u8(S.fields.n_pid_filters) }, (_, j) => {
+        const pa = at + S.fields.pids.offset + PIDS.size * j;
+        return {
+          op: nameOf(ENUMS.vigil_set_op, v.getUint8(pa + PIDS.fields.op.offset)),
+          flags: v.getUint8(pa + PIDS.fields.flags.offset),
+          values: Array.from(
+            { length: v.getUint8(pa + PIDS.fields.nvalues.offset) },
+            (_, k) => v.getUint32(pa + PIDS.fields.values.offset + 4 * k, true),
+          ),
+        };
+      }),
       binOp: nameOf(ENUMS.vigil_set_op, u8(S.fields.bin_op)),
+      binFlags: u8(S.fields.bin_flags),
       binSetId: v.getUint32(at + S.fields.bin_set_id.offset, true),
+      pbinOp: nameOf(ENUMS.vigil_set_op, u8(S.fields.pbin_op)),
+      pbinFlags: u8(S.fields.pbin_flags),
+      pbinSetId: v.getUint32(at + S.fields.pbin_set_id.offset, true),
     };
   });
   return {
@@ -214,6 +226,9 @@ Deno.test("compileHook() encodes a selector with every filter family", () => {
     "      - operator: In",
     "        values: [10, 20]",
     "        isNamespacePID: true",
+    "      - operator: NotIn",
+    "        values: [1]",
+    "        followForks: true",
     "      matchBinaries:",
     "      - operator: Prefix",
     '        values: ["/usr/bin/"]',
@@ -239,7 +254,11 @@ Deno.test("compileHook() encodes a selector with every filter family", () => {
     '        rateLimit: "30"',
     "        rateLimitScope: process",
     "      - action: Sigkill",
-    "    - matchArgs:",
+    "    - matchParentBinaries:",
+    "      - operator: In",
+    '        values: ["/usr/sbin/sshd"]',
+    "        followChildren: true",
+    "      matchArgs:",
     "      - index: 1",
     "        operator: Equal",
     '        values: ["/etc/hosts"]',
@@ -251,10 +270,12 @@ Deno.test("compileHook() encodes a selector with every filter family", () => {
   const d = decodeHook(out.hookBytes);
   assert.equal(d.flags, ENUMS.vigil_hook_flags.VIGIL_HOOK_MONITOR);
   const [first, second] = d.selectors;
-  assert.deepEqual(
-    [first?.pidOp, first?.pids, first?.pidFlags],
-    ["VIGIL_SET_IN", [10, 20], ENUMS.vigil_pid_flags.VIGIL_PID_NAMESPACE],
-  );
+  const PF = ENUMS.vigil_pid_flags;
+  assert.deepEqual(first?.pids, [
+    { op: "VIGIL_SET_IN", flags: PF.VIGIL_PID_NAMESPACE, values: [10, 20] },
+    { op: "VIGIL_SET_NOT_IN", flags: PF.VIGIL_PID_FOLLOW, values: [1] },
+  ]);
+  assert.deepEqual(second?.pids, []);
   assert.deepEqual(first?.ns, [{
     ns: "VIGIL_NS_PID",
     op: "VIGIL_SET_NOT_IN",
@@ -264,16 +285,23 @@ Deno.test("compileHook() encodes a selector with every filter family", () => {
     set: "VIGIL_CAP_EFFECTIVE",
     op: "VIGIL_SET_IN",
     mask: 1n << 21n,
+    namespaced: false,
   }]);
   // Set ids in order: selector 0's binaries, its filters with sets, then selector 1's.
   assert.equal(first?.binOp, "VIGIL_SET_PREFIX");
   assert.equal(first?.binSetId, 100);
+  assert.equal(first?.binFlags, 0);
+  assert.equal(first?.pbinOp, "VIGIL_SET_NONE");
+  assert.deepEqual(
+    [second?.binOp, second?.pbinOp, second?.pbinFlags, second?.pbinSetId],
+    ["VIGIL_SET_NONE", "VIGIL_SET_IN", ENUMS.vigil_bin_flags.VIGIL_BIN_FOLLOW, 103],
+  );
   assert.deepEqual(first?.filters.map((f) => [f.op, f.setId, f.nvalues, f.values]), [
     ["VIGIL_MATCH_POSTFIX", 101, 0, []],
     ["VIGIL_MATCH_IN_MAP", 102, 0, []],
     ["VIGIL_MATCH_NOT_IN_RANGE", 0, 2, [BigInt.asUintN(64, -5n), BigInt.asUintN(64, -1n)]],
   ]);
-  assert.deepEqual(second?.filters.map((f) => [f.op, f.setId]), [["VIGIL_MATCH_EQ", 103]]);
+  assert.deepEqual(second?.filters.map((f) => [f.op, f.setId]), [["VIGIL_MATCH_EQ", 104]]);
   assert.deepEqual(first?.actions, [
     {
       kind: "VIGIL_ACT_POST",
@@ -290,7 +318,10 @@ Deno.test("compileHook() encodes a selector with every filter family", () => {
     lpmSetKey(101, "/passwd", true),
   ]);
   assert.deepEqual(out.intSet.map((e) => e.key), [1n, 2n, 3n].map((n) => intSetKey(102, n)));
-  assert.deepEqual(out.strSet.map((e) => e.key), [strSetKey(103, "/etc/hosts")]);
+  assert.deepEqual(out.strSet.map((e) => e.key), [
+    strSetKey(103, "/usr/sbin/sshd"),
+    strSetKey(104, "/etc/hosts"),
+  ]);
   assert.deepEqual(setEntriesOf(out).lpm.length, 3);
 });
 

@@ -166,16 +166,24 @@ Deno.test("planPolicy() plans pids, binaries, namespaces (host_ns) and capabilit
     "        operator: In",
     "        values: [CAP_SYS_ADMIN, CAP_NET_RAW]",
   );
-  assert.deepEqual(sel.pids, { op: "VIGIL_SET_NOT_IN", values: [1, 2], namespacePid: true });
+  assert.deepEqual(sel.pids, [
+    { op: "VIGIL_SET_NOT_IN", values: [1, 2], namespacePid: true, follow: false },
+  ]);
   assert.deepEqual(sel.binaries, {
     op: "VIGIL_SET_POSTFIX",
     set: { kind: "lpm", reversed: true, values: ["/sh"] },
+    follow: false,
   });
   assert.deepEqual(sel.namespaces, [
     { ns: "VIGIL_NS_MNT", op: "VIGIL_SET_IN", values: [HOST_NS.Mnt, 4026532000] },
   ]);
   assert.deepEqual(sel.capabilities, [
-    { set: "VIGIL_CAP_PERMITTED", op: "VIGIL_SET_IN", mask: (1n << 21n) | (1n << 13n) },
+    {
+      set: "VIGIL_CAP_PERMITTED",
+      op: "VIGIL_SET_IN",
+      mask: (1n << 21n) | (1n << 13n),
+      namespaced: false,
+    },
   ]);
 });
 
@@ -194,37 +202,67 @@ Deno.test("planPolicy() refuses host_ns when the host's inode is unknown", () =>
   );
 });
 
+Deno.test("planPolicy() plans followForks, several matchPIDs entries, followChildren, parents", () => {
+  const sel = selector(
+    "    - matchPIDs:",
+    "      - operator: NotIn",
+    "        followForks: true",
+    "        isNamespacePID: true",
+    "        values: [1]",
+    "      - operator: NotIn",
+    "        followForks: true",
+    "        isNamespacePID: true",
+    "        values: [0]",
+    "      matchBinaries:",
+    "      - operator: In",
+    '        values: ["/usr/sbin/sshd"]',
+    "        followChildren: true",
+    "      matchParentBinaries:",
+    "      - operator: NotPrefix",
+    '        values: ["/usr/lib/"]',
+  );
+  assert.deepEqual(sel.pids, [
+    { op: "VIGIL_SET_NOT_IN", values: [1], namespacePid: true, follow: true },
+    { op: "VIGIL_SET_NOT_IN", values: [0], namespacePid: true, follow: true },
+  ]);
+  assert.deepEqual(sel.binaries, {
+    op: "VIGIL_SET_IN",
+    set: { kind: "str", values: ["/usr/sbin/sshd"] },
+    follow: true,
+  });
+  assert.deepEqual(sel.parentBinaries, {
+    op: "VIGIL_SET_NOT_PREFIX",
+    set: { kind: "lpm", reversed: false, values: ["/usr/lib/"] },
+    follow: false,
+  });
+});
+
 Deno.test("planPolicy() refuses what struct vigil_selector cannot hold, at its location", () => {
   assert.match(
     refusal(
       "    - matchPIDs:",
       "      - operator: In",
       "        values: [1]",
-      "        followForks: true",
-    ),
-    /followForks \(match the children of the listed pids\) is not supported/,
-  );
-  assert.match(
-    refusal(
-      "    - matchBinaries:",
       "      - operator: In",
-      '        values: ["/bin/sh"]',
-      "        followChildren: true",
+      "        values: [2]",
+      "      - operator: In",
+      "        values: [3]",
+      "      - operator: In",
+      "        values: [4]",
     ),
-    /followChildren .* is not supported/,
+    /matchPIDs\[3\]: vigil's engine holds at most 3 matchPIDs entries per selector/,
   );
   assert.match(
     refusal("    - matchNamespaceChanges:", "      - operator: In", "        values: [Mnt]"),
-    /matchNamespaceChanges .* is not supported/,
+    /matchNamespaceChanges compares .* exec-time namespaces .*not runnable/,
   );
   assert.match(
     refusal(
-      "    - matchCapabilities:",
+      "    - matchCapabilityChanges:",
       "      - operator: In",
-      "        isNamespaceCapability: true",
-      "        values: [CAP_SYS_ADMIN]",
+      "        values: [CAP_SETUID]",
     ),
-    /isNamespaceCapability .* is not supported/,
+    /matchCapabilityChanges compares .* exec-time capabilities .*not runnable/,
   );
   assert.match(
     refusal(
@@ -286,10 +324,6 @@ Deno.test("planPolicy() refuses Sigkill without bpf_send_signal, and Override on
     refusal("    - matchActions:", "      - action: Post", "        kernelStackTrace: true"),
     /Post with kernelStackTrace is not supported/,
   );
-  assert.match(
-    refusal("    - matchActions:", "      - action: GetUrl", '        argUrl: "http://x"'),
-    /action GetUrl is not supported by vigil's engine/,
-  );
 });
 
 Deno.test("planPolicy() marks every hook of a monitor-mode policy", () => {
@@ -302,4 +336,63 @@ Deno.test("planPolicy() marks every hook of a monitor-mode policy", () => {
   ]);
   assert.equal(plan.mode, "monitor");
   assert.equal(onlyHook(plan).monitor, true);
+});
+
+Deno.test("planPolicy() plans isNamespaceCapability with the host user namespace", () => {
+  const sel = selector(
+    "    - matchCapabilities:",
+    "      - operator: In",
+    "        isNamespaceCapability: true",
+    "        values: [CAP_SYS_ADMIN]",
+  );
+  assert.deepEqual(sel.capabilities, [
+    { set: "VIGIL_CAP_EFFECTIVE", op: "VIGIL_SET_IN", mask: 1n << 21n, namespaced: true },
+  ]);
+});
+
+Deno.test("planPolicy() runs NotifyEnforcer's argSig in the kernel, refuses its argError", () => {
+  const enforcers = ["  enforcers:", "  - calls: [sys_openat]"];
+  const plan = planSpec([
+    ...enforcers,
+    ...OPENAT,
+    "    - matchActions:",
+    "      - action: NotifyEnforcer",
+    "        argSig: 9",
+    "    - matchActions:",
+    "      - action: CleanupEnforcerNotification",
+  ]);
+  assert.deepEqual(errorMessages(plan), []);
+  const [notify, cleanup] = onlyHook(plan).selectors;
+  assert.deepEqual(notify?.actions.map((a) => [a.kind, a.signal]), [
+    ["VIGIL_ACT_NOTIFYENFORCER", 9],
+  ]);
+  // Nothing is left pending to clean up: the selector only posts.
+  assert.deepEqual(cleanup?.actions.map((a) => a.kind), ["VIGIL_ACT_POST"]);
+  const refused = planSpec([
+    ...enforcers,
+    ...OPENAT,
+    "    - matchActions:",
+    "      - action: NotifyEnforcer",
+    "        argError: -1",
+  ]);
+  assert.equal(refused.runnable, false);
+  assert.match(
+    errorMessages(refused).join("\n"),
+    /NotifyEnforcer with argError -1 needs an enforcer program on the syscall/,
+  );
+});
+
+Deno.test("planPolicy() refuses GetUrl, DnsLookup, TrackSock with the reason", () => {
+  assert.match(
+    refusal("    - matchActions:", "      - action: GetUrl", "        argUrl: http://x.invalid"),
+    /GetUrl makes the agent fetch a URL .* no network I\/O on behalf of policies/,
+  );
+  assert.match(
+    refusal("    - matchActions:", "      - action: DnsLookup", "        argFqdn: x.invalid"),
+    /DnsLookup makes the agent resolve a name/,
+  );
+  assert.match(
+    refusal("    - matchActions:", "      - action: TrackSock", "        argSock: 1"),
+    /TrackSock records the socket's owner .* no socket-to-process map/,
+  );
 });

@@ -154,6 +154,14 @@ function planTarget(
       sink,
     )];
   }
+  if (hook.returnArgAction === "TrackSock" || hook.returnArgAction === "UntrackSock") {
+    sink.error(
+      hook.at,
+      `returnArgAction ${hook.returnArgAction} keeps a socket-to-process map so later events on ` +
+        `the returned socket are attributed to its owner; vigil's engine has no such map yet: ` +
+        `not runnable`,
+    );
+  }
   const why = explainChoice(
     options,
     what,

@@ -48,14 +48,8 @@ function policyChecks(policy: Policy, sink: IssueSink): void {
       );
     }
   }
-  const enforcer = spec.enforcers[0];
-  if (enforcer !== undefined) {
-    sink.error(
-      enforcer.at,
-      "enforcers (NotifyEnforcer on kernels without kprobe override) are not supported by " +
-        "vigil's engine",
-    );
-  }
+  // spec.enforcers needs no program of its own: NotifyEnforcer's signal is sent from the
+  // notifying hook, and one with argError is refused where it is written (plan/selectors.ts).
   if (spec.loader) {
     sink.error(policy.nameAt, "loader: true (process_loader events) is not supported by vigil");
   }

@@ -47,14 +47,21 @@ function selectorsText(h: PlannedHook): string {
         ).join(" and "),
       );
     }
-    if (s.binaries !== undefined) {
+    for (
+      const [what, b] of [["binary", s.binaries], ["parent binary", s.parentBinaries]] as const
+    ) {
+      if (b === undefined) continue;
       bits.push(
-        `binary ${
-          s.binaries.op.replace("VIGIL_SET_", "").toLowerCase()
-        } set(${s.binaries.set.values.length})`,
+        `${what} ${b.op.replace("VIGIL_SET_", "").toLowerCase()} set(${b.set.values.length})${
+          b.follow ? " or an ancestor's" : ""
+        }`,
       );
     }
-    if (s.pids !== undefined) bits.push(`pid ${s.pids.op.replace("VIGIL_SET_", "").toLowerCase()}`);
+    for (const p of s.pids) {
+      bits.push(
+        `pid ${p.op.replace("VIGIL_SET_", "").toLowerCase()}${p.follow ? " (with ancestors)" : ""}`,
+      );
+    }
     if (s.namespaces.length > 0) bits.push(`${s.namespaces.length} namespace filter(s)`);
     if (s.capabilities.length > 0) bits.push(`${s.capabilities.length} capability filter(s)`);
     const actions = s.actions.map((a) =>

@@ -112,20 +112,28 @@ function planSelector(
   if (sel.matchData.length > 0) {
     sink.error(
       sel.matchData[0]?.at ?? sel.at,
-      "matchData filters data[] entries, which vigil's engine does not read",
+      "matchData filters the hook's data[] values (read from the current task or pt_regs " +
+        "through resolve paths), which vigil's engine does not read yet: not runnable",
     );
   }
+  // Tetragon compares with the values its exec hook recorded per process; vigil's process
+  // tracker keeps only the exec'd path per process (exec_binaries), so there is nothing to
+  // compare with.
   if (sel.matchNamespaceChanges !== undefined) {
     sink.error(
       sel.matchNamespaceChanges.at,
-      "matchNamespaceChanges (namespaces changed since exec) is not supported by vigil's engine",
+      "matchNamespaceChanges compares the caller's namespaces with those it had at its exec; " +
+        "vigil's process tracker does not record exec-time namespaces (it keeps the exec'd " +
+        "path only), so the engine cannot run it: not runnable",
     );
   }
   const capChange = sel.matchCapabilityChanges[0];
   if (capChange !== undefined) {
     sink.error(
       capChange.at,
-      "matchCapabilityChanges (capabilities changed since exec) is not supported by vigil's engine",
+      "matchCapabilityChanges compares the caller's capabilities with those it had at its " +
+        "exec; vigil's process tracker does not record exec-time capabilities (it keeps the " +
+        "exec'd path only), so the engine cannot run it: not runnable",
     );
   }
 
@@ -166,59 +174,52 @@ function planSelector(
     return planArgFilter(f, pos, arg, env.sink) ?? [];
   });
 
-  const pids = planPids(sel, sink);
   const binaries = sel.matchBinaries === undefined
     ? undefined
     : planBinaries(sel.matchBinaries, sink);
+  const parentBinaries = sel.matchParentBinaries === undefined
+    ? undefined
+    : planBinaries(sel.matchParentBinaries, sink);
   return {
     at: sel.at,
     index,
     argFilters,
-    ...(pids === undefined ? {} : { pids }),
+    pids: planPids(sel, sink),
     ...(binaries === undefined ? {} : { binaries }),
+    ...(parentBinaries === undefined ? {} : { parentBinaries }),
     namespaces: planNamespaces(sel, env),
     capabilities: planCapabilities(sel, sink),
     actions: planActions(actions, sel, env, part),
   };
 }
 
-function planPids(sel: Selector, sink: IssueSink): PlannedPids | undefined {
-  const [first, second] = sel.matchPIDs;
-  if (first === undefined) return undefined;
-  if (second !== undefined) {
+function planPids(sel: Selector, sink: IssueSink): PlannedPids[] {
+  const extra = sel.matchPIDs[LIMITS.VIGIL_MAX_PID_FILTERS];
+  if (extra !== undefined) {
     sink.error(
-      second.at,
-      "vigil's engine holds one matchPIDs entry per selector: merge the values (at most 4) or " +
-        "use another selector",
+      extra.at,
+      `vigil's engine holds at most ${LIMITS.VIGIL_MAX_PID_FILTERS} matchPIDs entries per ` +
+        `selector; this one has ${sel.matchPIDs.length}: merge the values of entries with the ` +
+        `same operator, or use another selector`,
     );
   }
-  if (first.followForks) {
-    sink.error(
-      first.at,
-      "followForks (match the children of the listed pids) is not supported by vigil's engine",
-    );
-  }
-  if (first.values.length > LIMITS.VIGIL_MAX_PIDS) {
-    sink.error(first.at, `at most ${LIMITS.VIGIL_MAX_PIDS} pids per matchPIDs entry`);
-  }
-  return {
-    op: first.operator === "In" ? "VIGIL_SET_IN" : "VIGIL_SET_NOT_IN",
-    values: first.values.slice(0, LIMITS.VIGIL_MAX_PIDS),
-    namespacePid: first.isNamespacePID,
-  };
+  return sel.matchPIDs.slice(0, LIMITS.VIGIL_MAX_PID_FILTERS).map((p) => {
+    if (p.values.length > LIMITS.VIGIL_MAX_PIDS) {
+      sink.error(p.at, `at most ${LIMITS.VIGIL_MAX_PIDS} pids per matchPIDs entry`);
+    }
+    return {
+      op: p.operator === "In" ? "VIGIL_SET_IN" : "VIGIL_SET_NOT_IN",
+      values: p.values.slice(0, LIMITS.VIGIL_MAX_PIDS),
+      namespacePid: p.isNamespacePID,
+      follow: p.followForks,
+    };
+  });
 }
 
 const encoder = new TextEncoder();
 
 function planBinaries(b: BinaryFilter, sink: IssueSink): PlannedBinaries | undefined {
   if (b.values.length === 0) return undefined;
-  if (b.followChildren) {
-    sink.error(
-      b.at,
-      "followChildren (also match processes forked from a matching binary) is not supported by " +
-        "vigil's engine",
-    );
-  }
   const exact = b.operator === "In" || b.operator === "NotIn";
   const max = exact ? LIMITS.VIGIL_STR_MAX - 1 : LIMITS.VIGIL_LPM_STR_MAX - 1;
   for (const v of b.values) {
@@ -234,6 +235,7 @@ function planBinaries(b: BinaryFilter, sink: IssueSink): PlannedBinaries | undef
     set: lpm
       ? { kind: "lpm", reversed: b.operator.endsWith("Postfix"), values: b.values }
       : { kind: "str", values: b.values },
+    follow: b.followChildren,
   };
 }
 
@@ -282,20 +284,13 @@ function planCapabilities(sel: Selector, sink: IssueSink): PlannedCapability[] {
         `selector; this one has ${sel.matchCapabilities.length}`,
     );
   }
-  return sel.matchCapabilities.slice(0, LIMITS.VIGIL_MAX_CAP_FILTERS).map((c) => {
-    if (c.isNamespaceCapability) {
-      sink.error(
-        c.at,
-        "isNamespaceCapability (capabilities relative to the task's user namespace) is not " +
-          "supported by vigil's engine",
-      );
-    }
-    return {
-      set: CAP_SETS[c.type],
-      op: c.operator === "In" ? "VIGIL_SET_IN" : "VIGIL_SET_NOT_IN",
-      mask: c.mask,
-    };
-  });
+  return sel.matchCapabilities.slice(0, LIMITS.VIGIL_MAX_CAP_FILTERS).map((c) => ({
+    set: CAP_SETS[c.type],
+    op: c.operator === "In" ? "VIGIL_SET_IN" : "VIGIL_SET_NOT_IN",
+    mask: c.mask,
+    // As Tetragon: only tasks outside the host user namespace can match.
+    namespaced: c.isNamespaceCapability,
+  }));
 }
 
 function needSignal(env: SelectorEnv, at: Action["at"], action: string): void {
@@ -381,13 +376,63 @@ function planAction(a: Action, env: SelectorEnv): PlannedAction | undefined {
       );
       return undefined;
     }
-    default:
+    case "NotifyEnforcer":
+      return planNotifyEnforcer(a, env);
+    case "CleanupEnforcerNotification":
+      // vigil signals from the notifying hook itself: no notification is left pending.
+      return undefined;
+    case "GetUrl":
+    case "DnsLookup":
       env.sink.error(
         a.at,
-        `action ${a.action} is not supported by vigil's engine (Post, NoPost, Sigkill and Signal are)`,
+        `action ${a.action} makes the agent ${
+          a.action === "GetUrl" ? "fetch a URL" : "resolve a name"
+        } for each matching event (a canary trigger); vigil does no network I/O on behalf of ` +
+          `policies (a policy file would turn the root agent into a network client): send the ` +
+          `exported events to your alerting instead. Valid Tetragon, not runnable`,
+      );
+      return undefined;
+    case "TrackSock":
+    case "UntrackSock":
+      env.sink.error(
+        a.at,
+        `action ${a.action} ${
+          a.action === "TrackSock" ? "records" : "drops"
+        } the socket's owner so later events on that socket (in softirq or another task) are ` +
+          `attributed to it; vigil's engine has no socket-to-process map yet and would attribute ` +
+          `them to whatever task runs: not runnable`,
       );
       return undefined;
   }
+}
+
+/**
+ * NotifyEnforcer: Tetragon's enforcer program, on the listed syscalls, sends `argSig` and makes
+ * the syscall return `argError`. vigil sends the signal from the notifying hook itself (it is
+ * delivered on the return to user space either way); returning an error needs the syscall's own
+ * program to override its result, which the engine does not attach for enforcers.
+ */
+function planNotifyEnforcer(
+  a: Extract<Action, { action: "NotifyEnforcer" }>,
+  env: SelectorEnv,
+): PlannedAction | undefined {
+  const none = { at: a.at, scope: "VIGIL_RATE_THREAD", rateLimitNs: 0n } as const;
+  if (a.argError !== undefined && a.argError !== 0) {
+    env.sink.error(
+      a.at,
+      `NotifyEnforcer with argError ${a.argError} needs an enforcer program on the syscall to make ` +
+        `it return the error (bpf_override_return or fmod_ret); vigil's engine sends argSig from ` +
+        `the notifying hook but attaches no enforcer program: use Override on a kprobe/lsmhook ` +
+        `for the error. Not runnable`,
+    );
+    return undefined;
+  }
+  if (a.argSig === undefined || a.argSig === 0) {
+    // Neither a signal nor an error: the notification would change nothing.
+    return undefined;
+  }
+  needSignal(env, a.at, "NotifyEnforcer");
+  return { ...none, kind: "VIGIL_ACT_NOTIFYENFORCER", signal: a.argSig };
 }
 
 function planActions(
@@ -406,7 +451,8 @@ function planActions(
   const planned = actions.slice(0, LIMITS.VIGIL_MAX_ACTIONS).flatMap((a) =>
     planAction(a, env) ?? []
   );
-  if (actions.length === 0) {
+  // No kernel action (none written, or only ones that need none): the selector posts.
+  if (planned.length === 0) {
     return [{
       at: sel.at,
       kind: "VIGIL_ACT_POST",

@@ -152,18 +152,25 @@ export interface PlannedArgFilter {
   readonly set?: PlannedSet;
 }
 
-/** `matchPIDs` of a selector. */
+/** One `matchPIDs` entry (`struct vigil_pid_filter`); a selector's entries are ANDed. */
 export interface PlannedPids {
   readonly op: "VIGIL_SET_IN" | "VIGIL_SET_NOT_IN";
   readonly values: readonly number[];
   /** `isNamespacePID`: compare the pid as seen in the task's own pid namespace. */
   readonly namespacePid: boolean;
+  /** `followForks`: the caller's ancestors' pids count too. */
+  readonly follow: boolean;
 }
 
-/** `matchBinaries` of a selector: exec paths in a string (In/NotIn) or LPM (Prefix/Postfix) set. */
+/**
+ * `matchBinaries` or `matchParentBinaries` of a selector: exec paths in a string (In/NotIn) or
+ * LPM (Prefix/Postfix) set.
+ */
 export interface PlannedBinaries {
   readonly op: SetOp;
   readonly set: PlannedSet;
+  /** `followChildren`: the binaries of the process's ancestors count too. */
+  readonly follow: boolean;
 }
 
 /** One `struct vigil_ns_filter`. */
@@ -180,6 +187,8 @@ export interface PlannedCapability {
   /** In: the task has any capability of `mask`; NotIn: none of them. */
   readonly op: "VIGIL_SET_IN" | "VIGIL_SET_NOT_IN";
   readonly mask: bigint;
+  /** `isNamespaceCapability`: the filter fails for a task in the initial user namespace. */
+  readonly namespaced: boolean;
 }
 
 /** One `struct vigil_action`. */
@@ -201,8 +210,11 @@ export interface PlannedSelector {
   /** Position of the selector in the hook as written. */
   readonly index: number;
   readonly argFilters: readonly PlannedArgFilter[];
-  readonly pids?: PlannedPids;
+  /** `matchPIDs` entries, ANDed. */
+  readonly pids: readonly PlannedPids[];
   readonly binaries?: PlannedBinaries;
+  /** `matchParentBinaries`: the binary of the caller's parent. */
+  readonly parentBinaries?: PlannedBinaries;
   readonly namespaces: readonly PlannedNamespace[];
   readonly capabilities: readonly PlannedCapability[];
   /** At least one: an empty `matchActions` is planned as one Post, Tetragon's default. */

@@ -69,6 +69,7 @@ const SELECTOR_SHAPE = {
     "matchReturnArgs",
     "matchReturnActions",
     "matchBinaries",
+    "matchParentBinaries",
     "matchNamespaces",
     "matchNamespaceChanges",
     "matchCapabilities",
@@ -76,8 +77,6 @@ const SELECTOR_SHAPE = {
     "label",
   ],
   notRunnable: {
-    matchParentBinaries: "matchParentBinaries (Tetragon 1.7) is valid Tetragon; vigil's engine " +
-      "has no parent-binary filter yet: not runnable",
     matchWorkloads: "matchWorkloads (Tetragon 1.7) is valid Tetragon; vigil's engine has no " +
       "in-kernel workload filter yet: not runnable",
     matchCEL: "matchCEL (a CEL expression over the hook's args, Tetragon 1.7) is valid Tetragon; " +
@@ -330,7 +329,12 @@ function decodePids(r: Reader, v: Val): PidFilter | undefined {
   return { at: r.ref(v), operator, values, followForks, isNamespacePID };
 }
 
-function decodeBinaries(r: Reader, v: Val, ctx: SelectorContext): BinaryFilter | undefined {
+function decodeBinaries(
+  r: Reader,
+  v: Val,
+  ctx: SelectorContext,
+  what = "matchBinaries",
+): BinaryFilter | undefined {
   const f = r.map(v, { fields: ["operator", "values", "followChildren"] });
   if (f === undefined) return undefined;
   const text = r.requiredString(f, "operator");
@@ -339,7 +343,7 @@ function decodeBinaries(r: Reader, v: Val, ctx: SelectorContext): BinaryFilter |
   if (text !== undefined && operator === undefined) {
     r.error(
       opAt,
-      `matchBinaries supports In, NotIn, Prefix, NotPrefix, Postfix and NotPostfix, got ${
+      `${what} supports In, NotIn, Prefix, NotPrefix, Postfix and NotPostfix, got ${
         JSON.stringify(text)
       }`,
     );
@@ -355,7 +359,7 @@ function decodeBinaries(r: Reader, v: Val, ctx: SelectorContext): BinaryFilter |
     if (n > maxBytes) {
       r.error(
         s.at,
-        `matchBinaries ${operator === undefined ? "" : `${operator} `}paths are limited to ` +
+        `${what} ${operator === undefined ? "" : `${operator} `}paths are limited to ` +
           `${maxBytes} bytes (Tetragon's limit); this one has ${n}`,
       );
       ok = false;
@@ -363,7 +367,7 @@ function decodeBinaries(r: Reader, v: Val, ctx: SelectorContext): BinaryFilter |
   }
   const valuesVal = f.get("values");
   if (values.length === 0 && valuesVal !== undefined) {
-    r.warn(valuesVal, "matchBinaries with no values is ignored");
+    r.warn(valuesVal, `${what} with no values is ignored`);
   }
   const followChildren = r.bool(f.get("followChildren")) ?? false;
   if (followChildren && operator !== undefined && operator !== "In" && operator !== "NotIn") {
@@ -378,7 +382,7 @@ function decodeBinaries(r: Reader, v: Val, ctx: SelectorContext): BinaryFilter |
     if (ctx.followChildren.count > POLICY_LIMITS.followChildrenPerPolicy) {
       r.error(
         f.get("followChildren") ?? f.at,
-        `at most ${POLICY_LIMITS.followChildrenPerPolicy} matchBinaries entries with followChildren per policy`,
+        `at most ${POLICY_LIMITS.followChildrenPerPolicy} ${what} entries with followChildren per policy`,
       );
       ok = false;
     }
@@ -807,6 +811,20 @@ function decodeSelector(r: Reader, v: Val, ctx: SelectorContext): Selector | und
   const firstBin = binItems[0];
   const matchBinaries = firstBin === undefined ? undefined : decodeBinaries(r, firstBin, ctx);
 
+  const parentItems = r.seq(f.get("matchParentBinaries"));
+  const extraParent = parentItems[POLICY_LIMITS.matchBinariesPerSelector];
+  if (extraParent !== undefined) {
+    r.error(
+      extraParent,
+      `only one matchParentBinaries entry per selector; found ${parentItems.length}: put the ` +
+        `paths in the values of one entry, or use one selector per entry`,
+    );
+  }
+  const firstParent = parentItems[0];
+  const matchParentBinaries = firstParent === undefined
+    ? undefined
+    : decodeBinaries(r, firstParent, ctx, "matchParentBinaries");
+
   const nsItems = limitItems(
     r,
     r.seq(f.get("matchNamespaces")),
@@ -843,6 +861,7 @@ function decodeSelector(r: Reader, v: Val, ctx: SelectorContext): Selector | und
     matchData,
     matchReturnArgs,
     ...(matchBinaries === undefined ? {} : { matchBinaries }),
+    ...(matchParentBinaries === undefined ? {} : { matchParentBinaries }),
     matchNamespaces,
     ...(matchNamespaceChanges === undefined ? {} : { matchNamespaceChanges }),
     matchCapabilities,

@@ -215,6 +215,8 @@ export interface Selector {
   readonly matchReturnArgs: readonly ArgFilter[];
   /** At most one entry per selector (Tetragon's limit). */
   readonly matchBinaries?: BinaryFilter;
+  /** Tetragon 1.7: the parent's binary (at most one entry, as matchBinaries). */
+  readonly matchParentBinaries?: BinaryFilter;
   readonly matchNamespaces: readonly NamespaceFilter[];
   /** At most one entry. */
   readonly matchNamespaceChanges?: NamespaceChangeFilter;
