@@ -20,6 +20,9 @@ import {
   ENGINE_NEEDS,
   type EngineMechanism,
   ftraceLookup,
+  OffThreadParser,
+  parsePolicy,
+  type ParseResult,
   type PlanFacts,
   planFactsFrom,
   PolicyEngine,
@@ -37,6 +40,40 @@ export interface BudgetConfig {
   readonly cpuBudget?: number;
   readonly windowMs?: number;
   readonly detachEnforcing?: boolean;
+}
+
+/**
+ * Parses policy texts on this thread while the agent starts, in the off-thread parser's worker
+ * after that. At start nothing else needs the event loop yet (the ring reader and the API start
+ * after the policies) and the files come from the operator's policy directory, bounded by the
+ * parser's input limits; starting a worker for them cost ~0.1 s of start-up and left its isolate
+ * (~10 MiB of RSS) until a full GC. Texts that arrive later (API, reload) keep the worker and its
+ * deadline.
+ */
+class StartupParser {
+  readonly #logger: Logger;
+  #offThread: OffThreadParser | null = null;
+  #starting = true;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  parse(text: string, file: string): Promise<ParseResult> {
+    if (this.#starting) return Promise.resolve(parsePolicy(text, file));
+    this.#offThread ??= new OffThreadParser({ logger: this.#logger });
+    return this.#offThread.parse(text, file);
+  }
+
+  /** Start-up is over: later texts go to the worker. */
+  started(): void {
+    this.#starting = false;
+  }
+
+  close(): void {
+    this.#starting = false;
+    this.#offThread?.close();
+  }
 }
 
 /** The policy manager; its engine is loaded on first use. */
@@ -154,11 +191,13 @@ export async function startPolicies(
       },
     };
   };
+  const parser = new StartupParser(logger);
   const manager: PolicyManager = new PolicyManager({
     engine: getEngine,
     facts: getFacts,
     logger,
     policyDir: config.policyDir,
+    parser,
     budgetStatus: (name) => guard?.status(name),
     exported: (name) => out.exported(name),
     shadow: (yaml, seconds) =>
@@ -175,6 +214,7 @@ export async function startPolicies(
   });
   cleanups.push(() => manager.close());
   if (config.policyDir !== null) await manager.loadDir(config.policyDir);
+  parser.started();
 
   // The CPU-budget guard: measures each policy per window and walks the degradation ladder.
   const started = new BudgetGuard({
