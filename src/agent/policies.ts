@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { KernelBtf } from "../bpf/btf.ts";
+import type { BpfRuntime } from "../bpf/runtime.ts";
 import { probeKernel } from "../kernel/mod.ts";
 import type { Logger } from "../log/logger.ts";
 import { readProgramInfo } from "../metrics/bpf_stats.ts";
@@ -76,6 +78,48 @@ class StartupParser {
   }
 }
 
+/** How long the planner's kernel BTF stays parsed after its last use (after start-up). */
+const PLANNING_BTF_IDLE_MS = 2_000;
+
+/**
+ * The kernel's BTF for the planner's "does the kernel have function X" question: libbpf's parse
+ * of /sys/kernel/btf/vmlinux is ~6 MiB of C heap, so it is freed once the agent has started and,
+ * later, a short while after its last use, instead of living as long as the agent.
+ */
+class PlanningBtf {
+  readonly #rt: BpfRuntime;
+  #btf: KernelBtf | null = null;
+  #idle: ReturnType<typeof setTimeout> | undefined;
+  #starting = true;
+
+  constructor(rt: BpfRuntime) {
+    this.#rt = rt;
+  }
+
+  hasFunction(name: string): boolean {
+    this.#btf ??= new KernelBtf(this.#rt);
+    const found = this.#btf.functionArgCount(name) !== undefined;
+    if (!this.#starting) {
+      clearTimeout(this.#idle);
+      this.#idle = setTimeout(() => this.release(), PLANNING_BTF_IDLE_MS);
+      Deno.unrefTimer(this.#idle);
+    }
+    return found;
+  }
+
+  /** Start-up is over: frees the parse now; later uses free it after a short idle. */
+  started(): void {
+    this.#starting = false;
+    this.release();
+  }
+
+  release(): void {
+    clearTimeout(this.#idle);
+    this.#btf?.close();
+    this.#btf = null;
+  }
+}
+
 /** The policy manager; its engine is loaded on first use. */
 export interface Policies {
   readonly manager: PolicyManager;
@@ -144,6 +188,8 @@ export async function startPolicies(
       throw engineError;
     }
   };
+  const planningBtf = new PlanningBtf(rt);
+  cleanups.push(() => planningBtf.release());
   let facts: PlanFacts | null = null;
   const getFacts = (): PlanFacts => {
     if (facts) return facts;
@@ -160,11 +206,10 @@ export async function startPolicies(
         // Logged by getEngine; the policies get the reason when they are installed.
       }
     }
-    const btfOf = loaded;
     return (facts = planFactsFrom(report, {
       tracepointFormat: tracefsFormatLookup(),
       hostNamespaces: readHostNamespaces(),
-      ...(btfOf === null ? {} : { functionInBtf: (name) => btfOf.functionInBtf(name) }),
+      ...(loaded === null ? {} : { functionInBtf: (name) => planningBtf.hasFunction(name) }),
       kernelSyscalls: readKernelSyscalls(),
       ftrace: ftraceLookup(),
       ...(config.policyMechanisms === undefined ? {} : { engine: config.policyMechanisms }),
@@ -215,6 +260,7 @@ export async function startPolicies(
   cleanups.push(() => manager.close());
   if (config.policyDir !== null) await manager.loadDir(config.policyDir);
   parser.started();
+  planningBtf.started();
 
   // The CPU-budget guard: measures each policy per window and walks the degradation ladder.
   const started = new BudgetGuard({
