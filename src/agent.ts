@@ -35,6 +35,7 @@ import { type Operator, type OperatorConfig, startOperator } from "./operator.ts
 import { Cleanups } from "./agent/cleanups.ts";
 import { type Kernel, openKernel, requireKernelBtf } from "./agent/kernel.ts";
 import { type BudgetConfig, type Policies, startPolicies } from "./agent/policies.ts";
+import { settleMemory } from "./agent/settle.ts";
 import { VERSION } from "./version.ts";
 import { GUARD_EVENT_TYPES } from "./policy/runtime/budget_guard.ts";
 
@@ -362,8 +363,6 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     const operator = await serveOperator(parts, stats, () => ready, cleanups);
 
     const { manager } = policies;
-    // Loading parsed the kernel's BTF once per object (tens of MiB, freed): return it to the OS.
-    kernel.rt.libc.malloc_trim(0n);
     const startupMs = Math.round(performance.now() - started);
     logger.info("ready", {
       programs: pipeline.links.map((l) => l.program),
@@ -378,6 +377,11 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     if (!notified.sent && "error" in notified) {
       logger.warn("systemd notify failed", { error: notified.error });
     }
+    // Loading parsed the kernel's BTF once per object (tens of MiB, freed) and left JS garbage:
+    // collect it and return the freed pages to the OS, after ready (the first events need none
+    // of it; the collection takes tens of ms).
+    const settle = setTimeout(() => settleMemory(() => kernel.rt.libc.malloc_trim(0n)), 0);
+    cleanups.push(() => clearTimeout(settle));
 
     let stopping: Promise<void> | null = null;
     return {

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { KernelBtf } from "../bpf/btf.ts";
+import type { BpfRuntime } from "../bpf/runtime.ts";
 import { probeKernel } from "../kernel/mod.ts";
 import type { Logger } from "../log/logger.ts";
 import { readProgramInfo } from "../metrics/bpf_stats.ts";
@@ -20,6 +22,9 @@ import {
   ENGINE_NEEDS,
   type EngineMechanism,
   ftraceLookup,
+  OffThreadParser,
+  parsePolicy,
+  type ParseResult,
   type PlanFacts,
   planFactsFrom,
   PolicyEngine,
@@ -37,6 +42,82 @@ export interface BudgetConfig {
   readonly cpuBudget?: number;
   readonly windowMs?: number;
   readonly detachEnforcing?: boolean;
+}
+
+/**
+ * Parses policy texts on this thread while the agent starts, in the off-thread parser's worker
+ * after that. At start nothing else needs the event loop yet (the ring reader and the API start
+ * after the policies) and the files come from the operator's policy directory, bounded by the
+ * parser's input limits; starting a worker for them cost ~0.1 s of start-up and left its isolate
+ * (~10 MiB of RSS) until a full GC. Texts that arrive later (API, reload) keep the worker and its
+ * deadline.
+ */
+class StartupParser {
+  readonly #logger: Logger;
+  #offThread: OffThreadParser | null = null;
+  #starting = true;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  parse(text: string, file: string): Promise<ParseResult> {
+    if (this.#starting) return Promise.resolve(parsePolicy(text, file));
+    this.#offThread ??= new OffThreadParser({ logger: this.#logger });
+    return this.#offThread.parse(text, file);
+  }
+
+  /** Start-up is over: later texts go to the worker. */
+  started(): void {
+    this.#starting = false;
+  }
+
+  close(): void {
+    this.#starting = false;
+    this.#offThread?.close();
+  }
+}
+
+/** How long the planner's kernel BTF stays parsed after its last use (after start-up). */
+const PLANNING_BTF_IDLE_MS = 2_000;
+
+/**
+ * The kernel's BTF for the planner's "does the kernel have function X" question: libbpf's parse
+ * of /sys/kernel/btf/vmlinux is ~6 MiB of C heap, so it is freed once the agent has started and,
+ * later, a short while after its last use, instead of living as long as the agent.
+ */
+class PlanningBtf {
+  readonly #rt: BpfRuntime;
+  #btf: KernelBtf | null = null;
+  #idle: ReturnType<typeof setTimeout> | undefined;
+  #starting = true;
+
+  constructor(rt: BpfRuntime) {
+    this.#rt = rt;
+  }
+
+  hasFunction(name: string): boolean {
+    this.#btf ??= new KernelBtf(this.#rt);
+    const found = this.#btf.functionArgCount(name) !== undefined;
+    if (!this.#starting) {
+      clearTimeout(this.#idle);
+      this.#idle = setTimeout(() => this.release(), PLANNING_BTF_IDLE_MS);
+      Deno.unrefTimer(this.#idle);
+    }
+    return found;
+  }
+
+  /** Start-up is over: frees the parse now; later uses free it after a short idle. */
+  started(): void {
+    this.#starting = false;
+    this.release();
+  }
+
+  release(): void {
+    clearTimeout(this.#idle);
+    this.#btf?.close();
+    this.#btf = null;
+  }
 }
 
 /** The policy manager; its engine is loaded on first use. */
@@ -107,6 +188,8 @@ export async function startPolicies(
       throw engineError;
     }
   };
+  const planningBtf = new PlanningBtf(rt);
+  cleanups.push(() => planningBtf.release());
   let facts: PlanFacts | null = null;
   const getFacts = (): PlanFacts => {
     if (facts) return facts;
@@ -123,11 +206,10 @@ export async function startPolicies(
         // Logged by getEngine; the policies get the reason when they are installed.
       }
     }
-    const btfOf = loaded;
     return (facts = planFactsFrom(report, {
       tracepointFormat: tracefsFormatLookup(),
       hostNamespaces: readHostNamespaces(),
-      ...(btfOf === null ? {} : { functionInBtf: (name) => btfOf.functionInBtf(name) }),
+      ...(loaded === null ? {} : { functionInBtf: (name) => planningBtf.hasFunction(name) }),
       kernelSyscalls: readKernelSyscalls(),
       ftrace: ftraceLookup(),
       ...(config.policyMechanisms === undefined ? {} : { engine: config.policyMechanisms }),
@@ -154,11 +236,13 @@ export async function startPolicies(
       },
     };
   };
+  const parser = new StartupParser(logger);
   const manager: PolicyManager = new PolicyManager({
     engine: getEngine,
     facts: getFacts,
     logger,
     policyDir: config.policyDir,
+    parser,
     budgetStatus: (name) => guard?.status(name),
     exported: (name) => out.exported(name),
     shadow: (yaml, seconds) =>
@@ -175,6 +259,8 @@ export async function startPolicies(
   });
   cleanups.push(() => manager.close());
   if (config.policyDir !== null) await manager.loadDir(config.policyDir);
+  parser.started();
+  planningBtf.started();
 
   // The CPU-budget guard: measures each policy per window and walks the degradation ladder.
   const started = new BudgetGuard({

@@ -3,9 +3,12 @@
  * record (measured here: per-record FFI callbacks are 15–50x slower, a thread-safe one drops 95%).
  *
  * The layout is kernel UAPI (the same libbpf relies on): page 0 is the consumer position (RW),
- * page 1 the producer position (RO), then the data area mapped twice in a row so a record that
- * wraps can be read contiguously. Each record has an 8-byte header: u32 length with BUSY (bit 31)
- * and DISCARD (bit 30), u32 page offset; records are 8-byte aligned.
+ * page 1 the producer position (RO), then the data area. The kernel offers the data area mapped
+ * twice in a row, so that a record crossing the end reads contiguously; this reader maps it once
+ * and copies the rare record that crosses the end into a scratch buffer (its 8-byte aligned
+ * header never does). The second mapping would count the whole ring once more in the agent's RSS.
+ * Each record has an 8-byte header: u32 length with BUSY (bit 31) and DISCARD (bit 30), u32 page
+ * offset; records are 8-byte aligned.
  *
  * Waiting (the measured "hybrid" policy): drain in bounded slices and yield between them; after
  * catching up sleep a few ms (a consumer that waits in epoll after each catch-up takes a kernel
@@ -69,6 +72,11 @@ export class RingReader implements Disposable {
   readonly #producer: Uint32Array;
   readonly #view: DataView;
   readonly #dataOffset: number;
+  /** The data area, for copying a record that crosses its end. */
+  readonly #data: Uint8Array;
+  /** Where such a record is copied (grown on demand, reused). */
+  #scratch = new Uint8Array(0);
+  #scratchView = new DataView(this.#scratch.buffer);
   #epollFd = -1;
   #stopFd = -1;
   #stopped = false;
@@ -85,17 +93,18 @@ export class RingReader implements Disposable {
     }
     try {
       this.#consumerMap = this.#mmap(mapFd, this.#pageSize, PROT_READ | PROT_WRITE, 0);
-      this.#producerMap = this.#mmap(mapFd, this.#pageSize + 2 * size, PROT_READ, this.#pageSize);
+      this.#producerMap = this.#mmap(mapFd, this.#pageSize + size, PROT_READ, this.#pageSize);
       this.#consumer = new Uint32Array(
         Deno.UnsafePointerView.getArrayBuffer(this.#consumerMap, this.#pageSize),
       );
       const producerBuffer = Deno.UnsafePointerView.getArrayBuffer(
         this.#producerMap,
-        this.#pageSize + 2 * size,
+        this.#pageSize + size,
       );
       this.#producer = new Uint32Array(producerBuffer, 0, 2);
       this.#view = new DataView(producerBuffer);
       this.#dataOffset = this.#pageSize;
+      this.#data = new Uint8Array(producerBuffer, this.#pageSize, size);
       this.#epollFd = libc.epoll_create1(O_CLOEXEC);
       if (this.#epollFd < 0) throw new Error(`epoll_create1: ${errnoName(readErrno(libc))}`);
       this.#stopFd = libc.eventfd(0, O_CLOEXEC);
@@ -157,6 +166,7 @@ export class RingReader implements Disposable {
     const prod = this.#producerPos();
     const view = this.#view;
     const base = this.#dataOffset;
+    const size = this.#size;
     let n = 0;
     while (cons < prod && n < maxRecords) {
       const at = base + (cons & this.#mask);
@@ -167,7 +177,11 @@ export class RingReader implements Disposable {
       if (header & BUSY_BIT) break; // reserved, not committed yet
       const length = header & ~(BUSY_BIT | DISCARD_BIT);
       if (header & DISCARD_BIT) this.stats.discarded++;
-      else handler(view, at + HEADER_BYTES, length);
+      else {
+        const start = (cons + HEADER_BYTES) & this.#mask;
+        if (start + length <= size) handler(view, base + start, length);
+        else handler(this.#unwrap(start, length), 0, length);
+      }
       cons += (length + HEADER_BYTES + 7) & ~7;
       n++;
     }
@@ -176,6 +190,19 @@ export class RingReader implements Disposable {
       this.stats.records += n;
     }
     return n;
+  }
+
+  /** A copy of the record of `length` bytes at data offset `start` that crosses the end. */
+  #unwrap(start: number, length: number): DataView {
+    if (length > this.#size) throw new Error(`ring record of ${length} bytes exceeds the ring`);
+    if (this.#scratch.length < length) {
+      this.#scratch = new Uint8Array(Math.max(length, 4096));
+      this.#scratchView = new DataView(this.#scratch.buffer);
+    }
+    const head = this.#size - start;
+    this.#scratch.set(this.#data.subarray(start), 0);
+    this.#scratch.set(this.#data.subarray(0, length - head), head);
+    return this.#scratchView;
   }
 
   /** Runs the wait-and-drain loop until {@link RingReader.stop}; resolves when it has stopped. */
@@ -231,7 +258,7 @@ export class RingReader implements Disposable {
   close(): void {
     if (this.#consumerMap) this.#libc.munmap(this.#consumerMap, BigInt(this.#pageSize));
     if (this.#producerMap) {
-      this.#libc.munmap(this.#producerMap, BigInt(this.#pageSize + 2 * this.#size));
+      this.#libc.munmap(this.#producerMap, BigInt(this.#pageSize + this.#size));
     }
     this.#consumerMap = this.#producerMap = null;
     if (this.#epollFd >= 0) this.#libc.close(this.#epollFd);
