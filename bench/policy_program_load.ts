@@ -1,9 +1,10 @@
 /**
  * Load (verification included) and attach time of each policy entry program on this kernel: the
- * tracepoint program, kprobe, kretprobe, fentry, fexit and BPF LSM. Each is loaded twice (the
- * first load also parses the kernel's BTF for CO-RE) and attached once, to targets every
- * supported kernel has (syscalls/sys_enter_getpgid, __x64_sys_getpgid, the LSM hook
- * task_setnice). A program the kernel refuses prints the refusal instead of a time.
+ * tracepoint program, kprobe, kretprobe, fentry, fexit, fmod_ret and BPF LSM. Each is loaded
+ * twice (the first load also parses the kernel's BTF for CO-RE) and attached once, to targets
+ * every supported kernel has (syscalls/sys_enter_getpgid, __x64_sys_getpgid,
+ * security_task_setnice, the LSM hook task_setnice). A program the kernel refuses prints the
+ * refusal instead of a time.
  *
  * Run: `deno run -A bench/policy_program_load.ts` (root); in the lab:
  * `deno task lab --kernel 6.1 -- deno run -A bench/policy_program_load.ts`. Under emulation the
@@ -35,28 +36,35 @@ const CASES: readonly Case[] = [
   {
     object: "policy_kprobe.bpf.o",
     program: "vigil_kprobe",
-    others: ["vigil_kretprobe"],
+    others: ["vigil_kretprobe", "vigil_kprobe_entry"],
     attach: (o) => o.attachKprobe("vigil_kprobe", "__x64_sys_getpgid", false),
   },
   {
     object: "policy_kprobe.bpf.o",
     program: "vigil_kretprobe",
-    others: ["vigil_kprobe"],
+    others: ["vigil_kprobe", "vigil_kprobe_entry"],
     attach: (o) => o.attachKprobe("vigil_kretprobe", "__x64_sys_getpgid", true),
   },
   {
     object: "policy_fentry.bpf.o",
     program: "vigil_fentry",
-    others: ["vigil_fexit"],
+    others: ["vigil_fexit", "vigil_fmod_ret"],
     target: "__x64_sys_getpgid",
     attach: (o) => o.attach("vigil_fentry"),
   },
   {
     object: "policy_fentry.bpf.o",
     program: "vigil_fexit",
-    others: ["vigil_fentry"],
+    others: ["vigil_fentry", "vigil_fmod_ret"],
     target: "__x64_sys_getpgid",
     attach: (o) => o.attach("vigil_fexit"),
+  },
+  {
+    object: "policy_fentry.bpf.o",
+    program: "vigil_fmod_ret",
+    others: ["vigil_fentry", "vigil_fexit"],
+    target: "security_task_setnice",
+    attach: (o) => o.attach("vigil_fmod_ret"),
   },
   {
     object: "policy_lsm.bpf.o",

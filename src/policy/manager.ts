@@ -173,6 +173,8 @@ function attachLabel(at: AttachPoint): string {
       return at.hook;
     case "uprobe":
       return `${at.path}:${at.symbol}`;
+    case "fmod_ret":
+      return `${at.function} (fmod_ret)`;
     default:
       return at.function;
   }

@@ -133,3 +133,65 @@ Deno.test("an LSM hook the kernel does not have is refused by name", () => {
   assert.equal(plan.hooks[0]?.mechanism, "kprobe");
   assert.match(plan.hooks[0]?.options[0]?.reason ?? "", /no LSM hook inode_mkdir/);
 });
+
+function overridePolicy(fn: string, ret = false, syscall = false): string {
+  return `apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: fmod-ret-test
+spec:
+  kprobes:
+  - call: ${fn}
+    syscall: ${syscall}
+${ret ? "    return: true\n    returnArg:\n      index: 0\n      type: int\n" : ""}    args:
+    - index: 0
+      type: int
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: ["/usr/bin/mkdir"]
+      matchActions:
+      - action: Override
+        argError: -13
+`;
+}
+
+Deno.test("fentry kernels: Override on a security_* function goes through fmod_ret", () => {
+  const plan = planPolicy(
+    policyOf(overridePolicy("security_inode_mkdir")),
+    facts({ features: EVERYTHING_KERNEL }),
+  );
+  assert.equal(plan.runnable, true, String(plan.reason));
+  const hook = plan.hooks[0]!;
+  assert.equal(hook.mechanism, "fentry");
+  assert.deepEqual(hook.attach, { kind: "fmod_ret", function: "security_inode_mkdir" });
+  assert.equal(hook.selectors[0]?.actions[0]?.kind, "VIGIL_ACT_OVERRIDE");
+  assert.equal(hook.selectors[0]?.actions[0]?.error, -13);
+});
+
+Deno.test("fentry kernels: Override elsewhere is refused with the reason", () => {
+  const other = planPolicy(
+    policyOf(overridePolicy("sys_mkdirat", false, true)),
+    facts({ features: EVERYTHING_KERNEL }),
+  );
+  assert.equal(other.runnable, false);
+  assert.match(
+    other.errors[0]?.message ?? "",
+    /fmod_ret only on security_\* functions.*__x64_sys_mkdirat is not/,
+  );
+  const ret = planPolicy(
+    policyOf(overridePolicy("security_inode_mkdir", true)),
+    facts({ features: EVERYTHING_KERNEL }),
+  );
+  assert.equal(ret.runnable, false);
+  assert.match(ret.errors[0]?.message ?? "", /fmod_ret runs before the function/);
+  const lsm = planPolicy(
+    policyOf(lsmPolicy("Override\n        argError: -1")),
+    facts({ features: NO_BPF_LSM }),
+  );
+  assert.equal(lsm.runnable, false);
+  assert.match(
+    lsm.errors[0]?.message ?? "",
+    /observed only.*kprobes entry on security_inode_mkdir/,
+  );
+});

@@ -10,6 +10,7 @@
  * - fexit on a syscall sees its arguments and its return value (-ESRCH) in one event;
  * - Sigkill from a function hook and from an LSM hook kills the caller (SIGKILL);
  * - an LSM hook with Override makes setpriority(2) fail with EPERM, and the event says so;
+ * - Override on the kernel function security_task_setnice (fmod_ret) does the same, without LSM;
  * - monitor mode posts the Override without failing the call, flagged `policy_mode: monitor`;
  * - without `bpf` in the LSM list: the Override policy is refused with the reason, the others run.
  */
@@ -85,8 +86,30 @@ const lsmSetnice = (nice: number, actions: string, options = "") =>
       matchActions:
 ${actions}`;
 
+const fmodRetSetnice = (nice: number) =>
+  `  kprobes:
+  - call: security_task_setnice
+    syscall: false
+    args:
+    - index: 1
+      type: int
+      label: nice
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: Equal
+        values: ["${nice}"]
+      matchBinaries:
+      - operator: In
+        values: ["${PERL}"]
+      matchActions:
+      - action: Override
+        argError: -1
+`;
+
 const FILES: Record<string, string> = {
   "fn_setnice.yaml": policy("fn-setnice", setnice(13)),
+  "fmod_ret_setnice.yaml": policy("fmod-ret-setnice", fmodRetSetnice(9)),
   "fexit_getpgid.yaml": policy("fexit-getpgid", getpgid(MARKER, "", true)),
   "kill_getpgid.yaml": policy(
     "kill-getpgid",
@@ -138,6 +161,8 @@ Deno.test(
       const expect: Record<string, string | null> = {
         // A kernel function: fentry, else kprobe.
         "fn-setnice": functions ? fn : null,
+        // Override on a security_* function: fmod_ret (fentry); no bpf_override_return here.
+        "fmod-ret-setnice": fentry ? "fentry" : null,
         // Args and return value in one event: only fexit has both.
         "fexit-getpgid": fentry ? "fentry" : null,
         // A syscall: fentry, else kprobe, else its own tracepoint.
@@ -171,6 +196,12 @@ Deno.test(
       }
       if (!lsm && functions) {
         assert.match((await pa.status("lsm-override")).reason ?? "", /Override/);
+      }
+      if (fentry) {
+        const [h] = (await pa.status("fmod-ret-setnice")).hooks;
+        assert.equal(h?.mechanism, "fentry security_task_setnice (fmod_ret)");
+      } else {
+        assert.match((await pa.status("fmod-ret-setnice")).reason ?? "", /Override|fentry/);
       }
     });
 
@@ -249,6 +280,24 @@ Deno.test(
         assert.equal(e.action, "KPROBE_ACTION_OVERRIDE");
         assert.equal(e.policy_mode, undefined);
         assert.deepEqual(e.args, [{ int_arg: 11, label: "nice" }]);
+      },
+    });
+
+    await t.step({
+      name: `fmod_ret Override on security_task_setnice: setpriority fails with EPERM${
+        fentry ? "" : ` [IGNORED: no fentry here: ${features.fentry?.reason}]`
+      }`,
+      ignore: !fentry,
+      fn: async () => {
+        const r = await setpriority(9);
+        assert.equal(r.code, 3, r.stdout + r.stderr);
+        assert.equal(r.stdout.trim(), "errno=1");
+        const e = await waitEvent(pa, "fmod-ret-setnice", r.pid);
+        assert.equal(e.action, "KPROBE_ACTION_OVERRIDE");
+        assert.equal(e.function_name, "security_task_setnice");
+        assert.deepEqual(e.args, [{ int_arg: 9, label: "nice" }]);
+        const ok = await setpriority(8);
+        assert.equal(ok.code, 0, "another nice value still works: " + ok.stdout + ok.stderr);
       },
     });
 

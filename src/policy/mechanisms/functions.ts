@@ -36,18 +36,22 @@ export const KPROBE_PROGRAM: EntryProgram = {
   },
 };
 
-/** fentry and fexit (fexit sees the arguments and the return value). */
+const TRAMPOLINES = ["fentry", "fexit", "fmod_ret"];
+
+/**
+ * fentry, fexit (sees the arguments and the return value) and fmod_ret (its return value can
+ * replace the function's: Override on security_* functions).
+ */
 export const FENTRY_PROGRAM: EntryProgram = {
   object: "policy_fentry.bpf.o",
-  names: ["vigil_fentry", "vigil_fexit"],
+  names: ["vigil_fentry", "vigil_fexit", "vigil_fmod_ret"],
   copies: "per-target",
   select(at) {
-    const fn = functionOf(at, ["fentry", "fexit"]);
-    return at.kind === "fexit"
-      ? { program: "vigil_fexit", target: fn, returnOf: fn }
-      : { program: "vigil_fentry", target: fn };
+    const fn = functionOf(at, TRAMPOLINES);
+    if (at.kind === "fexit") return { program: "vigil_fexit", target: fn, returnOf: fn };
+    return { program: at.kind === "fmod_ret" ? "vigil_fmod_ret" : "vigil_fentry", target: fn };
   },
-  attachKey: (at) => functionOf(at, ["fentry", "fexit"]),
+  attachKey: (at) => functionOf(at, TRAMPOLINES),
   attach: (object, program) => object.attach(program),
 };
 

@@ -49,7 +49,8 @@ export type AttachPoint =
   | { readonly kind: "tracepoint"; readonly subsystem: string; readonly event: string }
   | { readonly kind: "raw_tracepoint"; readonly event: string }
   | {
-    readonly kind: "fentry" | "fexit" | "kprobe" | "kretprobe";
+    /** fmod_ret: a trampoline whose return value can replace the function's (Override). */
+    readonly kind: "fentry" | "fexit" | "fmod_ret" | "kprobe" | "kretprobe";
     readonly function: string;
   }
   | { readonly kind: "lsm"; readonly hook: string }

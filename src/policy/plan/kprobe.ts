@@ -333,10 +333,13 @@ function functionHook(
     : { kind: "entry" as const };
   const selectors = planSelectors(
     hook.selectors,
-    { sink, facts: env.facts, args, mechanism, kprobe: !fentry },
+    { sink, facts: env.facts, args, mechanism, kprobe: !fentry, fmodRet: fmodRet(fn, hook) },
     part,
   );
-  const kind = fentry ? (hook.return ? "fexit" : "fentry") : (hook.return ? "kretprobe" : "kprobe");
+  const overrides = selectors.some((s) => s.actions.some((a) => a.kind === "VIGIL_ACT_OVERRIDE"));
+  const kind = fentry
+    ? (hook.return ? "fexit" : overrides ? "fmod_ret" : "fentry")
+    : (hook.return ? "kretprobe" : "kprobe");
   return finishHook(
     {
       ...base,
@@ -352,6 +355,21 @@ function functionHook(
     },
     sink,
   );
+}
+
+/**
+ * Whether an Override on fentry can go through fmod_ret on `fn` (else why not): the verifier
+ * allows BPF_MODIFY_RETURN on security_* functions on every kernel with fentry (5.7+; the engine
+ * needs 5.17), and on error-injection functions only where the kernel lists them, which Debian's
+ * kernels (no CONFIG_FUNCTION_ERROR_INJECTION) do not.
+ */
+function fmodRet(fn: string, hook: KprobeHook): true | string {
+  if (hook.return) {
+    return `fmod_ret runs before the function, so it cannot be a return: true hook`;
+  }
+  if (fn.startsWith("security_")) return true;
+  return `the kernel allows fmod_ret only on security_* functions (and on error-injection ` +
+    `functions, which needs error injection in the kernel), and ${fn} is not one`;
 }
 
 /**
@@ -404,7 +422,16 @@ export function planLsm(hook: LsmHook, index: number, env: PlanEnv): PlannedHook
   );
   const selectors = planSelectors(
     hook.selectors,
-    { sink, facts: env.facts, args, mechanism, kprobe: !viaLsm && !fentry, lsm: viaLsm },
+    {
+      sink,
+      facts: env.facts,
+      args,
+      mechanism,
+      kprobe: !viaLsm && !fentry,
+      lsm: viaLsm,
+      fmodRet: `an LSM hook without BPF LSM is observed only, as Tetragon does (a kprobes ` +
+        `entry on ${securityFn} can enforce through fmod_ret)`,
+    },
     { kind: "entry" },
   );
   if (!viaLsm) {

@@ -77,6 +77,12 @@ export interface SelectorEnv {
   readonly kprobe: boolean;
   /** A BPF LSM program: Override is its return value. */
   readonly lsm?: boolean;
+  /**
+   * fentry: `true` when an Override can go through fmod_ret on this function, else why not (the
+   * kernel allows fmod_ret on security_* functions; error-injection ones need a kernel feature
+   * the kernels we know lack).
+   */
+  readonly fmodRet?: true | string;
 }
 
 /**
@@ -338,12 +344,13 @@ function planAction(a: Action, env: SelectorEnv): PlannedAction | undefined {
       needSignal(env, a.at, "Signal");
       return { ...none, kind: "VIGIL_ACT_SIGNAL", signal: a.argSig };
     case "Override": {
-      if (env.lsm) {
+      if (env.lsm || env.fmodRet === true) {
         if (a.argError >= 0 || a.argError < -4095) {
           env.sink.error(
             a.at,
-            `Override argError ${a.argError}: an LSM hook can only return a negative errno ` +
-              `(-4095..-1)`,
+            `Override argError ${a.argError}: ${
+              env.lsm ? "an LSM hook" : "an fmod_ret program"
+            } can only return a negative errno (-4095..-1)`,
           );
           return undefined;
         }
@@ -352,9 +359,9 @@ function planAction(a: Action, env: SelectorEnv): PlannedAction | undefined {
       if (env.mechanism === "fentry") {
         env.sink.error(
           a.at,
-          `action Override on fentry needs an fmod_ret program (security_* functions only, on ` +
-            `kernels without error injection), which vigil's engine does not have yet; an ` +
-            `lsmhooks entry can return the error where BPF LSM is active`,
+          `action Override on fentry goes through an fmod_ret program, and ${
+            env.fmodRet ?? "this hook cannot use one"
+          }; an lsmhooks entry can return the error where BPF LSM is active`,
         );
         return undefined;
       }
