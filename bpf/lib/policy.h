@@ -96,6 +96,29 @@ struct {
 	__type(value, struct vigil_attach_hooks);
 } attach_hooks SEC(".maps");
 
+/*
+ * kretprobe hooks read the arguments the call had: an entry kprobe on the same function stashes
+ * them here per thread and attach slot, the return program takes them back. LRU and bounded: a
+ * thread holds one entry per slot while inside the call; past the bound the oldest are evicted
+ * and their return events say the args could not be read (VIGIL_EV_ARG_ERROR).
+ */
+struct policy_entry_key {
+	__u64 pid_tgid;
+	__u32 slot;
+	__u32 pad;
+};
+
+struct policy_entry_args {
+	__u64 slot[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct policy_entry_key);
+	__type(value, struct policy_entry_args);
+} entry_args SEC(".maps");
+
 #define REC_MAX 1024
 #define DATA_MAX (VIGIL_MAX_ARGS * VIGIL_STR_MAX)
 
@@ -902,8 +925,10 @@ enum policy_rec_source {
 	POLICY_REC_TRACEPOINT,
 	/* fentry, fexit, LSM: ctx is the trampoline's array of u64 arguments, then the return. */
 	POLICY_REC_FUNC,
-	/* kprobe, kretprobe: ctx is the probed task's pt_regs. */
+	/* kprobe: ctx is the probed task's pt_regs. */
 	POLICY_REC_REGS,
+	/* kretprobe: pt_regs at return; the arguments come from the entry stash (entry_args). */
+	POLICY_REC_REGS_RETURN,
 };
 
 #define VIGIL_FUNC_RET_SLOT 6
@@ -922,13 +947,22 @@ static __always_inline void syscall_args(struct policy_scratch *s)
 	slot[5] = BPF_CORE_READ(regs, r9);
 }
 
-/* Copies the hook's record into s->rec, from where `src` says. */
+/* The arguments stashed at entry by the thread's call through attach slot `slot`, or 0. */
+static __always_inline struct policy_entry_args *entry_stash(__u32 slot)
+{
+	struct policy_entry_key key = { .pid_tgid = bpf_get_current_pid_tgid(), .slot = slot };
+
+	return bpf_map_lookup_elem(&entry_args, &key);
+}
+
+/* Copies the hook's record into s->rec, from where `src` says, and clears the event flags. */
 static __always_inline void fill_rec(struct policy_scratch *s, struct vigil_hook *h, void *ctx,
-				     enum policy_rec_source src)
+				     enum policy_rec_source src, __u32 attach_slot)
 {
 	__u64 *slot = (__u64 *)s->rec;
 	__u32 rec_size;
 
+	s->ev.flags = 0;
 	switch (src) {
 	case POLICY_REC_TRACEPOINT:
 		rec_size = h->rec_size ? h->rec_size : 512;
@@ -953,6 +987,18 @@ static __always_inline void fill_rec(struct policy_scratch *s, struct vigil_hook
 		slot[4] = PT_REGS_PARM5_CORE(regs);
 		slot[5] = BPF_CORE_READ(regs, r9);
 		slot[VIGIL_FUNC_RET_SLOT] = PT_REGS_RC_CORE(regs);
+		break;
+	}
+	case POLICY_REC_REGS_RETURN: {
+		struct policy_entry_args *args = entry_stash(attach_slot);
+
+		for (int i = 0; i < 6; i++)
+			slot[i] = args ? args->slot[i] : 0;
+		if (!args)
+			s->ev.flags |= VIGIL_EV_ARG_ERROR;
+		slot[VIGIL_FUNC_RET_SLOT] = PT_REGS_RC_CORE((struct pt_regs *)ctx);
+		if (!args)
+			return;	/* no syscall pt_regs pointer to follow */
 		break;
 	}
 	}
@@ -1031,7 +1077,6 @@ __attribute__((noinline)) int vigil_hook_run(__u32 hook_id, __u32 candidates)
 		return 0;
 	n_sel = h->n_selectors;
 	n_args = h->n_args;
-	s->ev.flags = 0;
 	for (__u32 i = 0; i < VIGIL_MAX_ARGS; i++) {
 		if (i < n_args)
 			vigil_read_arg(hook_id, i);
@@ -1107,12 +1152,31 @@ static __always_inline long policy_run_slot(void *ctx, __u32 slot, enum policy_r
 		s = scratch();
 		if (!h || !s)
 			continue;
-		fill_rec(s, h, ctx, src);
+		fill_rec(s, h, ctx, src, slot);
 		r = vigil_hook_run(id, candidates);
 		if (r && !ret)
 			ret = r;
 	}
+	if (src == POLICY_REC_REGS_RETURN) {
+		struct policy_entry_key key = { .pid_tgid = bpf_get_current_pid_tgid(), .slot = slot };
+
+		bpf_map_delete_elem(&entry_args, &key);
+	}
 	return ret;
+}
+
+/* A kretprobe's entry half: stashes the call's arguments for the return program of `slot`. */
+static __always_inline void policy_stash_entry(struct pt_regs *regs, __u32 slot)
+{
+	struct policy_entry_key key = { .pid_tgid = bpf_get_current_pid_tgid(), .slot = slot };
+	struct policy_entry_args args = {
+		.slot = {
+			PT_REGS_PARM1_CORE(regs), PT_REGS_PARM2_CORE(regs), PT_REGS_PARM3_CORE(regs),
+			PT_REGS_PARM4_CORE(regs), PT_REGS_PARM5_CORE(regs), BPF_CORE_READ(regs, r9),
+		},
+	};
+
+	bpf_map_update_elem(&entry_args, &key, &args, BPF_ANY);
 }
 
 /* policy_run_slot for programs bound to one target at load (their slot in .rodata). */

@@ -21,7 +21,6 @@
  */
 import { POLICY_RATE_LIMIT_ENTRIES } from "../bpf/sizing.ts";
 import { ENUMS, RODATA, STRUCTS } from "../bpf/abi.gen.ts";
-import type { BpfLink } from "../bpf/link.ts";
 import type { MapHandle } from "../bpf/map.ts";
 import { BpfObject } from "../bpf/object.ts";
 import { KernelBtf } from "../bpf/btf.ts";
@@ -32,6 +31,7 @@ import { errnoName, readErrno } from "../ffi/libc.ts";
 import { isMounted, TRACEFS as TRACEFS_FS } from "../kernel/mounts.ts";
 import type { Logger } from "../log/logger.ts";
 import {
+  type Attachment,
   type AttachPoint,
   type EntryProgram,
   type Mechanism,
@@ -70,6 +70,7 @@ const OBJECT_MAPS = [
   "rate_limits",
   "budget_buckets",
   "policy_scratch_map",
+  "entry_args",
 ] as const;
 
 /** Per-hook kernel counters, summed over CPUs. */
@@ -173,7 +174,12 @@ export class PolicyEngine implements Disposable {
         name: only?.slot ? `${file} (attach slot ${only.slot})` : file,
         reuseMaps,
         ...(only === undefined ? {} : {
-          autoload: Object.fromEntries(only.programs.map((p) => [p, p === only.choice.program])),
+          autoload: Object.fromEntries(
+            only.programs.map((p) => [
+              p,
+              p === only.choice.program || (only.choice.companions ?? []).includes(p),
+            ]),
+          ),
           ...(only.choice.target === undefined
             ? {}
             : { attachTargets: { [only.choice.program]: only.choice.target } }),
@@ -557,7 +563,7 @@ interface AttachedPoint {
   /** Its entry in the attach_hooks map (the attach cookie, or cfg.policy_hook). */
   readonly slot: number;
   readonly program: string;
-  readonly link: BpfLink;
+  readonly link: Attachment;
   /** Hook ids by position in the slot (0: free); positions hold while a hook lives. */
   readonly ids: number[];
   /** A program bound to this point's target at load: closed with the point. */

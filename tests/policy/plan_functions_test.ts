@@ -195,3 +195,29 @@ Deno.test("fentry kernels: Override elsewhere is refused with the reason", () =>
     /observed only.*kprobes entry on security_inode_mkdir/,
   );
 });
+
+Deno.test("kprobe kernels: return: true with args plans a kretprobe (entry args stashed)", () => {
+  const plan = planPolicy(
+    policyOf(`apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: kret
+spec:
+  kprobes:
+  - call: sys_getpgid
+    syscall: true
+    return: true
+    args:
+    - index: 0
+      type: int
+    returnArg:
+      index: 0
+      type: int
+`),
+    facts({ features: KPROBE_ONLY }),
+  );
+  assert.equal(plan.runnable, true, String(plan.reason));
+  const hook = plan.hooks[0]!;
+  assert.deepEqual(hook.attach, { kind: "kretprobe", function: "__x64_sys_getpgid" });
+  assert.deepEqual(hook.args.map((a) => [a.role, a.ctxOffset]), [["arg", 0], ["return", 48]]);
+});

@@ -216,6 +216,8 @@ export interface PolicyAgent extends AsyncDisposable {
   status(name: string): Promise<PolicyStatus>;
   /** One policy's kernel counters. */
   counters(name: string): Promise<Counters>;
+  /** `POST /policies` with one policy's YAML (asserts 200): adds it or replaces its namesake. */
+  apply(yaml: string): Promise<void>;
   /** Exported policy events of policy `name` (any kind). */
   eventsOf(name: string): ExportedEvent[];
   /** Waits for `count` events of policy `name` matching `predicate`. */
@@ -251,10 +253,10 @@ export async function startPolicyAgent(
     }
     agent = await startAgentProcess({
       args: ["--policy-dir", policyDir, ...extraArgs],
-      // Start-up time is not what these tests assert (bench/footprint.ts measures it): several
-      // policies on one tracepoint each verify a program copy (~0.5-2.5 s on a busy 2-core
-      // host), so allow 5 s per policy file on top of 20 s. startAgentProcess stretches it by the
-      // time scale itself.
+      // Start-up time is not what these tests assert (bench/footprint.ts measures it): each
+      // fentry/fexit/LSM target verifies its own program (~0.5-2.5 s on a busy 2-core host), so
+      // allow 5 s per policy file on top of 20 s. startAgentProcess stretches it by the time
+      // scale itself.
       readyTimeoutMs: 20_000 + 5_000 * Object.keys(texts).length,
     });
   } catch (err) {
@@ -296,6 +298,17 @@ export async function startPolicyAgent(
     policies,
     status,
     counters: async (name) => (await status(name)).counters,
+    async apply(yaml) {
+      const token = (await Deno.readTextFile(running.tokenFile)).trim();
+      const res = await fetch("http://vigil/policies", {
+        method: "POST",
+        client,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/yaml" },
+        body: yaml,
+      });
+      const body = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(body));
+    },
     eventsOf,
     waitForPolicyEvents: (name, predicate, count = 1) =>
       running.waitFor((e) => bodyOf(e).policy_name === name && predicate(bodyOf(e)), {

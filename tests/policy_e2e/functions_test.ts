@@ -7,7 +7,11 @@
  * (`deno task lab --kernel 6.1|6.12 -- deno test -A tests/policy_e2e/functions_test.ts`) runs them.
  *
  * - a hook on a kernel function (security_task_setnice) fires for the matching call, not another;
- * - fexit on a syscall sees its arguments and its return value (-ESRCH) in one event;
+ * - fexit (or a kretprobe, its entry args stashed) on a syscall sees its arguments and its
+ *   return value (-ESRCH) in one event;
+ * - hot replace of a syscall hook (fentry here, tracepoints on the development machine): a call
+ *   loop running through the reload has an event for every call; afterwards only the new
+ *   version posts, and no program was loaded for it (the attach point's program is shared);
  * - Sigkill from a function hook and from an LSM hook kills the caller (SIGKILL);
  * - an LSM hook with Override makes setpriority(2) fail with EPERM, and the event says so;
  * - Override on the kernel function security_task_setnice (fmod_ret) does the same, without LSM;
@@ -20,6 +24,7 @@ import {
   type ExportedEvent,
   kernelFeatures,
   PERL,
+  perlString,
   policy,
   type PolicyAgent,
   runPerl,
@@ -107,7 +112,26 @@ const fmodRetSetnice = (nice: number) =>
         argError: -1
 `;
 
+/** getpgid calls whose pid argument is in [REPLACE_LO, REPLACE_LO + 99999]: ESRCH, harmless. */
+const REPLACE_LO = 4_100_000;
+const replaceGetpgid = (version: string) =>
+  `  kprobes:
+  - call: sys_getpgid
+    syscall: true
+    message: "${version}"
+    args:
+    - index: 0
+      type: int
+      label: pid
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: InRange
+        values: ["${REPLACE_LO}:${REPLACE_LO + 99_999}"]
+`;
+
 const FILES: Record<string, string> = {
+  "replace_getpgid.yaml": policy("replace-getpgid", replaceGetpgid("v1")),
   "fn_setnice.yaml": policy("fn-setnice", setnice(13)),
   "fmod_ret_setnice.yaml": policy("fmod-ret-setnice", fmodRetSetnice(9)),
   "fexit_getpgid.yaml": policy("fexit-getpgid", getpgid(MARKER, "", true)),
@@ -163,8 +187,8 @@ Deno.test(
         "fn-setnice": functions ? fn : null,
         // Override on a security_* function: fmod_ret (fentry); no bpf_override_return here.
         "fmod-ret-setnice": fentry ? "fentry" : null,
-        // Args and return value in one event: only fexit has both.
-        "fexit-getpgid": fentry ? "fentry" : null,
+        // Args and return value in one event: fexit, else a kretprobe with its entry stash.
+        "fexit-getpgid": functions ? fn : null,
         // A syscall: fentry, else kprobe, else its own tracepoint.
         "kill-getpgid": functions ? fn : "syscall_tracepoint",
         // BPF LSM, else (observation and Sigkill) fentry/kprobe on security_task_setnice.
@@ -227,10 +251,10 @@ Deno.test(
     });
 
     await t.step({
-      name: `fexit on getpgid sees the argument and the return value${
-        fentry ? "" : ` [IGNORED: no fentry here: ${features.fentry?.reason}]`
+      name: `${fentry ? "fexit" : "kretprobe"} on getpgid sees the argument and the return value${
+        functions ? "" : ` [IGNORED: ${why}]`
       }`,
-      ignore: !fentry,
+      ignore: !functions,
       fn: async () => {
         const r = await runPerl(`${syscallCode(NR_GETPGID, MARKER)} print $!+0; exit 0;`);
         assert.equal(r.stdout.trim(), "3", "getpgid of a missing pid fails with ESRCH");
@@ -300,6 +324,73 @@ Deno.test(
         assert.equal(ok.code, 0, "another nice value still works: " + ok.stdout + ok.stderr);
       },
     });
+
+    await t.step(
+      `hot replace of a syscall hook (${
+        functions ? fn : "its tracepoint"
+      }): no call without an event, then only the new version`,
+      async () => {
+        // The loop calls until the test drops the stop file, then 10 more: it runs through the
+        // replacement whatever the host's speed, and prints how many calls it made.
+        const stop = `${pa.work}/replace-stop`;
+        const pause = 0.01 * Number(Deno.env.get("VIGIL_TEST_TIME_SCALE") ?? "1");
+        const loop = runPerl(
+          `my ($n, $after) = (0, 0); while ($n < 50000) { ` +
+            `syscall(${NR_GETPGID}, ${REPLACE_LO} + $n); $n++; ` +
+            `select(undef, undef, undef, ${pause}); ` +
+            `last if -e ${perlString(stop)} && ++$after > 10; } print $n;`,
+        );
+        const byLoop = (version: string) => (x: ExportedEvent) =>
+          bodyOf(x).policy_name === "replace-getpgid" && bodyOf(x).message === version &&
+          (bodyOf(x).args?.[0]?.int_arg ?? 0) >= REPLACE_LO;
+        await pa.agent.waitFor(byLoop("v1"), { count: 1, timeoutMs: 10_000 });
+        await pa.apply(policy("replace-getpgid", replaceGetpgid("v2")));
+        await pa.agent.waitFor(byLoop("v2"), { count: 1, timeoutMs: 10_000 });
+        await Deno.writeTextFile(stop, "");
+        const ran = await loop;
+        const calls = Number(ran.stdout);
+        assert.ok(calls > 0 && calls < 50000, `loop: ${ran.stdout} ${ran.stderr}`);
+        await settle();
+        const seen = new Set(
+          pa.eventsOf("replace-getpgid")
+            .filter((e) => bodyOf(e).process?.pid === ran.pid)
+            .map((e) => bodyOf(e).args?.[0]?.int_arg),
+        );
+        const missing = [...Array(calls).keys()].filter((i) => !seen.has(REPLACE_LO + i));
+        assert.deepEqual(missing, [], "calls of the loop without an event");
+        const messages = new Set(
+          pa.eventsOf("replace-getpgid").filter((e) => bodyOf(e).process?.pid === ran.pid)
+            .map((e) => bodyOf(e).message),
+        );
+        // The reload happened mid-loop: both versions posted calls of it.
+        assert.ok(
+          messages.has("v1") && messages.has("v2"),
+          `versions that posted: ${[...messages]}`,
+        );
+        const after = await runPerl(`${syscallCode(NR_GETPGID, REPLACE_LO + 5)} exit 0;`);
+        const [e] = await pa.agent.waitFor(
+          (x) =>
+            bodyOf(x).policy_name === "replace-getpgid" && bodyOf(x).process?.pid === after.pid,
+          { count: 1, timeoutMs: 10_000 },
+        );
+        await settle();
+        const afterEvents = pa.eventsOf("replace-getpgid").filter((x) =>
+          bodyOf(x).process?.pid === after.pid
+        );
+        assert.deepEqual(afterEvents.map((x) => bodyOf(x).message), ["v2"], "old version gone");
+        assert.equal(bodyOf(e!).message, "v2");
+        const status = await pa.status("replace-getpgid");
+        assert.ok(status.hooks.every((h) => h.attached), JSON.stringify(status.hooks));
+        // Both versions, and kill-getpgid, ran in the one program loaded for that point.
+        if (fentry) {
+          const loads = pa.agent.logs().filter((l) =>
+            l.includes('"msg":"policy engine: loaded') &&
+            l.includes("vigil_fentry|__x64_sys_getpgid")
+          );
+          assert.equal(loads.length, 1, loads.join("\n"));
+        }
+      },
+    );
 
     await t.step({
       name: `monitor mode: the Override is posted, flagged, and not applied${

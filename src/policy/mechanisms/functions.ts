@@ -16,23 +16,39 @@ function functionOf(at: AttachPoint, kinds: readonly string[]): string {
   return at.function;
 }
 
-/** kprobe and kretprobe. */
+/**
+ * kprobe and kretprobe. A kretprobe point also attaches vigil_kprobe_entry at the function's entry
+ * with the same cookie: it stashes the arguments the return program reads (Tetragon's return
+ * events carry the entry args).
+ */
 export const KPROBE_PROGRAM: EntryProgram = {
   object: "policy_kprobe.bpf.o",
-  names: ["vigil_kprobe", "vigil_kretprobe"],
+  names: ["vigil_kprobe", "vigil_kretprobe", "vigil_kprobe_entry"],
   copies: "shared",
   select(at) {
     functionOf(at, ["kprobe", "kretprobe"]);
-    return { program: at.kind === "kretprobe" ? "vigil_kretprobe" : "vigil_kprobe" };
+    return at.kind === "kretprobe"
+      ? { program: "vigil_kretprobe", companions: ["vigil_kprobe_entry"] }
+      : { program: "vigil_kprobe" };
   },
   attachKey: (at) => functionOf(at, ["kprobe", "kretprobe"]),
   attach(object, program, at, cookie) {
-    return object.attachKprobe(
-      program,
-      functionOf(at, ["kprobe", "kretprobe"]),
-      program.endsWith("retprobe"),
-      cookie,
-    );
+    const fn = functionOf(at, ["kprobe", "kretprobe"]);
+    if (program !== "vigil_kretprobe") return object.attachKprobe(program, fn, false, cookie);
+    // Entry half first: a return without its stash posts with the args flagged unreadable.
+    const entry = object.attachKprobe("vigil_kprobe_entry", fn, false, cookie);
+    try {
+      const ret = object.attachKprobe(program, fn, true, cookie);
+      return {
+        close() {
+          ret.close();
+          entry.close();
+        },
+      };
+    } catch (err) {
+      entry.close();
+      throw err;
+    }
   },
 };
 

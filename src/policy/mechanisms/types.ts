@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { BpfLink } from "../../bpf/link.ts";
 import type { BpfObject } from "../../bpf/object.ts";
 import type { FeatureName } from "../../kernel/types.ts";
 
@@ -63,6 +62,13 @@ export interface ProgramChoice {
   readonly target?: string;
   /** fexit: the function whose argument count says where the return value is. */
   readonly returnOf?: string;
+  /** Programs of the same object loaded (and attached) with it: a kretprobe's entry half. */
+  readonly companions?: readonly string[];
+}
+
+/** What attaching a program at one point made: one link, or a program's links there. */
+export interface Attachment {
+  close(): void;
 }
 
 /**
@@ -89,7 +95,7 @@ export interface EntryProgram {
   /** The attach point: hooks with equal keys (and programs) share one attachment. */
   attachKey(at: AttachPoint): string;
   /** Attaches a loaded copy's `program` at `at`; the cookie is the point's attach slot. */
-  attach(object: BpfObject, program: string, at: AttachPoint, cookie: bigint): BpfLink;
+  attach(object: BpfObject, program: string, at: AttachPoint, cookie: bigint): Attachment;
 }
 
 /** One row of the hook mechanism table. */

@@ -311,13 +311,6 @@ function functionHook(
       functionIndex: a.index,
     }, ctx)
   );
-  if (hook.return && !fentry && hook.args.length > 0) {
-    sink.error(
-      hook.at,
-      `return: true with args on a kprobe: the arguments are gone by the time the kretprobe ` +
-        `runs (vigil reads them together only through fexit, which this kernel does not allow)`,
-    );
-  }
   if (hook.return && hook.returnArg !== undefined) {
     args.push(
       planArg(hook.returnArg, "return", {
