@@ -280,3 +280,40 @@ Deno.test("on a syscall tracepoint, kernel objects stay refused with the reason"
   ]);
   assert.match(errorMessages(plan).join("\n"), /type sock reads a kernel object/);
 });
+
+Deno.test("a returned sock (sk_alloc) is read and printed as the return's sock_arg", () => {
+  const hook = onlyHook(planSpec(
+    [
+      ...kprobe("sk_alloc", ["nop", "int"]),
+      "    return: true",
+      "    returnArg:",
+      "      index: 0",
+      "      type: sock",
+    ],
+    FN,
+  ));
+  assert.ok(hook.runnable, JSON.stringify(hook.errors));
+  const ret = hook.args.findIndex((a) => a.role === "return");
+  assert.equal(hook.args[ret]?.kind, "VIGIL_ARG_SOCK");
+  const sock = layout(STRUCTS.vigil_net_arg, { family: 2, type: 2, protocol: 17 });
+  const data = hook.args.map((_, i) => (i === ret ? sock : new Uint8Array()));
+  const text = policyEventLine(
+    decoded({ ints: hook.args.map(() => 0n), data, ret: 0xffff8880aabbcc00n }),
+    hookEventInfo(hook),
+    undefined,
+    undefined,
+    "n",
+    TIME,
+  );
+  assert.deepEqual(JSON.parse(text).process_kprobe.return, {
+    sock_arg: {
+      family: "AF_INET",
+      type: "SOCK_DGRAM",
+      protocol: "IPPROTO_UDP",
+      // Not bound yet: Go's net.IP prints the zero address, as Tetragon does.
+      saddr: "0.0.0.0",
+      daddr: "0.0.0.0",
+      cookie: String(0xffff8880aabbcc00n),
+    },
+  });
+});

@@ -7,6 +7,8 @@
  * - commit_creds (cred): a root perl that setuid()s to nobody posts `process_credentials_arg` with
  *   the new ids, no capabilities left and the host user namespace;
  * - security_bpf_map (bpf_map): a hash map created through bpf(2) posts `bpf_map_arg`;
+ * - security_bpf (int + bpf_attr): a program load posts `bpf_attr_arg` (type, instructions, name);
+ * - cap_capable (user_namespace + capability, Equal 23): a CAP_SYS_NICE check posts both;
  * - do_init_module (module): `modprobe dummy` posts `module_arg` with the name and the signature
  *   check (Debian signs its modules).
  *
@@ -74,6 +76,42 @@ const BPF_MAP = `  kprobes:
         values: ["${PERL}"]
 `;
 
+const CAPABLE = `  kprobes:
+  - call: cap_capable
+    syscall: false
+    args:
+    - index: 1
+      type: user_namespace
+    - index: 2
+      type: capability
+    selectors:
+    - matchArgs:
+      - index: 2
+        operator: Equal
+        values: ["23"]
+      matchBinaries:
+      - operator: In
+        values: ["${PERL}"]
+`;
+
+const BPF_PROG_LOAD = `  kprobes:
+  - call: security_bpf
+    syscall: false
+    args:
+    - index: 0
+      type: int
+    - index: 1
+      type: bpf_attr
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: Equal
+        values: ["5"]
+      matchBinaries:
+      - operator: In
+        values: ["${PERL}"]
+`;
+
 const MODULE = `  kprobes:
   - call: do_init_module
     syscall: false
@@ -92,6 +130,13 @@ const connectCode = (host: string, port: number) =>
 const MAP_CREATE = `my $a = pack("LLLLLLLa16", 1, 4, 8, 16, 0, 0, 0, "vigil_args"); ` +
   `my $fd = syscall(321, 0, $a, length($a)); print $fd < 0 ? "errno=" . ($!+0) : "ok"; exit 0;`;
 
+/** perl: bpf(BPF_PROG_LOAD) of "r0 = 0; exit" as a socket filter named vigil_prog. */
+const PROG_LOAD =
+  `my $i = pack("CCsl", 0xb7, 0, 0, 0) . pack("CCsl", 0x95, 0, 0, 0); my $l = "GPL\\0"; ` +
+  `my $a = pack("LLQQLLQLLa16", 1, 2, unpack("Q", pack("p", $i)), unpack("Q", pack("p", $l)), ` +
+  `0, 0, 0, 0, 0, "vigil_prog"); my $fd = syscall(321, 5, $a, length($a)); ` +
+  `print $fd < 0 ? "errno=" . ($!+0) : "ok"; exit 0;`;
+
 async function waitEvent(pa: PolicyAgent, name: string, pid: number): Promise<ExportedEvent> {
   const [e] = await pa.agent.waitFor(
     (x) => bodyOf(x).policy_name === name && bodyOf(x).process?.pid === pid,
@@ -102,7 +147,7 @@ async function waitEvent(pa: PolicyAgent, name: string, pid: number): Promise<Ex
 
 Deno.test(
   requires(
-    "policy e2e: kernel-object args (sock, cred, bpf_map, module) on kernel functions",
+    "policy e2e: kernel-object args (sock, cred, bpf_map, bpf_attr, user_ns, capability, module)",
     ...POLICY_ENGINE_NEEDS,
   ),
   async (t) => {
@@ -120,6 +165,8 @@ Deno.test(
         "creds.yaml": policy("creds", CREDS),
         "bpf_map.yaml": policy("bpf-map", BPF_MAP),
         "module.yaml": policy("module-load", MODULE),
+        "capable.yaml": policy("capable", CAPABLE),
+        "prog_load.yaml": policy("prog-load", BPF_PROG_LOAD),
       });
       const features = await kernelFeatures(pa);
       const functions = features.fentry?.supported === true || features.kprobe?.supported === true;
@@ -128,7 +175,9 @@ Deno.test(
         : ` [IGNORED: this kernel has neither fentry (${features.fentry?.reason}) nor kprobes (${features.kprobe?.reason}): run it in the lab]`;
 
       await t.step("the policies are enabled where the kernel has function hooks", async () => {
-        for (const name of ["net-connect", "creds", "bpf-map", "module-load"]) {
+        for (
+          const name of ["net-connect", "creds", "bpf-map", "module-load", "capable", "prog-load"]
+        ) {
           const s = await pa.status(name);
           if (!functions) {
             assert.equal(s.state, "error", `${name}: ${JSON.stringify(s)}`);
@@ -239,6 +288,43 @@ Deno.test(
               MapName: "vigil_args",
             },
           }]);
+        },
+      });
+
+      await t.step({
+        name:
+          `cap_capable: a CAP_SYS_NICE check shows the user namespace and the capability${ignored}`,
+        ignore: !functions,
+        fn: async () => {
+          const r = await runPerl(
+            `setpriority(0, 0, -5) or die "setpriority: $!"; print "ok"; exit 0;`,
+          );
+          assert.equal(r.stdout, "ok", r.stderr);
+          const e = await waitEvent(pa, "capable", r.pid);
+          assert.deepEqual(e.args, [
+            { user_ns_arg: { level: 0, uid: 0, gid: 0, ns: { inum: 4026531837, is_host: true } } },
+            { capability_arg: { value: 23, name: "CAP_SYS_NICE" } },
+          ]);
+        },
+      });
+
+      await t.step({
+        name: `security_bpf: BPF_PROG_LOAD's attributes (type, instructions, name)${ignored}`,
+        ignore: !functions,
+        fn: async () => {
+          const r = await runPerl(PROG_LOAD);
+          assert.equal(r.stdout, "ok", r.stderr);
+          const e = await waitEvent(pa, "prog-load", r.pid);
+          assert.deepEqual(e.args, [
+            { int_arg: 5 },
+            {
+              bpf_attr_arg: {
+                ProgType: "BPF_PROG_TYPE_SOCKET_FILTER",
+                InsnCnt: 2,
+                ProgName: "vigil_prog",
+              },
+            },
+          ]);
         },
       });
 
