@@ -10,7 +10,15 @@ import { hookEventInfo, policyEventLine } from "../../src/policy/event_json.ts";
 import type { PlannedHook } from "../../src/policy/plan/mod.ts";
 import { cidrSetKey } from "../../src/policy/plan/args_kernel.ts";
 import { decoded } from "../events/_policy_record.ts";
-import { errorMessages, EVERYTHING_KERNEL, facts, onlyHook, planSpec } from "./plan_fixtures.ts";
+import { planPolicy } from "../../src/policy/plan/mod.ts";
+import {
+  errorMessages,
+  EVERYTHING_KERNEL,
+  facts,
+  onlyHook,
+  planSpec,
+  policyFile,
+} from "./plan_fixtures.ts";
 
 const FN = facts({ features: EVERYTHING_KERNEL });
 const TIME = "2026-12-07T01:00:00.000000000Z";
@@ -316,4 +324,18 @@ Deno.test("a returned sock (sk_alloc) is read and printed as the return's sock_a
       cookie: String(0xffff8880aabbcc00n),
     },
   });
+});
+
+Deno.test("Capability on a kernel_cap_t runs: the set holds any of the listed capabilities", () => {
+  const plan = planPolicy(
+    policyFile("tests/fixtures/policy/tetragon_corpus/deny-privileged-containers.yaml"),
+    FN,
+  );
+  assert.ok(plan.runnable, plan.reason);
+  const hook = onlyHook(plan);
+  assert.deepEqual(hook.args.map((a) => [a.kind, a.json]), [
+    ["VIGIL_ARG_CAP_SET", "kernel_cap_t_arg"],
+  ]);
+  const [filter] = hook.selectors[0]!.argFilters;
+  assert.deepEqual([filter?.op, filter?.values], ["VIGIL_MATCH_MASK", [1n << 21n]]);
 });
