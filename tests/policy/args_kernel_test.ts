@@ -331,7 +331,7 @@ Deno.test("Capability on a kernel_cap_t runs: the set holds any of the listed ca
     policyFile("tests/fixtures/policy/tetragon_corpus/deny-privileged-containers.yaml"),
     FN,
   );
-  assert.ok(plan.runnable, plan.reason);
+  assert.ok(plan.runnable, plan.reason ?? "");
   const hook = onlyHook(plan);
   assert.deepEqual(hook.args.map((a) => [a.kind, a.json]), [
     ["VIGIL_ARG_CAP_SET", "kernel_cap_t_arg"],
