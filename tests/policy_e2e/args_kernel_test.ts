@@ -46,7 +46,7 @@ const connectSpec = (port: number) =>
         values: ["${port}"]
       - index: 0
         operator: DAddr
-        values: ["127.0.0.1/32"]
+        values: ["127.0.0.1/32", "::1/128"]
       matchBinaries:
       - operator: In
         values: ["${PERL}"]
@@ -126,6 +126,12 @@ const connectCode = (host: string, port: number) =>
   `connect($s, pack_sockaddr_in(${port}, inet_aton("${host}"))) or do { print "errno=", $!+0; exit 3 }; ` +
   `print "ok"; exit 0;`;
 
+/** perl: connect(2) to [::1]:port over TCP; prints "ok" or the errno. */
+const connect6Code = (port: number) =>
+  `use Socket qw(:all); socket(my $s, AF_INET6, SOCK_STREAM, 0) or die; ` +
+  `connect($s, pack_sockaddr_in6(${port}, inet_pton(AF_INET6, "::1"))) or do { print "errno=", $!+0; exit 3 }; ` +
+  `print "ok"; exit 0;`;
+
 /** perl: bpf(BPF_MAP_CREATE) of a hash map (key 4, value 8, 16 entries) named vigil_args. */
 const MAP_CREATE = `my $a = pack("LLLLLLLa16", 1, 4, 8, 16, 0, 0, 0, "vigil_args"); ` +
   `my $fd = syscall(321, 0, $a, length($a)); print $fd < 0 ? "errno=" . ($!+0) : "ok"; exit 0;`;
@@ -156,7 +162,15 @@ Deno.test(
     const other = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (hit.addr as Deno.NetAddr).port;
     const otherPort = (other.addr as Deno.NetAddr).port;
-    const accepting = [hit, other].map(async (l) => {
+    // IPv6 loopback on the same port, where the kernel has it.
+    let hit6: Deno.Listener | undefined;
+    let no6 = "";
+    try {
+      hit6 = Deno.listen({ hostname: "::1", port });
+    } catch (e) {
+      no6 = String(e);
+    }
+    const accepting = [hit, other, ...(hit6 ? [hit6] : [])].map(async (l) => {
       for await (const c of l) c.close();
     });
     try {
@@ -223,6 +237,24 @@ Deno.test(
           const pids = pa.eventsOf("net-connect").map((x) => bodyOf(x).process?.pid);
           assert.ok(!pids.includes(wrongPort.pid), "a connect to another port matched");
           assert.ok(!pids.includes(wrongAddr.pid), "a connect to 127.0.0.2 matched 127.0.0.1/32");
+        },
+      });
+
+      await t.step({
+        name: `tcp_connect over IPv6: DAddr ::1/128 matches the sock's IPv6 address${
+          ignored || (hit6 ? "" : ` [IGNORED: no IPv6 loopback here: ${no6}]`)
+        }`,
+        ignore: !functions || hit6 === undefined,
+        fn: async () => {
+          const r = await runPerl(connect6Code(port));
+          assert.equal(r.stdout, "ok", r.stderr);
+          const e = await waitEvent(pa, "net-connect", r.pid);
+          const sock = (e.args as { sock_arg: Record<string, unknown> }[])[0]!.sock_arg;
+          assert.equal(sock.family, "AF_INET6");
+          assert.equal(sock.daddr, "::1");
+          assert.equal(sock.saddr, "::1");
+          assert.equal(sock.dport, port);
+          assert.equal(sock.state, "TCP_SYN_SENT");
         },
       });
 
@@ -352,6 +384,7 @@ Deno.test(
         },
       });
     } finally {
+      hit6?.close();
       hit.close();
       other.close();
       await Promise.allSettled(accepting);
