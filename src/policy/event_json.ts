@@ -72,7 +72,13 @@ export function hookEventInfo(hook: Pick<PlannedHook, "args" | "event">): HookEv
     where,
     args,
     ...(ev.returnArg === undefined || ev.returnArg.json === "none" ? {} : {
-      ret: { pos: -1, json: ev.returnArg.json, label: label(ev.returnArg.label), sizeArg: 0 },
+      ret: {
+        // Where the kernel read the return value's object (a returned sock), if it did.
+        pos: hook.args.findIndex((a) => a.role === "return"),
+        json: ev.returnArg.json,
+        label: label(ev.returnArg.label),
+        sizeArg: 0,
+      },
     }),
     policy: `"policy_name":${jsonString(ev.policyName)}`,
     trailer,
@@ -235,7 +241,11 @@ export function policyEventLine(
   } else {
     if (info.ret !== undefined) {
       s += `,"return":{${
-        valueJson(info.ret.json, BigInt.asUintN(64, record.ret), EMPTY)
+        valueJson(
+          info.ret.json,
+          BigInt.asUintN(64, record.ret),
+          record.data[info.ret.pos] ?? EMPTY,
+        )
       }${info.ret.label}}`;
     }
     s += `${actionJson},${info.policy}`;

@@ -10,7 +10,15 @@ import { hookEventInfo, policyEventLine } from "../../src/policy/event_json.ts";
 import type { PlannedHook } from "../../src/policy/plan/mod.ts";
 import { cidrSetKey } from "../../src/policy/plan/args_kernel.ts";
 import { decoded } from "../events/_policy_record.ts";
-import { errorMessages, EVERYTHING_KERNEL, facts, onlyHook, planSpec } from "./plan_fixtures.ts";
+import { planPolicy } from "../../src/policy/plan/mod.ts";
+import {
+  errorMessages,
+  EVERYTHING_KERNEL,
+  facts,
+  onlyHook,
+  planSpec,
+  policyFile,
+} from "./plan_fixtures.ts";
 
 const FN = facts({ features: EVERYTHING_KERNEL });
 const TIME = "2026-12-07T01:00:00.000000000Z";
@@ -279,4 +287,55 @@ Deno.test("on a syscall tracepoint, kernel objects stay refused with the reason"
     "      type: sock",
   ]);
   assert.match(errorMessages(plan).join("\n"), /type sock reads a kernel object/);
+});
+
+Deno.test("a returned sock (sk_alloc) is read and printed as the return's sock_arg", () => {
+  const hook = onlyHook(planSpec(
+    [
+      ...kprobe("sk_alloc", ["nop", "int"]),
+      "    return: true",
+      "    returnArg:",
+      "      index: 0",
+      "      type: sock",
+    ],
+    FN,
+  ));
+  assert.ok(hook.runnable, JSON.stringify(hook.errors));
+  const ret = hook.args.findIndex((a) => a.role === "return");
+  assert.equal(hook.args[ret]?.kind, "VIGIL_ARG_SOCK");
+  const sock = layout(STRUCTS.vigil_net_arg, { family: 2, type: 2, protocol: 17 });
+  const data = hook.args.map((_, i) => (i === ret ? sock : new Uint8Array()));
+  const text = policyEventLine(
+    decoded({ ints: hook.args.map(() => 0n), data, ret: 0xffff8880aabbcc00n }),
+    hookEventInfo(hook),
+    undefined,
+    undefined,
+    "n",
+    TIME,
+  );
+  assert.deepEqual(JSON.parse(text).process_kprobe.return, {
+    sock_arg: {
+      family: "AF_INET",
+      type: "SOCK_DGRAM",
+      protocol: "IPPROTO_UDP",
+      // Not bound yet: Go's net.IP prints the zero address, as Tetragon does.
+      saddr: "0.0.0.0",
+      daddr: "0.0.0.0",
+      cookie: String(0xffff8880aabbcc00n),
+    },
+  });
+});
+
+Deno.test("Capability on a kernel_cap_t runs: the set holds any of the listed capabilities", () => {
+  const plan = planPolicy(
+    policyFile("tests/fixtures/policy/tetragon_corpus/deny-privileged-containers.yaml"),
+    FN,
+  );
+  assert.ok(plan.runnable, plan.reason ?? "");
+  const hook = onlyHook(plan);
+  assert.deepEqual(hook.args.map((a) => [a.kind, a.json]), [
+    ["VIGIL_ARG_CAP_SET", "kernel_cap_t_arg"],
+  ]);
+  const [filter] = hook.selectors[0]!.argFilters;
+  assert.deepEqual([filter?.op, filter?.values], ["VIGIL_MATCH_MASK", [1n << 21n]]);
 });

@@ -7,6 +7,8 @@
  * - commit_creds (cred): a root perl that setuid()s to nobody posts `process_credentials_arg` with
  *   the new ids, no capabilities left and the host user namespace;
  * - security_bpf_map (bpf_map): a hash map created through bpf(2) posts `bpf_map_arg`;
+ * - security_bpf (int + bpf_attr): a program load posts `bpf_attr_arg` (type, instructions, name);
+ * - cap_capable (user_namespace + capability, Equal 23): a CAP_SYS_NICE check posts both;
  * - do_init_module (module): `modprobe dummy` posts `module_arg` with the name and the signature
  *   check (Debian signs its modules).
  *
@@ -44,7 +46,7 @@ const connectSpec = (port: number) =>
         values: ["${port}"]
       - index: 0
         operator: DAddr
-        values: ["127.0.0.1/32"]
+        values: ["127.0.0.1/32", "::1/128"]
       matchBinaries:
       - operator: In
         values: ["${PERL}"]
@@ -74,6 +76,42 @@ const BPF_MAP = `  kprobes:
         values: ["${PERL}"]
 `;
 
+const CAPABLE = `  kprobes:
+  - call: cap_capable
+    syscall: false
+    args:
+    - index: 1
+      type: user_namespace
+    - index: 2
+      type: capability
+    selectors:
+    - matchArgs:
+      - index: 2
+        operator: Equal
+        values: ["23"]
+      matchBinaries:
+      - operator: In
+        values: ["${PERL}"]
+`;
+
+const BPF_PROG_LOAD = `  kprobes:
+  - call: security_bpf
+    syscall: false
+    args:
+    - index: 0
+      type: int
+    - index: 1
+      type: bpf_attr
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: Equal
+        values: ["5"]
+      matchBinaries:
+      - operator: In
+        values: ["${PERL}"]
+`;
+
 const MODULE = `  kprobes:
   - call: do_init_module
     syscall: false
@@ -88,9 +126,22 @@ const connectCode = (host: string, port: number) =>
   `connect($s, pack_sockaddr_in(${port}, inet_aton("${host}"))) or do { print "errno=", $!+0; exit 3 }; ` +
   `print "ok"; exit 0;`;
 
+/** perl: connect(2) to [::1]:port over TCP; prints "ok" or the errno. */
+const connect6Code = (port: number) =>
+  `use Socket qw(:all); socket(my $s, AF_INET6, SOCK_STREAM, 0) or die; ` +
+  `connect($s, pack_sockaddr_in6(${port}, inet_pton(AF_INET6, "::1"))) or do { print "errno=", $!+0; exit 3 }; ` +
+  `print "ok"; exit 0;`;
+
 /** perl: bpf(BPF_MAP_CREATE) of a hash map (key 4, value 8, 16 entries) named vigil_args. */
 const MAP_CREATE = `my $a = pack("LLLLLLLa16", 1, 4, 8, 16, 0, 0, 0, "vigil_args"); ` +
   `my $fd = syscall(321, 0, $a, length($a)); print $fd < 0 ? "errno=" . ($!+0) : "ok"; exit 0;`;
+
+/** perl: bpf(BPF_PROG_LOAD) of "r0 = 0; exit" as a socket filter named vigil_prog. */
+const PROG_LOAD =
+  `my $i = pack("CCsl", 0xb7, 0, 0, 0) . pack("CCsl", 0x95, 0, 0, 0); my $l = "GPL\\0"; ` +
+  `my $a = pack("LLQQLLQLLa16", 1, 2, unpack("Q", pack("p", $i)), unpack("Q", pack("p", $l)), ` +
+  `0, 0, 0, 0, 0, "vigil_prog"); my $fd = syscall(321, 5, $a, length($a)); ` +
+  `print $fd < 0 ? "errno=" . ($!+0) : "ok"; exit 0;`;
 
 async function waitEvent(pa: PolicyAgent, name: string, pid: number): Promise<ExportedEvent> {
   const [e] = await pa.agent.waitFor(
@@ -102,7 +153,7 @@ async function waitEvent(pa: PolicyAgent, name: string, pid: number): Promise<Ex
 
 Deno.test(
   requires(
-    "policy e2e: kernel-object args (sock, cred, bpf_map, module) on kernel functions",
+    "policy e2e: kernel-object args (sock, cred, bpf_map, bpf_attr, user_ns, capability, module)",
     ...POLICY_ENGINE_NEEDS,
   ),
   async (t) => {
@@ -111,7 +162,15 @@ Deno.test(
     const other = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (hit.addr as Deno.NetAddr).port;
     const otherPort = (other.addr as Deno.NetAddr).port;
-    const accepting = [hit, other].map(async (l) => {
+    // IPv6 loopback on the same port, where the kernel has it.
+    let hit6: Deno.Listener | undefined;
+    let no6 = "";
+    try {
+      hit6 = Deno.listen({ hostname: "::1", port });
+    } catch (e) {
+      no6 = String(e);
+    }
+    const accepting = [hit, other, ...(hit6 ? [hit6] : [])].map(async (l) => {
       for await (const c of l) c.close();
     });
     try {
@@ -120,6 +179,8 @@ Deno.test(
         "creds.yaml": policy("creds", CREDS),
         "bpf_map.yaml": policy("bpf-map", BPF_MAP),
         "module.yaml": policy("module-load", MODULE),
+        "capable.yaml": policy("capable", CAPABLE),
+        "prog_load.yaml": policy("prog-load", BPF_PROG_LOAD),
       });
       const features = await kernelFeatures(pa);
       const functions = features.fentry?.supported === true || features.kprobe?.supported === true;
@@ -128,7 +189,9 @@ Deno.test(
         : ` [IGNORED: this kernel has neither fentry (${features.fentry?.reason}) nor kprobes (${features.kprobe?.reason}): run it in the lab]`;
 
       await t.step("the policies are enabled where the kernel has function hooks", async () => {
-        for (const name of ["net-connect", "creds", "bpf-map", "module-load"]) {
+        for (
+          const name of ["net-connect", "creds", "bpf-map", "module-load", "capable", "prog-load"]
+        ) {
           const s = await pa.status(name);
           if (!functions) {
             assert.equal(s.state, "error", `${name}: ${JSON.stringify(s)}`);
@@ -174,6 +237,24 @@ Deno.test(
           const pids = pa.eventsOf("net-connect").map((x) => bodyOf(x).process?.pid);
           assert.ok(!pids.includes(wrongPort.pid), "a connect to another port matched");
           assert.ok(!pids.includes(wrongAddr.pid), "a connect to 127.0.0.2 matched 127.0.0.1/32");
+        },
+      });
+
+      await t.step({
+        name: `tcp_connect over IPv6: DAddr ::1/128 matches the sock's IPv6 address${
+          ignored || (hit6 ? "" : ` [IGNORED: no IPv6 loopback here: ${no6}]`)
+        }`,
+        ignore: !functions || hit6 === undefined,
+        fn: async () => {
+          const r = await runPerl(connect6Code(port));
+          assert.equal(r.stdout, "ok", r.stderr);
+          const e = await waitEvent(pa, "net-connect", r.pid);
+          const sock = (e.args as { sock_arg: Record<string, unknown> }[])[0]!.sock_arg;
+          assert.equal(sock.family, "AF_INET6");
+          assert.equal(sock.daddr, "::1");
+          assert.equal(sock.saddr, "::1");
+          assert.equal(sock.dport, port);
+          assert.equal(sock.state, "TCP_SYN_SENT");
         },
       });
 
@@ -242,6 +323,43 @@ Deno.test(
         },
       });
 
+      await t.step({
+        name:
+          `cap_capable: a CAP_SYS_NICE check shows the user namespace and the capability${ignored}`,
+        ignore: !functions,
+        fn: async () => {
+          const r = await runPerl(
+            `setpriority(0, 0, -5) or die "setpriority: $!"; print "ok"; exit 0;`,
+          );
+          assert.equal(r.stdout, "ok", r.stderr);
+          const e = await waitEvent(pa, "capable", r.pid);
+          assert.deepEqual(e.args, [
+            { user_ns_arg: { level: 0, uid: 0, gid: 0, ns: { inum: 4026531837, is_host: true } } },
+            { capability_arg: { value: 23, name: "CAP_SYS_NICE" } },
+          ]);
+        },
+      });
+
+      await t.step({
+        name: `security_bpf: BPF_PROG_LOAD's attributes (type, instructions, name)${ignored}`,
+        ignore: !functions,
+        fn: async () => {
+          const r = await runPerl(PROG_LOAD);
+          assert.equal(r.stdout, "ok", r.stderr);
+          const e = await waitEvent(pa, "prog-load", r.pid);
+          assert.deepEqual(e.args, [
+            { int_arg: 5 },
+            {
+              bpf_attr_arg: {
+                ProgType: "BPF_PROG_TYPE_SOCKET_FILTER",
+                InsnCnt: 2,
+                ProgName: "vigil_prog",
+              },
+            },
+          ]);
+        },
+      });
+
       const dummyLoaded = await Deno.stat("/sys/module/dummy").then(() => true, () => false);
       await t.step({
         name: `do_init_module: modprobe dummy is seen with its name and signature${
@@ -266,6 +384,7 @@ Deno.test(
         },
       });
     } finally {
+      hit6?.close();
       hit.close();
       other.close();
       await Promise.allSettled(accepting);

@@ -155,6 +155,40 @@ export function planNetFilter(
   return { ...base, values, nvalues: values.length };
 }
 
+const CAP_OPS: Partial<Record<ArgOperator, MatchOp>> = {
+  Equal: "VIGIL_MATCH_EQ",
+  NotEqual: "VIGIL_MATCH_NEQ",
+  Mask: "VIGIL_MATCH_MASK",
+  // Tetragon's Capability: the set holds any of the listed capabilities.
+  Capability: "VIGIL_MATCH_MASK",
+};
+
+/**
+ * Plans a filter on a kernel-object arg: network operators on sock/socket/skb, and
+ * Equal/NotEqual/Mask/Capability with `CAP_*` values on capability sets. Returns `null` when the
+ * generic planner applies, `undefined` after reporting an error.
+ */
+export function planKernelFilter(
+  f: ArgFilter,
+  pos: number,
+  arg: PlannedArg,
+  sink: IssueSink,
+): PlannedArgFilter | undefined | null {
+  if (isNetKind(arg.kind)) return planNetFilter(f, pos, arg, sink);
+  if (arg.kind !== "VIGIL_ARG_CAP_SET" || f.match.kind !== "capabilities") return null;
+  const op = CAP_OPS[f.operator];
+  if (op === undefined) {
+    sink.error(f.at, `operator ${f.operator} does not take capability names`);
+    return undefined;
+  }
+  const masks = f.match.masks;
+  if (masks.length > MAX_INLINE) {
+    sink.error(f.at, `at most ${MAX_INLINE} values per ${f.operator} entry`);
+    return undefined;
+  }
+  return { at: f.at, arg: pos, op, values: [...masks], nvalues: masks.length };
+}
+
 const LPM_KEY = STRUCTS.vigil_lpm_key;
 
 /**

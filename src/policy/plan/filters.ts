@@ -12,7 +12,7 @@ import { parseInteger } from "../vocab/mod.ts";
 import type { ArgKind, MatchOp, PlannedArg, PlannedArgFilter } from "./types.ts";
 import type { ArgFilter, ArgOperator, IpPrefix } from "../spec/mod.ts";
 import type { IssueSink } from "./issues.ts";
-import { planNetFilter } from "./args_kernel.ts";
+import { planKernelFilter } from "./args_kernel.ts";
 
 const LIMITS = ENUMS.vigil_policy_limits;
 /** Inline values of a non-range filter (the ABI stores 8 u64: 4 values or 4 pairs). */
@@ -294,8 +294,8 @@ export function planArgFilter(
     }
     return undefined;
   }
-  const net = planNetFilter(f, pos, arg, sink);
-  if (net !== null) return net;
+  const kernel = planKernelFilter(f, pos, arg, sink);
+  if (kernel !== null) return kernel;
   if (arg.kind === "VIGIL_ARG_SOCKADDR" || arg.kind === "VIGIL_ARG_KSOCKADDR") {
     const op = SOCKADDR_OPS[f.operator];
     return op === undefined ? unsupported(f, arg, pos, sink) : sockaddrFilter(f, pos, op, sink);

@@ -203,6 +203,14 @@ function comparisonValues(r: Reader, input: MatchInput): MatchValues | undefined
   return typeError(r, input, "an integer arg");
 }
 
+/** Capability: CAP_* names (or masks) any of which the kernel_cap_t/cap_* set holds. */
+function capabilityValues(r: Reader, input: MatchInput): MatchValues | undefined {
+  if (input.type === undefined) return undefined;
+  if (!isCapabilityType(input.type)) return typeError(r, input, "a kernel_cap_t or cap_* arg");
+  const masks = parseMasks(r, input);
+  return masks && { kind: "capabilities", masks };
+}
+
 function rangeValues(r: Reader, input: MatchInput): MatchValues | undefined {
   const type = input.type;
   if (!checkCount(r, input, POLICY_LIMITS.valuesPerIntegerEntry, `${input.op} entry`)) {
@@ -520,6 +528,8 @@ export function parseMatchValues(r: Reader, input: MatchInput): MatchValues | un
       return fileTypeValues(r, input);
     case "CapabilitiesGained":
       return undefined;
+    case "Capability":
+      return capabilityValues(r, input);
   }
   if (PRIV_PORT_OPERATORS.has(op)) {
     if (!checkNetworkType(r, input)) return undefined;

@@ -104,6 +104,8 @@ const INTEGER_SHAPES: Readonly<Partial<Record<ArgType, IntegerShape>>> = {
   int64: { bits: 64, signed: true },
   syscall64: { bits: 64, signed: true },
   uint64: { bits: 64, signed: false },
+  // A capability number (cap_capable's `cap`): an int in the kernel.
+  capability: { bits: 32, signed: true },
 };
 
 /**

@@ -38,6 +38,7 @@ export const ARG_OPERATORS = [
   "FileType",
   "NotFileType",
   "CapabilitiesGained",
+  "Capability",
   "SubString",
   "SubStringIgnCase",
 ] as const;
@@ -116,6 +117,7 @@ const ARG_OPERATOR_SPELLINGS: Readonly<Record<string, ArgOperator>> = {
   FileType: "FileType",
   NotFileType: "NotFileType",
   CapabilitiesGained: "CapabilitiesGained",
+  Capability: "Capability",
   SubString: "SubString",
   SubStringIgnCase: "SubStringIgnCase",
 };
@@ -124,8 +126,6 @@ const ARG_OPERATOR_SPELLINGS: Readonly<Record<string, ArgOperator>> = {
 const NOT_RUNNABLE_ARG_OPERATORS: Readonly<Record<string, string>> = {
   CelExpr: "operator CelExpr (a CEL expression over the arg, Tetragon 1.7) is valid Tetragon; " +
     "vigil's engine has no CEL compiler for in-kernel filters yet: not runnable",
-  Capability: "operator Capability (a capability in a kernel_cap_t/cap_* set) is valid Tetragon; " +
-    "vigil's engine reads capability-set args but does not evaluate this operator yet: not runnable",
 };
 
 /** Spellings Tetragon knows that vigil refuses, with the reason. */
