@@ -396,3 +396,37 @@ Deno.test("planPolicy() refuses GetUrl, DnsLookup, TrackSock with the reason", (
     /TrackSock records the socket's owner .* no socket-to-process map/,
   );
 });
+
+Deno.test("planPolicy() does not post at entry a selector that filters the return value", () => {
+  // On this machine's facts a return: true syscall is split at sys_enter/sys_exit.
+  const plan = planSpec([
+    "  kprobes:",
+    "  - call: sys_unlinkat",
+    "    syscall: true",
+    "    return: true",
+    "    args:",
+    "    - index: 1",
+    "      type: string",
+    "    returnArg:",
+    "      index: 0",
+    "      type: int",
+    "    selectors:",
+    "    - matchReturnArgs:",
+    "      - index: 0",
+    "        operator: LT",
+    '        values: ["0"]',
+    "      matchActions:",
+    "      - action: Sigkill",
+    "    - matchBinaries:",
+    "      - operator: In",
+    '        values: ["/bin/rm"]',
+  ]);
+  assert.deepEqual(errorMessages(plan), []);
+  const [entry, exit] = plan.hooks;
+  assert.equal(entry?.mechanism, "syscall_tracepoint");
+  assert.deepEqual(entry?.selectors.map((s) => s.actions.map((a) => a.kind)), [
+    ["VIGIL_ACT_SIGKILL", "VIGIL_ACT_NOPOST"],
+    ["VIGIL_ACT_POST"],
+  ]);
+  assert.deepEqual(exit?.selectors[0]?.actions.map((a) => a.kind), ["VIGIL_ACT_POST"]);
+});

@@ -195,7 +195,7 @@ function planSelector(
     ...(parentBinaries === undefined ? {} : { parentBinaries }),
     namespaces: planNamespaces(sel, env),
     capabilities: planCapabilities(sel, sink),
-    actions: planActions(actions, sel, env, part),
+    actions: entryActions(planActions(actions, sel, env, part), sel, env, part),
   };
 }
 
@@ -440,6 +440,34 @@ function planNotifyEnforcer(
   }
   needSignal(env, a.at, "NotifyEnforcer");
   return { ...none, kind: "VIGIL_ACT_NOTIFYENFORCER", signal: a.argSig };
+}
+
+/**
+ * The entry half of a hook split at the syscall's exit tracepoint cannot see the return value:
+ * a selector that filters on it (matchReturnArgs) must not post at entry, or every call would
+ * be posted whatever it returns. Its other entry actions (Sigkill, Signal) still run there, as
+ * in Tetragon, where matchActions run at entry and the event is posted at return.
+ */
+function entryActions(
+  planned: PlannedAction[],
+  sel: Selector,
+  env: SelectorEnv,
+  part: SelectorPart,
+): PlannedAction[] {
+  if (part.kind !== "entry" || sel.matchReturnArgs.length === 0) return planned;
+  env.sink.warn(
+    sel.matchReturnArgs[0]?.at ?? sel.at,
+    `this selector filters the return value, which only the exit tracepoint sees: its event ` +
+      `is posted at exit (with the return value, without the entry args), not at entry`,
+  );
+  const kept = planned.filter((a) => a.kind !== "VIGIL_ACT_POST" && a.kind !== "VIGIL_ACT_NOPOST");
+  return [...kept, {
+    at: sel.at,
+    kind: "VIGIL_ACT_NOPOST",
+    scope: "VIGIL_RATE_THREAD",
+    signal: 0,
+    rateLimitNs: 0n,
+  }];
 }
 
 function planActions(
