@@ -1,11 +1,13 @@
 /**
- * The CPU-budget guard on a real workload: a policy hooking every syscall (raw_syscalls/sys_enter,
- * unsplittable: its selector does not restrict the syscall id) under a getppid storm exceeds a
- * small budget (its `vigil-cpu-budget` option) and is detached within two windows (no events to
- * bucket: its cost is all BPF), with the `policy_throttled` event, the state and the metrics; it
- * is re-attached when the storm stops. An enforcement policy over budget keeps enforcing and is
- * reported. Explain's stage counters add up. A policy whose cost is user-space work gets the
- * in-kernel token bucket, removed when the load stops. A shadow run's ns per hit matches the real run's.
+ * The CPU-budget guard on a real workload: policies hooking every syscall (raw_syscalls/sys_enter,
+ * unsplittable: the selector does not restrict the syscall id) under a getppid storm exceed their
+ * budget (`vigil-cpu-budget`): the observation one is detached within two windows (no events to
+ * bucket: its cost is all BPF), with the `policy_throttled` event, the state and the metrics, and
+ * re-attached when the storm stops; the enforcement one keeps enforcing and is reported. The
+ * budget lies between the hook's cost at rest and under the storm, both measured first by shadow
+ * runs on this machine. Explain's stage counters add up. A policy whose cost is user-space work
+ * gets the in-kernel token bucket, removed when the load stops. A shadow run's ns per hit matches
+ * the real run's (asserted where timings are real, not under emulation).
  *
  * The storm is perl running getppid in a loop from a copy of the perl binary, so the policies'
  * binary filters can tell it apart from every other process on this shared machine.
@@ -21,10 +23,8 @@ const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** The guard's window in these tests, seconds. */
 const WINDOW_S = 1;
-/** Low enough for the storm's BPF cost (~5-15% of a CPU here), above the idle cost (~1%). */
-const BUDGET = "3%";
 
-function everySyscall(name: string, selector: string, budget = BUDGET): string {
+function everySyscall(name: string, selector: string, budget: string): string {
   return policy(
     name,
     `  options:
@@ -39,6 +39,14 @@ function everySyscall(name: string, selector: string, budget = BUDGET): string {
     selectors:
 ${selector}`,
   );
+}
+
+/** A selector no process matches: every call is filtered, the hook's cost is all BPF. */
+function neverRuns(path: string): string {
+  return `    - matchBinaries:
+      - operator: In
+        values: ["${path}"]
+`;
 }
 
 /** perl copied to `dir/name`: binary filters match it and nothing else. */
@@ -103,34 +111,99 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms: numbe
   }
 }
 
+/** The every-syscall hook's BPF share of one CPU over a `seconds` shadow run of `yaml`. */
+async function shadowShare(pa: PolicyAgent, yaml: string, seconds: number): Promise<number> {
+  const report = JSON.parse(await post(pa, `/policies?dryRun=shadow&seconds=${seconds}`, yaml))
+    .shadow;
+  assert.ok(report.hooks[0].hits > 0, JSON.stringify(report));
+  return report.bpfShare;
+}
+
+/**
+ * The budget the ladder test gives its policies: between what the every-syscall hook costs on
+ * this machine at rest and under the storm, both measured here by shadow runs (the geometric
+ * mean, so each side is the same factor away). Measured, not assumed: the storm's share is ~5-15%
+ * of a CPU on a busy 2-core host, and under QEMU software emulation the idle cost alone can be
+ * tens of percent (every syscall of the emulated guest runs the program, slowly). A machine where
+ * the storm cannot be told from rest fails here, saying so.
+ */
+function budgetBetween(idle: number, storm: number): number {
+  assert.ok(
+    storm >= 4 * idle && storm > 0,
+    `the storm (${storm} of a CPU in BPF) is not clearly above rest (${idle}): ` +
+      `this machine cannot show a policy going over budget because of the storm`,
+  );
+  return Math.max(Math.sqrt(Math.max(idle, 0.001) * storm), 0.005);
+}
+
+/** `share` (a fraction of one CPU) as a vigil-cpu-budget value. */
+function percent(share: number): string {
+  return `${(share * 100).toPrecision(3)}%`;
+}
+
 Deno.test({
   ...requires(
-    "budget: an observation policy on every syscall is detached under a storm, then restored",
+    "budget: under a storm an observation policy is detached and restored, an enforcement one reported and kept",
     ...POLICY_ENGINE_NEEDS,
   ),
   async fn(t) {
     let stormBin = "";
+    let victim = "";
+    let never = "";
     await using pa = await startPolicyAgent(async (work) => {
       stormBin = await perlCopy(work, "budget-storm");
-      return {
-        "obs.yaml": everySyscall(
-          "budget-observe",
-          `    - matchBinaries:
-      - operator: In
-        values: ["${work}/never-runs"]
-`,
-        ),
-      };
+      victim = await perlCopy(work, "budget-victim");
+      never = `${work}/never-runs`;
+      return {};
     }, ["--policy-budget-window", String(WINDOW_S)]);
+    const probe = everySyscall("budget-probe", neverRuns(never), "6400%");
 
-    await t.step("idle: enabled, under its own budget", async () => {
+    let budget = 0;
+    await t.step(
+      "calibrate: the hook's cost at rest and under the storm (shadow runs)",
+      async () => {
+        const idle = await shadowShare(pa, probe, 1);
+        const s = storm(stormBin);
+        let stormy = 0;
+        try {
+          stormy = await shadowShare(pa, probe, 1);
+        } finally {
+          await s.stop();
+        }
+        budget = budgetBetween(idle, stormy);
+        // deno-lint-ignore no-console
+        console.log(`  rest ${idle}, storm ${stormy} of a CPU in BPF: budget ${percent(budget)}`);
+        assert.equal((await pa.policies()).length, 0, "a shadow run leaves nothing running");
+      },
+    );
+
+    // Both every-syscall hooks: the second runs another copy of the program (one attach key),
+    // so each policy is charged its own copy's run time.
+    await post(pa, "/policies", everySyscall("budget-observe", neverRuns(never), percent(budget)));
+    await post(
+      pa,
+      "/policies",
+      everySyscall(
+        "budget-enforce",
+        `    - matchBinaries:
+      - operator: In
+        values: ["${victim}"]
+      matchActions:
+      - action: Sigkill
+`,
+        percent(budget),
+      ),
+    );
+
+    await t.step("at rest: enabled, under their budget", async () => {
       const s = await until("the guard's first window", async () => {
         const s = await pa.status("budget-observe");
         return s.budget ? s : undefined;
       }, 10_000);
       assert.equal(s.state, "enabled");
-      assert.equal(s.budget!.cpuBudget, 0.03, "vigil-cpu-budget overrides the agent's default");
+      assert.ok(Math.abs(s.budget!.cpuBudget - budget) < budget / 100, JSON.stringify(s.budget));
       assert.equal(s.budget!.enforcing, false);
+      assert.equal((await pa.status("budget-enforce")).budget?.enforcing, true);
     });
 
     await t.step("explain: fired = the sum of the stages", async () => {
@@ -149,11 +222,15 @@ Deno.test({
       assert.ok(Math.abs(by.binary - stats.hooks[0].filteredByProcess) <= cpus, JSON.stringify(by));
     });
 
-    let detectedMs = 0;
-    await t.step("storm: detached within two windows, event, state and metrics", async () => {
-      const s = storm(stormBin);
-      const started = Date.now();
-      try {
+    const s = storm(stormBin);
+    const started = Date.now();
+    try {
+      await t.step("storm: the observation policy is detached within two windows", async () => {
+        assert.equal(
+          guardEvents(pa, "policy_throttled", "budget-observe").length,
+          0,
+          "throttled before the storm: the budget is below the hook's cost at rest",
+        );
         const ev = await until("policy_throttled (detached)", () =>
           Promise.resolve(
             guardEvents(pa, "policy_throttled", "budget-observe").find((e) =>
@@ -161,8 +238,11 @@ Deno.test({
             ),
           ), 20_000);
         // From the storm's start to the guard's decision (its event's own time).
-        detectedMs = Date.parse(ev.time ?? "") - started;
-        assert.ok(ev.cpu_used > 0.03, JSON.stringify(ev));
+        const detectedMs = Date.parse(ev.time ?? "") - started;
+        // Two windows, plus one for the partial window the storm starts in, plus start-up slack
+        // for the storm process and the guard's timer on a loaded machine.
+        assert.ok(detectedMs <= 3 * WINDOW_S * 1000 * TIME_SCALE + 2000, `${detectedMs} ms`);
+        assert.ok(ev.cpu_used > budget, JSON.stringify(ev));
         assert.match(ev.reason, /over budget/);
         const status = await pa.status("budget-observe");
         assert.equal(status.state, "throttled");
@@ -175,13 +255,37 @@ Deno.test({
           metrics,
           /vigil_policy_budget_state\{policy="budget-observe",state="throttled"\} 1/,
         );
-      } finally {
-        await s.stop();
-      }
-      // Two windows, plus one for the partial window the storm starts in, plus start-up slack
-      // for the storm process and the guard's timer on a loaded machine.
-      assert.ok(detectedMs <= 3 * WINDOW_S * 1000 * TIME_SCALE + 2000, `${detectedMs} ms`);
-    });
+      });
+
+      await t.step(
+        "storm: the enforcement policy is reported, kept, and keeps enforcing",
+        async () => {
+          const ev = await until("policy_throttled (reported)", () =>
+            Promise.resolve(
+              guardEvents(pa, "policy_throttled", "budget-enforce").find((e) =>
+                e.step === "reported"
+              ),
+            ), 20_000);
+          assert.equal(ev.enforcing, true);
+          assert.equal(ev.state, "over_budget");
+          const status = await pa.status("budget-enforce");
+          assert.equal(status.state, "enabled");
+          assert.equal(status.budget?.state, "over_budget");
+          assert.ok(status.hooks.every((h) => h.attached));
+          assert.equal(
+            guardEvents(pa, "policy_throttled", "budget-enforce").filter((e) =>
+              e.step === "detached"
+            )
+              .length,
+            0,
+          );
+          const out = await new Deno.Command(victim, { args: ["-e", "exit 0"] }).output();
+          assert.equal(out.signal, "SIGKILL", `victim ended ${JSON.stringify(out)}`);
+        },
+      );
+    } finally {
+      await s.stop();
+    }
 
     await t.step("storm over: re-attached after the cool-down, and stays", async () => {
       const ev = await until("policy_restored", () =>
@@ -194,62 +298,6 @@ Deno.test({
       assert.equal(status.state, "enabled", JSON.stringify(status));
       assert.ok(status.hooks.every((h) => h.attached));
     });
-  },
-});
-
-Deno.test({
-  ...requires(
-    "budget: an enforcement policy over budget keeps enforcing and is reported",
-    ...POLICY_ENGINE_NEEDS,
-  ),
-  async fn(t) {
-    let stormBin = "";
-    let victim = "";
-    await using pa = await startPolicyAgent(async (work) => {
-      stormBin = await perlCopy(work, "budget-storm2");
-      victim = await perlCopy(work, "budget-victim");
-      return {
-        "enf.yaml": everySyscall(
-          "budget-enforce",
-          `    - matchBinaries:
-      - operator: In
-        values: ["${work}/budget-victim"]
-      matchActions:
-      - action: Sigkill
-`,
-        ),
-      };
-    }, ["--policy-budget-window", String(WINDOW_S)]);
-
-    const s = storm(stormBin);
-    try {
-      await t.step("reported over budget, still enabled", async () => {
-        const ev = await until("policy_throttled (reported)", () =>
-          Promise.resolve(
-            guardEvents(pa, "policy_throttled", "budget-enforce").find((e) =>
-              e.step === "reported"
-            ),
-          ), 20_000);
-        assert.equal(ev.enforcing, true);
-        assert.equal(ev.state, "over_budget");
-        const status = await pa.status("budget-enforce");
-        assert.equal(status.state, "enabled");
-        assert.equal(status.budget?.state, "over_budget");
-        assert.ok(status.hooks.every((h) => h.attached));
-        assert.equal(
-          guardEvents(pa, "policy_throttled", "budget-enforce").filter((e) => e.step === "detached")
-            .length,
-          0,
-        );
-      });
-
-      await t.step("and keeps enforcing: the victim is killed", async () => {
-        const out = await new Deno.Command(victim, { args: ["-e", "exit 0"] }).output();
-        assert.equal(out.signal, "SIGKILL", `victim ended ${JSON.stringify(out)}`);
-      });
-    } finally {
-      await s.stop();
-    }
   },
 });
 
@@ -267,11 +315,25 @@ function policyProgram(metrics: string): { runs: number; seconds: number } {
   };
 }
 
+/**
+ * Why timing margins cannot be asserted on this kernel, or null: in the kernel lab the guest runs
+ * under emulation (VIGIL_TEST_TIME_SCALE > 1), where two runs a few seconds apart differ by 3x and
+ * more (QEMU translates the freshly loaded program, other guests share the host's cores).
+ */
+const TIMING_UNRELIABLE = TIME_SCALE > 1
+  ? `emulated kernel (VIGIL_TEST_TIME_SCALE=${TIME_SCALE}): timings are indicative only, ` +
+    `so the shadow-vs-real margin is asserted on real CPUs`
+  : null;
+
+/** {@link requires}, and ignored with the reason where timings are not real. */
+function requiresRealTiming(name: string): { name: string; ignore: boolean } {
+  const gate = requires(name, ...POLICY_ENGINE_NEEDS);
+  if (gate.ignore || TIMING_UNRELIABLE === null) return gate;
+  return { name: `${name} [IGNORED: ${TIMING_UNRELIABLE}]`, ignore: true };
+}
+
 Deno.test({
-  ...requires(
-    "budget: a shadow run's ns per hit agrees with the real run's",
-    ...POLICY_ENGINE_NEEDS,
-  ),
+  ...requiresRealTiming("budget: a shadow run's ns per hit agrees with the real run's"),
   async fn() {
     let stormBin = "";
     let never = "";
@@ -280,14 +342,7 @@ Deno.test({
       never = `${work}/never-runs`;
       return {};
     }, ["--policy-budget-window", String(WINDOW_S)]);
-    const yaml = everySyscall(
-      "budget-shadow",
-      `    - matchBinaries:
-      - operator: In
-        values: ["${never}"]
-`,
-      "6400%",
-    );
+    const yaml = everySyscall("budget-shadow", neverRuns(never), "6400%");
     const s = storm(stormBin);
     try {
       const shadow = JSON.parse(
@@ -305,6 +360,8 @@ Deno.test({
           args: [
             "run",
             "--allow-all",
+            // Type checking is `deno task check`'s job.
+            "--no-check",
             MAIN,
             "policy",
             "plan",
