@@ -58,26 +58,23 @@ async function perlCopy(dir: string, name: string): Promise<string> {
 }
 
 /**
- * A getppid storm from `binary` until `stop()`: one process per CPU (at most 2), so that on a
- * machine busy with other work the storm still stands out from the every-syscall hook's cost at
- * rest (which grows with everyone's syscalls).
+ * A getppid storm from `binary` until `stop()`: one process at nice -10, so that on a machine busy
+ * with other work (other tests, emulators) it still gets about one CPU, and its cost stands out
+ * from the every-syscall hook's cost at rest (which grows with everyone's syscalls), while the
+ * other CPU is left to the agent.
  */
 function storm(binary: string): { stop: () => Promise<void> } {
-  const n = Math.min(Math.max(navigator.hardwareConcurrency, 1), 2);
-  const children = Array.from({ length: n }, () =>
-    new Deno.Command(binary, {
-      args: ["-e", "while (1) { getppid() for 1..100000 }"],
-      stdout: "null",
-      stderr: "null",
-    }).spawn());
+  const child = new Deno.Command("nice", {
+    args: ["-n", "-10", binary, "-e", "while (1) { getppid() for 1..100000 }"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
   return {
     stop: async () => {
-      for (const child of children) {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* already gone */ }
-      }
-      await Promise.all(children.map((c) => c.status));
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await child.status;
     },
   };
 }
@@ -146,14 +143,22 @@ async function shadowShare(
  * fails here, saying so.
  */
 function budgetBetween(rest: number, storm: number): number {
-  const budget = storm / 3;
   assert.ok(
-    budget >= 2 * rest && budget > 0,
-    `the storm (${storm} of a CPU in BPF) is not clearly above rest (${rest}): ` +
-      `this machine cannot show a policy going over budget because of the storm`,
+    separated(rest, storm),
+    `the storm (${storm} of a CPU in BPF) is not clearly above rest (${rest}) after ` +
+      `${CALIBRATION_ATTEMPTS} attempts: this machine cannot show a policy going over budget ` +
+      `because of the storm`,
   );
-  return budget;
+  return storm / 3;
 }
+
+/** Whether a third of the storm's cost is at least twice the cost at rest. */
+function separated(rest: number, storm: number): boolean {
+  return storm > 0 && storm / 3 >= 2 * rest;
+}
+
+/** Rest and storm readings taken at most this many times. */
+const CALIBRATION_ATTEMPTS = 3;
 
 /** Why no function hook (fentry or kprobe) can be attached here, or null. */
 const NO_FUNCTION_HOOKS = missing("fentry") === null || missing("kprobe") === null
@@ -195,39 +200,38 @@ Deno.test({
     const probe = everySyscall("budget-probe", neverRuns(never), "6400%");
 
     let budget = 0;
-    let fnShadow: {
-      hooks: { mechanism: string; hits: number; nsPerHit: number }[];
-    } | null = null;
+    let fnShadow: { hooks: { mechanism: string; hits: number; nsPerHit: number }[] } | null = null;
     const calibrated = await t.step(
-      "calibrate: the hook's cost at rest and under the storm (shadow runs)",
+      "calibrate: the hook's cost at rest and under the storm",
       async () => {
-        const idle = await shadowShare(pa, probe, 1);
-        const s = storm(stormBin);
+        // The cost at rest follows everyone's syscalls: on a machine shared with other work it
+        // jumps for seconds at a time, so a pair of readings too close together is taken again.
+        let rest = 0;
         let stormy = 0;
-        try {
-          stormy = await shadowShare(pa, probe, 1);
-          if (NO_FUNCTION_HOOKS === null) {
-            fnShadow = JSON.parse(
-              await post(
+        for (let attempt = 1; attempt <= CALIBRATION_ATTEMPTS; attempt++) {
+          rest = await shadowShare(pa, probe, 1);
+          const s = storm(stormBin);
+          try {
+            stormy = await shadowShare(pa, probe, 1);
+            if (NO_FUNCTION_HOOKS === null && fnShadow === null) {
+              const answer = await post(
                 pa,
                 "/policies?dryRun=shadow&seconds=1",
                 getppidFunction(never),
-              ),
-            ).shadow;
+              );
+              fnShadow = JSON.parse(answer).shadow;
+            }
+          } finally {
+            await s.stop();
           }
-        } finally {
-          await s.stop();
+          // deno-lint-ignore no-console
+          console.log(`  attempt ${attempt}: rest ${rest}, storm ${stormy} of a CPU in BPF`);
+          if (separated(rest, stormy)) break;
         }
-        budget = budgetBetween(idle, stormy);
+        budget = budgetBetween(rest, stormy);
         // deno-lint-ignore no-console
-        console.log(
-          `  rest ${idle}, storm ${stormy} of a CPU in BPF: budget ${percent(budget)}`,
-        );
-        assert.equal(
-          (await pa.policies()).length,
-          0,
-          "a shadow run leaves nothing running",
-        );
+        console.log(`  budget ${percent(budget)}`);
+        assert.equal((await pa.policies()).length, 0, "a shadow run leaves nothing running");
       },
     );
     // Without a budget between rest and storm the other steps would only fail for that reason.
@@ -240,11 +244,7 @@ Deno.test({
       fn: () => {
         const report = fnShadow!;
         const hook = report.hooks[0]!;
-        assert.match(
-          hook.mechanism,
-          /^(fentry|kprobe) /,
-          JSON.stringify(report),
-        );
+        assert.match(hook.mechanism, /^(fentry|kprobe) /, JSON.stringify(report));
         // The storm's getppid calls ran it, and the meter found its program's run time.
         assert.ok(hook.hits > 0 && hook.nsPerHit > 0, JSON.stringify(report));
       },
@@ -252,47 +252,30 @@ Deno.test({
 
     // Both every-syscall hooks: the second runs another copy of the program (one attach key),
     // so each policy is charged its own copy's run time.
-    await post(
-      pa,
-      "/policies",
-      everySyscall("budget-observe", neverRuns(never), percent(budget)),
-    );
-    await post(
-      pa,
-      "/policies",
-      everySyscall(
-        "budget-enforce",
-        `    - matchBinaries:
+    await post(pa, "/policies", everySyscall("budget-observe", neverRuns(never), percent(budget)));
+    const sigkillVictim = `    - matchBinaries:
       - operator: In
         values: ["${victim}"]
       matchActions:
       - action: Sigkill
-`,
-        percent(budget),
-      ),
-    );
+`;
+    await post(pa, "/policies", everySyscall("budget-enforce", sigkillVictim, percent(budget)));
 
-    await t.step("at rest: enabled, under their budget", async () => {
+    await t.step("at rest: enabled, with their budget", async () => {
       const s = await until("the guard's first window", async () => {
         const s = await pa.status("budget-observe");
         return s.budget ? s : undefined;
       }, 10_000);
       assert.equal(s.state, "enabled");
-      assert.ok(
-        Math.abs(s.budget!.cpuBudget - budget) < budget / 100,
-        JSON.stringify(s.budget),
-      );
+      assert.ok(Math.abs(s.budget!.cpuBudget - budget) < budget / 100, JSON.stringify(s.budget));
       assert.equal(s.budget!.enforcing, false);
       assert.equal((await pa.status("budget-enforce")).budget?.enforcing, true);
     });
 
     await t.step("explain: fired = the sum of the stages", async () => {
-      const stats = JSON.parse(
-        await text(pa, "/policies/budget-observe/stats"),
-      );
+      const stats = JSON.parse(await text(pa, "/policies/budget-observe/stats"));
       const c = stats.total;
-      const sum = c.filteredByProcess + c.argsRejected + c.rateLimited +
-        c.budgetDropped +
+      const sum = c.filteredByProcess + c.argsRejected + c.rateLimited + c.budgetDropped +
         c.ringFull + c.noPost + c.posted;
       assert.ok(c.fired > 0, JSON.stringify(c));
       // Per-CPU counters are read while hooks run: at most one call in flight per CPU.
@@ -301,123 +284,104 @@ Deno.test({
       // Nothing but the binary filter stops these calls: every stage but that one is empty.
       assert.equal(sum, c.filteredByProcess, JSON.stringify(c));
       const by = stats.hooks[0].filteredBy;
-      assert.equal(
-        by.pid + by.namespace + by.capability,
-        0,
-        JSON.stringify(by),
-      );
-      assert.ok(
-        Math.abs(by.binary - stats.hooks[0].filteredByProcess) <= cpus,
-        JSON.stringify(by),
-      );
+      assert.equal(by.pid + by.namespace + by.capability, 0, JSON.stringify(by));
+      assert.ok(Math.abs(by.binary - stats.hooks[0].filteredByProcess) <= cpus, JSON.stringify(by));
     });
 
+    // The storm lasts only until the guard has acted on both policies: under emulation every
+    // step is slow, and a storm longer than the cool-down would see the observation policy
+    // re-attached and detached again (each time with a doubled cool-down) before it ends.
     const s = storm(stormBin);
     const started = Date.now();
     try {
-      await t.step(
-        "storm: the observation policy is detached within two windows",
-        async () => {
-          assert.equal(
-            guardEvents(pa, "policy_throttled", "budget-observe").length,
-            0,
-            "throttled before the storm: the budget is below the hook's cost at rest",
-          );
-          const ev = await until(
-            "policy_throttled (detached)",
-            () =>
-              Promise.resolve(
-                guardEvents(pa, "policy_throttled", "budget-observe").find((
-                  e,
-                ) => e.step === "detached"),
-              ),
-            20_000,
-          );
-          // From the storm's start to the guard's decision (its event's own time).
-          const detectedMs = Date.parse(ev.time ?? "") - started;
-          // Two windows, plus one for the partial window the storm starts in, plus start-up slack
-          // for the storm process and the guard's timer on a loaded machine.
-          assert.ok(
-            detectedMs <= 3 * WINDOW_S * 1000 * TIME_SCALE + 2000,
-            `${detectedMs} ms`,
-          );
-          assert.ok(ev.cpu_used > budget, JSON.stringify(ev));
-          assert.match(ev.reason, /over budget/);
-          const status = await pa.status("budget-observe");
-          assert.equal(status.state, "throttled");
-          assert.match(status.reason ?? "", /over budget/);
-          assert.equal(status.hooks.every((h) => !h.attached), true);
-          const metrics = await text(pa, "/metrics");
-          assert.match(
-            metrics,
-            /vigil_policy_state\{policy="budget-observe",state="throttled"\} 1/,
-          );
-          assert.match(
-            metrics,
-            /vigil_policy_cpu_ratio\{policy="budget-observe"\} [0-9.e-]+/,
-          );
-          assert.match(
-            metrics,
-            /vigil_policy_budget_state\{policy="budget-observe",state="throttled"\} 1/,
-          );
-        },
-      );
+      await t.step("storm: the observation policy is detached within two windows", async () => {
+        assert.equal(
+          guardEvents(pa, "policy_throttled", "budget-observe").length,
+          0,
+          "throttled before the storm: the budget is below the hook's cost at rest",
+        );
+        const ev = await until("policy_throttled (detached)", () =>
+          Promise.resolve(
+            guardEvents(pa, "policy_throttled", "budget-observe").find((e) =>
+              e.step === "detached"
+            ),
+          ), 20_000);
+        // From the storm's start to the guard's decision (its event's own time).
+        const detectedMs = Date.parse(ev.time ?? "") - started;
+        // Two windows, plus one for the partial window the storm starts in, plus start-up slack
+        // for the storm process and the guard's timer on a loaded machine.
+        assert.ok(detectedMs <= 3 * WINDOW_S * 1000 * TIME_SCALE + 2000, `${detectedMs} ms`);
+        assert.ok(ev.cpu_used > budget, JSON.stringify(ev));
+        assert.match(ev.reason, /over budget/);
+      });
 
       await t.step(
         "storm: the enforcement policy is reported, kept, and keeps enforcing",
         async () => {
-          const ev = await until(
-            "policy_throttled (reported)",
-            () =>
-              Promise.resolve(
-                guardEvents(pa, "policy_throttled", "budget-enforce").find((
-                  e,
-                ) => e.step === "reported"),
+          const ev = await until("policy_throttled (reported)", () =>
+            Promise.resolve(
+              guardEvents(pa, "policy_throttled", "budget-enforce").find((e) =>
+                e.step === "reported"
               ),
-            20_000,
-          );
+            ), 20_000);
           assert.equal(ev.enforcing, true);
           assert.equal(ev.state, "over_budget");
           const status = await pa.status("budget-enforce");
           assert.equal(status.state, "enabled");
           assert.equal(status.budget?.state, "over_budget");
           assert.ok(status.hooks.every((h) => h.attached));
-          assert.equal(
-            guardEvents(pa, "policy_throttled", "budget-enforce").filter((e) =>
-              e.step === "detached"
-            )
-              .length,
-            0,
-          );
-          const out = await new Deno.Command(victim, { args: ["-e", "exit 0"] })
-            .output();
-          assert.equal(
-            out.signal,
-            "SIGKILL",
-            `victim ended ${JSON.stringify(out)}`,
-          );
+          const out = await new Deno.Command(victim, { args: ["-e", "exit 0"] }).output();
+          assert.equal(out.signal, "SIGKILL", `victim ended ${JSON.stringify(out)}`);
         },
       );
     } finally {
       await s.stop();
     }
+    const stormEnded = Date.now();
 
-    await t.step(
-      "storm over: re-attached after the cool-down, and stays",
-      async () => {
-        const ev = await until("policy_restored", () =>
-          Promise.resolve(
-            guardEvents(pa, "policy_restored", "budget-observe").find((e) =>
-              e.step === "reattached"
-            ),
-          ), 30_000);
-        assert.equal(ev.state, "ok");
-        await new Promise((r) => setTimeout(r, 3 * WINDOW_S * 1000));
-        const status = await pa.status("budget-observe");
-        assert.equal(status.state, "enabled", JSON.stringify(status));
-        assert.ok(status.hooks.every((h) => h.attached));
-      },
-    );
+    await t.step("detached: state, reason and metrics until its cool-down ends", async () => {
+      // Read once the storm is over: the status may already be back to enabled when the
+      // cool-down ended meanwhile (slow machines); the throttled state is then in the past.
+      const status = await pa.status("budget-observe");
+      const restored = guardEvents(pa, "policy_restored", "budget-observe").length > 0;
+      if (status.state === "throttled") {
+        assert.match(status.reason ?? "", /over budget/);
+        assert.ok(status.hooks.every((h) => !h.attached));
+        const metrics = await text(pa, "/metrics");
+        assert.match(metrics, /vigil_policy_state\{policy="budget-observe",state="throttled"\} 1/);
+        assert.match(metrics, /vigil_policy_cpu_ratio\{policy="budget-observe"\} [0-9.e-]+/);
+        assert.match(
+          metrics,
+          /vigil_policy_budget_state\{policy="budget-observe",state="throttled"\} 1/,
+        );
+      } else {
+        assert.ok(restored, `neither throttled nor restored: ${JSON.stringify(status)}`);
+      }
+      assert.equal(
+        guardEvents(pa, "policy_throttled", "budget-enforce").filter((e) => e.step === "detached")
+          .length,
+        0,
+        "the enforcement policy was detached",
+      );
+    });
+
+    await t.step("storm over: re-attached after the cool-down, and stays", async () => {
+      // The first re-attach that follows the storm (earlier ones fell inside it).
+      const ev = await until("policy_restored after the storm", () =>
+        Promise.resolve(
+          guardEvents(pa, "policy_restored", "budget-observe").find((e) =>
+            e.step === "reattached" && Date.parse(e.time ?? "") >= stormEnded
+          ),
+        ), 30_000);
+      assert.equal(ev.state, "ok");
+      await new Promise((r) => setTimeout(r, 3 * WINDOW_S * 1000));
+      const status = await pa.status("budget-observe");
+      assert.equal(status.state, "enabled", JSON.stringify(status));
+      assert.ok(status.hooks.every((h) => h.attached));
+      const again = guardEvents(pa, "policy_throttled", "budget-observe")
+        .filter((e) => Date.parse(e.time ?? "") > Date.parse(ev.time ?? ""));
+      assert.equal(again.length, 0, JSON.stringify(again));
+    });
   },
 });
 
