@@ -106,7 +106,8 @@ function guardEvents(type: string): { time: string; step: string }[] {
     text = Deno.readTextFileSync(agent.exportPath);
   } catch { /* not yet */ }
   const out: { time: string; step: string }[] = [];
-  for (const line of text.split("\n")) {
+  // Whole lines only: the agent may be writing the last one.
+  for (const line of text.slice(0, text.lastIndexOf("\n") + 1).split("\n")) {
     if (!line.includes(type) || !line.includes(NAME)) continue;
     const e = JSON.parse(line);
     out.push({ time: e.time, step: e[type].step });

@@ -199,6 +199,8 @@ export class PolicyManager {
   readonly #deps: PolicyManagerDeps;
   readonly #policies = new Map<string, PolicyEntry>();
   readonly #routes = new Map<number, HookRoute>();
+  /** Hook ids of the shadow runs attached now (see {@link shadowHookIds}). */
+  readonly #shadowHooks = new Set<number>();
   #nextPolicyId = 1;
   /** Every change, one at a time, in arrival order. */
   readonly #changes = new ChangeQueue(POLICY_SET_LIMITS.maxQueuedChanges);
@@ -612,6 +614,14 @@ export class PolicyManager {
     return out;
   }
 
+  /**
+   * Hooks of shadow runs attached now. They run in programs shared with the policies' hooks, so
+   * the budget guard counts their calls too, or their run time would be charged to the policies.
+   */
+  shadowHookIds(): number[] {
+    return [...this.#shadowHooks];
+  }
+
   /** The policies the budget guard watches: attached ones, and the ones it detached. */
   budgetSubjects(): BudgetSubject[] {
     const out: BudgetSubject[] = [];
@@ -756,12 +766,14 @@ export class PolicyManager {
       const plan = planPolicy(parsed.policy, this.#deps.facts());
       if (!plan.runnable) return { ok: false as const, errors: plan.errors.map(issueToError) };
       const hooks = this.#install(plan, 0, true);
+      for (const h of hooks) this.#shadowHooks.add(h.id);
       const cpuBudget = parsed.policy.spec.options.cpuBudget;
       let attached = true;
       const detach = () => {
         if (!attached) return;
         attached = false;
         this.#uninstall({ hooks });
+        for (const h of hooks) this.#shadowHooks.delete(h.id);
       };
       return {
         ok: true as const,

@@ -114,7 +114,10 @@ export async function startAgentProcess(options: StartOptions = {}): Promise<Age
     } catch {
       return [];
     }
-    return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+    // Only whole lines: the exporter may be half-way through writing the last one (seen in the
+    // kernel lab, where the agent runs slowly enough for a poll to land between two writes).
+    return text.slice(0, text.lastIndexOf("\n") + 1).split("\n").filter((l) => l !== "")
+      .map((l) => JSON.parse(l));
   }
 
   async function stop(signal: Deno.Signal = "SIGTERM"): Promise<number> {

@@ -167,6 +167,43 @@ Deno.test("an enforcement policy over budget is reported, never detached", async
   guard.close();
 });
 
+Deno.test("a shadow run's calls on a program shared with a policy are not charged to it", async () => {
+  // Hook 1 (the policy) and hook 2 (a shadow run) on program 10: the shadow makes 99% of the calls.
+  const world = new World(false);
+  let shadowSeen = 0;
+  const shared: MeterSource = {
+    hookProgramFd: (id) => (id === 1 || id === 2 ? 10 : undefined),
+    counters: (id) => counters(id === 2 ? shadowSeen : world.seen),
+    runTimeNs: () => world.runNs,
+    programFds: () => [10],
+  };
+  const policies: GuardedPolicies = {
+    budgetSubjects: () => world.budgetSubjects(),
+    shadowHookIds: () => [2],
+    setPostBudget: (n, pps) => world.setPostBudget(n, pps),
+    throttle: () => world.throttle(),
+    restore: () => world.restore(),
+  };
+  const guard = new BudgetGuard({
+    policies,
+    source: () => shared,
+    userTime: new PolicyUserTime(),
+    emit: () => {},
+    logger: silentLogger,
+    nodeName: "n",
+    defaultBudget: 0.05,
+    windowMs: 1000,
+    detachEnforcing: false,
+  });
+  await guard.tick();
+  await window(world, 0.5); // 50% of a CPU on the program, 1000 calls of hook 1 ...
+  shadowSeen += 99_000; // ... and 99000 of the shadow's
+  await guard.tick();
+  assert.deepEqual(world.calls, [], "the policy was charged the shadow's run time");
+  assert.ok(guard.status("p")!.bpfUsed < 0.05, JSON.stringify(guard.status("p")));
+  guard.close();
+});
+
 Deno.test("the meter splits a shared program's run time by each hook's calls", () => {
   const seen = new Map([[1, 0], [2, 0]]);
   let run = 0n;

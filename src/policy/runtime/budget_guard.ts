@@ -50,6 +50,8 @@ const MAX_POSTS_PER_SEC = 100_000;
 /** What the guard changes, through the manager's ordered change queue. */
 export interface GuardedPolicies {
   budgetSubjects(): BudgetSubject[];
+  /** Hooks of shadow runs attached now: sampled with the policies, charged to none of them. */
+  shadowHookIds?(): readonly number[];
   setPostBudget(name: string, postsPerSec: number): Promise<boolean>;
   throttle(name: string, reason: string): Promise<boolean>;
   restore(name: string): Promise<boolean>;
@@ -141,7 +143,7 @@ export class BudgetGuard {
     const src = this.#deps.source();
     if (src === null) return;
     this.#meter ??= new BudgetMeter(src);
-    this.#meter.sample(hooksOf(this.#deps.policies.budgetSubjects()));
+    this.#meter.sample(this.#measured(this.#deps.policies.budgetSubjects()));
     this.#deps.userTime.take();
     this.#last = performance.now();
   }
@@ -156,7 +158,7 @@ export class BudgetGuard {
     const elapsedNs = Math.max((now - this.#last) * 1e6, 1);
     this.#last = now;
     const subjects = this.#deps.policies.budgetSubjects();
-    const uses = this.#meter.sample(hooksOf(subjects));
+    const uses = this.#meter.sample(this.#measured(subjects));
     const user = this.#deps.userTime.take();
     for (const name of [...this.#tracks.keys()]) {
       if (!subjects.some((s) => s.name === name)) this.#tracks.delete(name);
@@ -291,6 +293,17 @@ export class BudgetGuard {
     });
   }
 
+  /**
+   * What the meter samples: each policy's hooks, and the shadow runs' hooks under a name no
+   * policy can have (a program shared with them splits its run time by every hook's calls).
+   */
+  #measured(subjects: readonly BudgetSubject[]): Map<string, readonly number[]> {
+    const out = hooksOf(subjects);
+    const shadow = this.#deps.policies.shadowHookIds?.() ?? [];
+    if (shadow.length > 0) out.set(SHADOW_RUNS, shadow);
+    return out;
+  }
+
   #cooldown(strikes: number): number {
     return Math.min(COOLDOWN_WINDOWS * 2 ** Math.max(strikes, 0), MAX_COOLDOWN_WINDOWS);
   }
@@ -326,6 +339,9 @@ export class BudgetGuard {
     this.#deps.emit(type, line, s.name);
   }
 }
+
+/** The meter's name for the shadow runs' hooks (a policy name is never empty-prefixed). */
+const SHADOW_RUNS = "\u0000shadow-runs";
 
 function hooksOf(subjects: readonly BudgetSubject[]): Map<string, readonly number[]> {
   return new Map(subjects.map((s) => [s.name, s.hookIds]));
