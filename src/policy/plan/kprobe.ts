@@ -301,6 +301,7 @@ function functionHook(
       userPointers: hook.syscall,
       mechanism,
       functionIndex: a.index,
+      atReturn: hook.return,
     }, ctx)
   );
   if (hook.return && !fentry && hook.args.length > 0) {
