@@ -215,6 +215,7 @@ enum vigil_arg_kind {
 	VIGIL_ARG_ANY_STRING = 15,	/* char * in kernel or user memory */
 	VIGIL_ARG_ANY_BUF = 16,		/* bytes in kernel or user memory; size as VIGIL_ARG_BUF */
 	VIGIL_ARG_IOVEC = 17,		/* user struct iovec array; count as VIGIL_ARG_BUF's size */
+	VIGIL_ARG_IOV_ITER = 18,	/* struct iov_iter *: the bytes of its first segment */
 	/* args-net: kernel objects through BTF (bpf/lib/args_net.h, args_kernel.h; abi_args_kernel.h) */
 	VIGIL_ARG_SOCK = 32,		/* struct sock *: struct vigil_net_arg */
 	VIGIL_ARG_SOCKET = 33,		/* struct socket *: its sock, struct vigil_net_arg */

@@ -168,6 +168,46 @@ static __always_inline int read_iovec(struct policy_scratch *s, __u32 i, __u64 p
 	return cut;
 }
 
+/*
+ * The bytes an iov_iter points at, from its current segment: a user buffer (ITER_UBUF), a user
+ * iovec (ITER_IOVEC) or a kernel one (ITER_KVEC). The iterator's remaining count goes to
+ * ints[i] (the event's orig_size). The engine runs on 6.1+ (bpf_loop), where iter_type is a u8
+ * and the enum's values differ between versions: CO-RE resolves them.
+ */
+static __always_inline void read_iov_iter(struct policy_scratch *s, __u32 i, struct iov_iter *it)
+{
+	__u8 type = BPF_CORE_READ(it, iter_type);
+	__u64 count = BPF_CORE_READ(it, count), off = BPF_CORE_READ(it, iov_offset);
+	void *ptr = BPF_CORE_READ(it, ubuf);
+	struct iovec iov = {};
+	int user = 1;
+
+	if (i >= VIGIL_MAX_ARGS)
+		return;
+	barrier_var(i);
+	s->ev.ints[i] = count;
+	if (bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) &&
+	    type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
+		ptr += off;
+	} else if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC) ||
+		   type == bpf_core_enum_value(enum iter_type, ITER_KVEC)) {
+		user = type == bpf_core_enum_value(enum iter_type, ITER_IOVEC);
+		if (bpf_probe_read_kernel(&iov, sizeof(iov), ptr)) {
+			s->ev.flags |= VIGIL_EV_ARG_ERROR;
+			return;
+		}
+		ptr = iov.iov_base + off;
+		if (iov.iov_len - off < count)
+			count = iov.iov_len - off;
+	} else {
+		/* Pipes, bio_vecs, xarrays: pages, not an address to copy from. */
+		s->ev.flags |= VIGIL_EV_ARG_ERROR;
+		return;
+	}
+	if (read_buf(s, i, (__u64)ptr, count, !user))
+		s->ev.flags |= VIGIL_EV_TRUNCATED;
+}
+
 /* The value of the arg a BUF reads its size from (or the return value, VIGIL_SIZE_FROM_RET). */
 static __always_inline __u64 buf_size(struct policy_scratch *s, struct vigil_hook *h, __u8 size_arg)
 {
@@ -249,6 +289,9 @@ static __always_inline void read_file_arg(struct policy_scratch *s, struct vigil
 	case VIGIL_ARG_ANY_BUF:
 		if (read_buf(s, i, v, buf_size(s, h, a->size_arg), a->kind == VIGIL_ARG_ANY_BUF))
 			s->ev.flags |= VIGIL_EV_TRUNCATED;
+		return;
+	case VIGIL_ARG_IOV_ITER:
+		read_iov_iter(s, i, (struct iov_iter *)v);
 		return;
 	case VIGIL_ARG_IOVEC:
 		if (read_iovec(s, i, v, buf_size(s, h, a->size_arg)))

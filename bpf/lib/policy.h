@@ -409,7 +409,7 @@ static __always_inline void read_arg(struct policy_scratch *s, struct vigil_hook
 			s->ev.flags |= VIGIL_EV_ARG_ERROR;
 		return;
 	case VIGIL_ARG_BUF:
-	case VIGIL_ARG_FILE ... VIGIL_ARG_IOVEC:
+	case VIGIL_ARG_FILE ... VIGIL_ARG_IOV_ITER:
 		read_file_arg(s, h, i, task);
 		return;
 	default:
@@ -493,7 +493,7 @@ static __always_inline int arg_filter_matches(struct policy_scratch *s, struct v
 	case VIGIL_MATCH_EQ:
 	case VIGIL_MATCH_NEQ:
 		if (kind == VIGIL_ARG_STRING || kind == VIGIL_ARG_FD || kind == VIGIL_ARG_DATA_LOC ||
-		    kind == VIGIL_ARG_BUF || (kind >= VIGIL_ARG_FILE && kind <= VIGIL_ARG_IOVEC)) {
+		    kind == VIGIL_ARG_BUF || (kind >= VIGIL_ARG_FILE && kind <= VIGIL_ARG_IOV_ITER)) {
 			hit = str_in_set(s, f->set_id, arg);
 			return f->op == VIGIL_MATCH_EQ ? hit : !hit;
 		}

@@ -35,6 +35,8 @@ interface ArgOut {
   readonly sizeArg: number;
   /** The value is a path kind's `(flags << 32) | i_mode` (see `event_json_file.ts`). */
   readonly pathMode?: boolean;
+  /** The value is the buffer's original size (iov_iter: the iterator's count). */
+  readonly origIsValue?: boolean;
 }
 
 /** Per-hook constants of its event lines; build once per hook with {@link hookEventInfo}. */
@@ -62,7 +64,15 @@ export function hookEventInfo(hook: Pick<PlannedHook, "args" | "event">): HookEv
     if (a.role === "arg" && a.json !== "none") {
       const pathMode = a.kind !== "VIGIL_ARG_FD" && a.kind !== "VIGIL_ARG_NONE" &&
         (a.json === "file_arg" || a.json === "path_arg" || a.json === "linux_binprm_arg");
-      args.push({ pos, json: a.json, label: label(a.label), sizeArg: a.sizeArg, pathMode });
+      const origIsValue = a.kind === "VIGIL_ARG_IOV_ITER";
+      args.push({
+        pos,
+        json: a.json,
+        label: label(a.label),
+        sizeArg: a.sizeArg,
+        pathMode,
+        origIsValue,
+      });
     }
   });
   const where = ev.kind === "process_tracepoint"
@@ -198,7 +208,9 @@ function argsJson(rec: PolicyRecord, info: HookEventInfo): string {
   for (const a of info.args) {
     const v = rec.ints[a.pos];
     if (v === undefined) continue;
-    const orig = a.sizeArg === SIZE_FROM_RET
+    const orig = a.origIsValue === true
+      ? v
+      : a.sizeArg === SIZE_FROM_RET
       ? rec.ret
       : a.sizeArg > 0
       ? rec.ints[a.sizeArg - 1]

@@ -253,3 +253,29 @@ Deno.test("permissionString() prints modes as ls -l does", () => {
   assert.equal(permissionString(0o120777), "lrwxrwxrwx");
   assert.equal(permissionString(0o102644), "-rw-r-Sr--");
 });
+
+Deno.test("iov_iter exports the bytes of its segment, with the iterator's count as orig_size", () => {
+  const hook = onlyHook(plan(`  kprobes:
+  - call: tty_write
+    syscall: false
+    args:
+    - index: 0
+      type: kiocb
+    - index: 1
+      type: iov_iter
+      maxData: true
+`));
+  assert.deepEqual(hook.args.map((a) => [a.kind, a.json]), [
+    ["VIGIL_ARG_KIOCB", "file_arg"],
+    ["VIGIL_ARG_IOV_ITER", "bytes_arg"],
+  ]);
+  const ev = event(hook, { ints: [0o020620n, 5n], data: ["/dev/pts/0", "hello"] });
+  assert.deepEqual((ev.process_kprobe as { args: unknown }).args, [
+    { file_arg: { path: "/dev/pts/0", permission: "crw--w----" } },
+    { bytes_arg: "aGVsbG8=" },
+  ]);
+  const long = event(hook, { ints: [0o020620n, 4000n], data: ["/dev/pts/0", "hello"] });
+  assert.deepEqual((long.process_kprobe as { args: unknown[] }).args[1], {
+    truncated_bytes_arg: { bytes_arg: "aGVsbG8=", orig_size: "4000" },
+  });
+});

@@ -7,7 +7,9 @@
  *   outside posts nothing (filtered in the kernel);
  * - `linux_binprm` on security_bprm_check: the exec'd binary's path, matched with Equal;
  * - `file` + `char_buf` (sizeArgIndex) + `size_t` on vfs_write: the written bytes, base64;
- * - `path` on security_path_truncate with FileType reg: truncate(2) of a file under the prefix.
+ * - `path` on security_path_truncate with FileType reg: truncate(2) of a file under the prefix;
+ * - `kiocb` + `iov_iter` on generic_perform_write: a write to a file on a tmpfs (/dev/shm: a
+ *   mount below another mount) shows the file's full path and the bytes of the iterator.
  *
  * These hooks need fentry or kprobes: on a kernel without both (the development machine) the steps
  * are ignored loudly with the probe's reasons; the lab runs them:
@@ -34,8 +36,25 @@ const PERL_ONLY = `      matchBinaries:
         values: ["${PERL}"]
 `;
 
-function filesOf(work: string): Record<string, string> {
+function filesOf(work: string, shm: string): Record<string, string> {
   return {
+    "iter_write.yaml": policy(
+      "iter-write",
+      `  kprobes:
+  - call: generic_perform_write
+    syscall: false
+    args:
+    - index: 0
+      type: kiocb
+    - index: 1
+      type: iov_iter
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: Prefix
+        values: ["${shm}/"]
+${PERL_ONLY}`,
+    ),
     "file_open.yaml": policy(
       "file-open",
       `  kprobes:
@@ -122,11 +141,16 @@ async function onlyEventOf(pa: PolicyAgent, name: string, pid: number): Promise<
 Deno.test(
   requires("policy e2e: file-family args on kernel functions", ...POLICY_ENGINE_NEEDS),
   async (t) => {
+    // A tmpfs file: generic_perform_write is where tmpfs (and ext4) buffered writes go.
+    const shm = Deno.makeTempDirSync({ dir: "/dev/shm", prefix: "vigil-e2e-" });
+    await using _shm = {
+      [Symbol.asyncDispose]: () => Deno.remove(shm, { recursive: true }).catch(() => {}),
+    };
     await using pa = await startPolicyAgent((work) => {
       Deno.mkdirSync(`${work}/inside`);
       Deno.mkdirSync(`${work}/outside`);
       Deno.mkdirSync(`${work}/bin`);
-      return Promise.resolve(filesOf(Deno.realPathSync(work)));
+      return Promise.resolve(filesOf(Deno.realPathSync(work), shm));
     });
     const work = Deno.realPathSync(pa.work);
     const features = await kernelFeatures(pa);
@@ -136,7 +160,7 @@ Deno.test(
       : ` [IGNORED: this kernel has neither fentry (${features.fentry?.reason}) nor kprobes (${features.kprobe?.reason}): run it in the lab]`;
 
     await t.step("the policies are enabled where the kernel has function hooks", async () => {
-      for (const name of ["file-open", "bprm-check", "vfs-write", "path-truncate"]) {
+      for (const name of ["file-open", "bprm-check", "vfs-write", "path-truncate", "iter-write"]) {
         const s = await pa.status(name);
         if (functions) assert.equal(s.state, "enabled", `${name}: ${s.reason}`);
         else assert.equal(s.state, "error", `${name}: ${JSON.stringify(s)}`);
@@ -230,6 +254,26 @@ Deno.test(
         assert.equal(hit.code, 0, hit.stderr);
         const e = await onlyEventOf(pa, "path-truncate", hit.pid);
         assert.deepEqual(e.args, [{ path_arg: { path, permission: modeString(path) } }]);
+      },
+    });
+
+    await t.step({
+      name: `kiocb + iov_iter on generic_perform_write: tmpfs path and bytes${ignored}`,
+      ignore: !functions,
+      fn: async () => {
+        const path = `${shm}/iter.txt`;
+        const text = "bytes through an iov_iter";
+        const hit = await runPerl(
+          `open(my $f, ">", ${perlString(path)}) or exit 3; syswrite($f, ${
+            perlString(text)
+          }) or exit 4; exit 0;`,
+        );
+        assert.equal(hit.code, 0, hit.stderr);
+        const e = await onlyEventOf(pa, "iter-write", hit.pid);
+        assert.deepEqual(e.args, [
+          { file_arg: { path, permission: modeString(path) } },
+          { bytes_arg: btoa(text) },
+        ]);
       },
     });
   },

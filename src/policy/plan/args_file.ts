@@ -1,7 +1,8 @@
 /**
  * The file family of arg reads on kernel-function hooks (kprobe, fentry, LSM): `file`, `kiocb`,
  * `path`, `dentry`, `linux_binprm` (each as the full path, `bpf/lib/args_file.h`), `filename`
- * (a kernel `struct filename`), `string` and `char_buf` in kernel memory, `char_iovec`, and the
+ * (a kernel `struct filename`), `string` and `char_buf` in kernel memory, `char_iovec`,
+ * `iov_iter` (the bytes of its current segment), and the
  * `returnCopy`/`maxData` attributes of buffers.
  *
  * Internal to this stage: `args.ts` asks here first and falls back on its own reads.
@@ -41,6 +42,7 @@ export const FILE_STRING_KINDS: readonly ArgKind[] = [
   "VIGIL_ARG_ANY_STRING",
   "VIGIL_ARG_ANY_BUF",
   "VIGIL_ARG_IOVEC",
+  "VIGIL_ARG_IOV_ITER",
 ];
 
 /** `sizeArg` of a buffer sized by the return value (`returnCopy`). */
@@ -87,6 +89,8 @@ export function fileFamilyRead(
       const kind = site.userPointers ? "VIGIL_ARG_BUF" : "VIGIL_ARG_ANY_BUF";
       return { kind, size: 8, type, json: "bytes_arg", sizeArg };
     }
+    case "iov_iter":
+      return kernel ? { kind: "VIGIL_ARG_IOV_ITER", size: 8, type, json: "bytes_arg" } : undefined;
     case "char_iovec": {
       if (!kernel && !site.userPointers) {
         return `type char_iovec reads user memory, but ${site.desc} is a kernel pointer`;
