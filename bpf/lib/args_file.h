@@ -77,24 +77,6 @@ static __always_inline __u32 file_arg_path(struct policy_scratch *s, __u32 i, st
 	return flags;
 }
 
-static __always_inline __u64 inode_mode(struct inode *inode)
-{
-	return BPF_CORE_READ(inode, i_mode);
-}
-
-/* A struct file: its path and mode. */
-static __always_inline __u64 read_file(struct policy_scratch *s, __u32 i, struct task_struct *task,
-				       struct file *file)
-{
-	__u32 flags;
-
-	if (!file)
-		return (__u64)VIGIL_PATH_F_ERROR << 32;
-	flags = file_arg_path(s, i, task, BPF_CORE_READ(file, f_path.dentry),
-			      BPF_CORE_READ(file, f_path.mnt), 0);
-	return ((__u64)flags << 32) | inode_mode(BPF_CORE_READ(file, f_inode));
-}
-
 /* A string that may be in kernel or user memory (function args do not say which). */
 static __always_inline long read_any_str(char *dst, const void *src)
 {
@@ -223,12 +205,50 @@ static __always_inline __u64 buf_size(struct policy_scratch *s, struct vigil_hoo
 		       h->args[from].kind == VIGIL_ARG_INT);
 }
 
+/*
+ * A path kind: finds (dentry, mount) of the object, walks it once (one inlined walk for every
+ * kind keeps the verifier's work small), and leaves (flags << 32) | i_mode in ints[i].
+ */
+static __always_inline void read_path_arg(struct policy_scratch *s, __u32 i, __u8 kind, __u64 v,
+					  struct task_struct *task)
+{
+	struct file *file = (struct file *)v;
+	struct dentry *dentry = 0;
+	struct vfsmount *mnt = 0;
+	__u32 flags;
+
+	if (i >= VIGIL_MAX_ARGS)
+		return;
+	barrier_var(i);
+	if (kind == VIGIL_ARG_KIOCB)
+		file = BPF_CORE_READ((struct kiocb *)v, ki_filp);
+	else if (kind == VIGIL_ARG_LINUX_BINPRM)
+		file = BPF_CORE_READ((struct linux_binprm *)v, file);
+	if (kind == VIGIL_ARG_PATH) {
+		dentry = BPF_CORE_READ((struct path *)v, dentry);
+		mnt = BPF_CORE_READ((struct path *)v, mnt);
+	} else if (kind == VIGIL_ARG_DENTRY) {
+		dentry = (struct dentry *)v;
+	} else if (file) {
+		dentry = BPF_CORE_READ(file, f_path.dentry);
+		mnt = BPF_CORE_READ(file, f_path.mnt);
+	}
+	if (!dentry) {
+		s->ev.flags |= VIGIL_EV_ARG_ERROR;
+		s->ev.ints[i] = (__u64)VIGIL_PATH_F_ERROR << 32;
+		return;
+	}
+	flags = file_arg_path(s, i, task, dentry, mnt, kind == VIGIL_ARG_DENTRY);
+	if (flags & VIGIL_PATH_F_CUT)
+		s->ev.flags |= VIGIL_EV_TRUNCATED;
+	s->ev.ints[i] = ((__u64)flags << 32) | BPF_CORE_READ(dentry, d_inode, i_mode);
+}
+
 static __always_inline void read_file_arg(struct policy_scratch *s, struct vigil_hook *h, __u32 i,
 					  struct task_struct *task)
 {
 	struct vigil_hook_arg *a;
-	__u64 v, out;
-	__u32 flags;
+	__u64 v;
 	long n;
 
 	if (i >= VIGIL_MAX_ARGS)
@@ -239,37 +259,12 @@ static __always_inline void read_file_arg(struct policy_scratch *s, struct vigil
 	zero_str(s->str[i]);
 	switch (a->kind) {
 	case VIGIL_ARG_FILE:
-		out = read_file(s, i, task, (struct file *)v);
-		break;
 	case VIGIL_ARG_KIOCB:
-		out = read_file(s, i, task, BPF_CORE_READ((struct kiocb *)v, ki_filp));
-		break;
 	case VIGIL_ARG_LINUX_BINPRM:
-		out = read_file(s, i, task, BPF_CORE_READ((struct linux_binprm *)v, file));
-		break;
-	case VIGIL_ARG_PATH: {
-		struct path *p = (struct path *)v;
-		struct dentry *d = BPF_CORE_READ(p, dentry);
-
-		if (!p || !d) {
-			out = (__u64)VIGIL_PATH_F_ERROR << 32;
-			break;
-		}
-		flags = file_arg_path(s, i, task, d, BPF_CORE_READ(p, mnt), 0);
-		out = ((__u64)flags << 32) | inode_mode(BPF_CORE_READ(d, d_inode));
-		break;
-	}
-	case VIGIL_ARG_DENTRY: {
-		struct dentry *d = (struct dentry *)v;
-
-		if (!d) {
-			out = (__u64)VIGIL_PATH_F_ERROR << 32;
-			break;
-		}
-		flags = file_arg_path(s, i, task, d, 0, 1);
-		out = ((__u64)flags << 32) | inode_mode(BPF_CORE_READ(d, d_inode));
-		break;
-	}
+	case VIGIL_ARG_PATH:
+	case VIGIL_ARG_DENTRY:
+		read_path_arg(s, i, a->kind, v, task);
+		return;
 	case VIGIL_ARG_FILENAME:
 	case VIGIL_ARG_ANY_STRING:
 		if (a->kind == VIGIL_ARG_FILENAME)
@@ -300,12 +295,6 @@ static __always_inline void read_file_arg(struct policy_scratch *s, struct vigil
 	default:
 		return;
 	}
-	flags = out >> 32;
-	if (flags & VIGIL_PATH_F_ERROR)
-		s->ev.flags |= VIGIL_EV_ARG_ERROR;
-	if (flags & VIGIL_PATH_F_CUT)
-		s->ev.flags |= VIGIL_EV_TRUNCATED;
-	s->ev.ints[i] = out;
 }
 
 /* FileType / NotFileType: the mode's S_IFMT bits against the filter's values. */
