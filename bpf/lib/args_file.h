@@ -168,6 +168,13 @@ static __always_inline void read_iov_iter(struct policy_scratch *s, __u32 i, str
 		return;
 	barrier_var(i);
 	s->ev.ints[i] = count;
+	if (!bpf_core_field_exists(it->iter_type) ||
+	    !bpf_core_enum_value_exists(enum iter_type, ITER_IOVEC) ||
+	    !bpf_core_enum_value_exists(enum iter_type, ITER_KVEC)) {
+		/* A kernel before 6.0 (a bit mask in iov_iter.type): not read, said so. */
+		s->ev.flags |= VIGIL_EV_ARG_ERROR;
+		return;
+	}
 	if (bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) &&
 	    type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
 		ptr += off;
