@@ -158,11 +158,11 @@ static __always_inline int read_iovec(struct policy_scratch *s, __u32 i, __u64 p
  */
 static __always_inline void read_iov_iter(struct policy_scratch *s, __u32 i, struct iov_iter *it)
 {
-	__u8 type = BPF_CORE_READ(it, iter_type);
 	__u64 count = BPF_CORE_READ(it, count), off = BPF_CORE_READ(it, iov_offset);
-	void *ptr = BPF_CORE_READ(it, ubuf);
 	struct iovec iov = {};
 	int user = 1;
+	void *ptr;
+	__u8 type;
 
 	if (i >= VIGIL_MAX_ARGS)
 		return;
@@ -175,6 +175,8 @@ static __always_inline void read_iov_iter(struct policy_scratch *s, __u32 i, str
 		s->ev.flags |= VIGIL_EV_ARG_ERROR;
 		return;
 	}
+	type = BPF_CORE_READ(it, iter_type);
+	ptr = BPF_CORE_READ(it, ubuf);
 	if (bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) &&
 	    type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
 		ptr += off;
