@@ -150,6 +150,11 @@ static __always_inline int read_iovec(struct policy_scratch *s, __u32 i, __u64 p
 	return cut;
 }
 
+/* 5.14-5.19: the segment pointer is `iov` (6.0+ also has `ubuf` at the same offset). */
+struct iov_iter___iov {
+	const struct iovec *iov;
+} __attribute__((preserve_access_index));
+
 /*
  * The bytes an iov_iter points at, from its current segment: a user buffer (ITER_UBUF), a user
  * iovec (ITER_IOVEC) or a kernel one (ITER_KVEC). The iterator's remaining count goes to
@@ -176,7 +181,10 @@ static __always_inline void read_iov_iter(struct policy_scratch *s, __u32 i, str
 		return;
 	}
 	type = BPF_CORE_READ(it, iter_type);
-	ptr = BPF_CORE_READ(it, ubuf);
+	if (bpf_core_field_exists(it->ubuf))
+		ptr = BPF_CORE_READ(it, ubuf);
+	else
+		ptr = (void *)BPF_CORE_READ((struct iov_iter___iov *)it, iov);
 	if (bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) &&
 	    type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
 		ptr += off;
