@@ -35,6 +35,8 @@ enum vigil_op anchor_op;
 enum vigil_policy_limits anchor_policy_limits;
 enum vigil_arg_kind anchor_arg_kind;
 enum vigil_filtered_by anchor_filtered_by;
+enum vigil_path_flags anchor_path_flags;
+enum vigil_buf_limits anchor_buf_limits;
 enum vigil_match_op anchor_match_op;
 enum vigil_set_op anchor_set_op;
 enum vigil_action_kind anchor_action_kind;

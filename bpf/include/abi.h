@@ -211,6 +211,17 @@ enum vigil_arg_kind {
 	VIGIL_ARG_BUF = 6,		/* user pointer to bytes; size from another arg */
 	VIGIL_ARG_SYSCALL_ID = 7,	/* the syscall number */
 	VIGIL_ARG_DATA_LOC = 8,		/* __data_loc string of the record (u32: len << 16 | offset) */
+	/* args-file (9..19): kernel objects read through BTF; paths as in bpf/lib/args_file.h. */
+	VIGIL_ARG_FILE = 9,		/* struct file *: its path */
+	VIGIL_ARG_PATH = 10,		/* struct path *: its path */
+	VIGIL_ARG_DENTRY = 11,		/* struct dentry *: its path within its file system */
+	VIGIL_ARG_LINUX_BINPRM = 12,	/* struct linux_binprm *: the path of its file */
+	VIGIL_ARG_KIOCB = 13,		/* struct kiocb *: the path of its file */
+	VIGIL_ARG_FILENAME = 14,	/* struct filename *: its name */
+	VIGIL_ARG_ANY_STRING = 15,	/* char * in kernel or user memory */
+	VIGIL_ARG_ANY_BUF = 16,		/* bytes in kernel or user memory; size as VIGIL_ARG_BUF */
+	VIGIL_ARG_IOVEC = 17,		/* user struct iovec array; count as VIGIL_ARG_BUF's size */
+	VIGIL_ARG_IOV_ITER = 18,	/* struct iov_iter *: the bytes of its first segment */
 	/* args-net: kernel objects through BTF (bpf/lib/args_net.h, args_kernel.h; abi_args_kernel.h) */
 	VIGIL_ARG_SOCK = 32,		/* struct sock *: struct vigil_net_arg */
 	VIGIL_ARG_SOCKET = 33,		/* struct socket *: its sock, struct vigil_net_arg */
@@ -226,6 +237,18 @@ enum vigil_arg_kind {
 	VIGIL_ARG_PERF_EVENT = 43,	/* struct perf_event *: struct vigil_perf_event_arg */
 	VIGIL_ARG_MODULE = 44,		/* struct module *: struct vigil_module_arg */
 	VIGIL_ARG_LOAD_INFO = 45,	/* struct load_info *: struct vigil_module_arg */
+};
+
+/* args-file: flags of a path arg (ints[i] >> 32); CUT is Tetragon's unresolvedPathComponents. */
+enum vigil_path_flags {
+	VIGIL_PATH_F_CUT = 1 << 1,
+	VIGIL_PATH_F_ERROR = 1 << 8,
+};
+
+/* args-file: limits of the buffer readers. */
+enum vigil_buf_limits {
+	VIGIL_IOVEC_MAX = 8,		/* iovecs a char_iovec reads */
+	VIGIL_SIZE_FROM_RET = 0xff,	/* vigil_hook_arg.size_arg: the size is the return value */
 };
 
 /* matchArgs operators as the kernel evaluates them. */
@@ -262,6 +285,9 @@ enum vigil_match_op {
 	VIGIL_MATCH_NOT_NET_DADDR = 29,
 	VIGIL_MATCH_PROTOCOL = 30,	/* values: IPPROTO_* numbers */
 	VIGIL_MATCH_STATE = 31,		/* values: TCP_* numbers */
+	/* args-file (41..47): the S_IFMT bits of a path arg's mode (values: S_IF* constants). */
+	VIGIL_MATCH_FILE_TYPE = 41,
+	VIGIL_MATCH_NOT_FILE_TYPE = 42,
 };
 
 /* matchPIDs / matchBinaries / matchNamespaces / matchCapabilities set operators. */

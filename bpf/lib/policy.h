@@ -466,6 +466,8 @@ static __always_inline int read_fd_path(struct policy_scratch *s, __u32 arg, __u
 	return w.truncated;
 }
 
+#include "lib/args_file.h"
+
 /* Reads argument `i` of `h` into s->ev.ints[i] / s->str[i]. */
 static __always_inline void read_arg(struct policy_scratch *s, struct vigil_hook *h, __u32 i,
 				     struct task_struct *task)
@@ -501,26 +503,10 @@ static __always_inline void read_arg(struct policy_scratch *s, struct vigil_hook
 		else
 			s->ev.flags |= VIGIL_EV_ARG_ERROR;
 		return;
-	case VIGIL_ARG_BUF: {
-		__u32 size = VIGIL_STR_MAX;
-
-		__u32 from = a->size_arg - 1;
-
-		if (from < VIGIL_MAX_ARGS) {
-			barrier_var(from);
-			size = s->ev.ints[from];
-		}
-		if (size > VIGIL_STR_MAX - 1) {
-			size = VIGIL_STR_MAX - 1;
-			s->ev.flags |= VIGIL_EV_TRUNCATED;
-		}
-		zero_str(s->str[i]);
-		/* The mask must be on the very register passed (clang drops it after the clamp). */
-		asm volatile("%0 &= 0xff" : "+r"(size));
-		if (bpf_probe_read_user(s->str[i], size, (void *)v) == 0)
-			s->str_len[i] = size;
+	case VIGIL_ARG_BUF:
+	case VIGIL_ARG_FILE ... VIGIL_ARG_IOV_ITER:
+		read_file_arg(s, h, i, task);
 		return;
-	}
 	default:
 		return;
 	}
@@ -602,7 +588,7 @@ static __always_inline int arg_filter_matches(struct policy_scratch *s, struct v
 	case VIGIL_MATCH_EQ:
 	case VIGIL_MATCH_NEQ:
 		if (kind == VIGIL_ARG_STRING || kind == VIGIL_ARG_FD || kind == VIGIL_ARG_DATA_LOC ||
-		    kind == VIGIL_ARG_BUF) {
+		    kind == VIGIL_ARG_BUF || (kind >= VIGIL_ARG_FILE && kind <= VIGIL_ARG_IOV_ITER)) {
 			hit = str_in_set(s, f->set_id, arg);
 			return f->op == VIGIL_MATCH_EQ ? hit : !hit;
 		}
@@ -615,6 +601,9 @@ static __always_inline int arg_filter_matches(struct policy_scratch *s, struct v
 	case VIGIL_MATCH_NOT_POSTFIX:
 		hit = postfix_in_set(s, f->set_id, s->str[arg], s->str_len[arg]);
 		return f->op == VIGIL_MATCH_POSTFIX ? hit : !hit;
+	case VIGIL_MATCH_FILE_TYPE:
+	case VIGIL_MATCH_NOT_FILE_TYPE:
+		return file_type_matches(f, v);
 	case VIGIL_MATCH_IN_MAP:
 		return int_in_set(f->set_id, v);
 	case VIGIL_MATCH_NOT_IN_MAP:

@@ -19,8 +19,10 @@ import { jsonString } from "../events/process_json.ts";
 import type { PolicyRecord } from "../events/records.ts";
 import type { ArgJson, PlannedHook } from "./plan/mod.ts";
 import { kernelArgJson } from "./args_kernel_json.ts";
+import { pathArgJson } from "./event_json_file.ts";
 
 const EMPTY = new Uint8Array(0);
+const SIZE_FROM_RET = ENUMS.vigil_buf_limits.VIGIL_SIZE_FROM_RET;
 
 /** How one value is exported. */
 interface ArgOut {
@@ -29,8 +31,12 @@ interface ArgOut {
   readonly json: ArgJson;
   /** `,"label":"…"` or "". */
   readonly label: string;
-  /** BUF: position of the size arg, plus one (0: none). */
+  /** BUF: position of the size arg, plus one (0: none; VIGIL_SIZE_FROM_RET: the return value). */
   readonly sizeArg: number;
+  /** The value is a path kind's `(flags << 32) | i_mode` (see `event_json_file.ts`). */
+  readonly pathMode?: boolean;
+  /** The value is the buffer's original size (iov_iter: the iterator's count). */
+  readonly origIsValue?: boolean;
 }
 
 /** Per-hook constants of its event lines; build once per hook with {@link hookEventInfo}. */
@@ -56,7 +62,17 @@ export function hookEventInfo(hook: Pick<PlannedHook, "args" | "event">): HookEv
   const args: ArgOut[] = [];
   hook.args.forEach((a, pos) => {
     if (a.role === "arg" && a.json !== "none") {
-      args.push({ pos, json: a.json, label: label(a.label), sizeArg: a.sizeArg });
+      const pathMode = a.kind !== "VIGIL_ARG_FD" && a.kind !== "VIGIL_ARG_NONE" &&
+        (a.json === "file_arg" || a.json === "path_arg" || a.json === "linux_binprm_arg");
+      const origIsValue = a.kind === "VIGIL_ARG_IOV_ITER";
+      args.push({
+        pos,
+        json: a.json,
+        label: label(a.label),
+        sizeArg: a.sizeArg,
+        pathMode,
+        origIsValue,
+      });
     }
   });
   const where = ev.kind === "process_tracepoint"
@@ -162,6 +178,9 @@ function valueJson(json: ArgJson, v: bigint, data: Uint8Array, orig?: bigint): s
       return `"size_arg":"${BigInt.asUintN(64, v)}"`;
     case "string_arg":
       return `"string_arg":${jsonString(cText(data))}`;
+    case "path_arg":
+    case "linux_binprm_arg":
+      return pathArgJson(json, v, data);
     case "file_arg": {
       const path = cText(data);
       return path === "" ? `"file_arg":{}` : `"file_arg":{"path":${jsonString(path)}}`;
@@ -195,8 +214,17 @@ function argsJson(rec: PolicyRecord, info: HookEventInfo): string {
   for (const a of info.args) {
     const v = rec.ints[a.pos];
     if (v === undefined) continue;
-    const orig = a.sizeArg > 0 ? rec.ints[a.sizeArg - 1] : undefined;
-    const body = valueJson(a.json, v, rec.data[a.pos] ?? EMPTY, orig);
+    const orig = a.origIsValue === true
+      ? v
+      : a.sizeArg === SIZE_FROM_RET
+      ? rec.ret
+      : a.sizeArg > 0
+      ? rec.ints[a.sizeArg - 1]
+      : undefined;
+    const data = rec.data[a.pos] ?? EMPTY;
+    const body = a.pathMode === true && a.json !== "bytes_arg"
+      ? pathArgJson(a.json as "file_arg", v, data)
+      : valueJson(a.json, v, data, orig);
     s += `${s === "" ? "" : ","}{${body}${a.label}}`;
   }
   return s === "" ? "" : `,"args":[${s}]`;

@@ -12,6 +12,7 @@ import type { ArgJson, ArgKind, PlannedArg } from "./types.ts";
 import type { ArgType, HookArg } from "../spec/mod.ts";
 import type { IssueSink } from "./issues.ts";
 import { kernelArgRead } from "./args_kernel.ts";
+import { fileFamilyRead, maxDataWarning } from "./args_file.ts";
 
 /** An integer arg type: bytes read, sign, exported object. */
 interface IntType {
@@ -152,6 +153,8 @@ export interface ArgSite {
   readonly mechanism: string;
   /** Function args: the index (ctx offset is 8 × index). */
   readonly functionIndex?: number;
+  /** The args are read when the function returns, with its return value (fexit). */
+  readonly atReturn?: boolean;
 }
 
 /** The hook an arg belongs to (for `sizeArgIndex`). */
@@ -236,7 +239,8 @@ function unsupportedType(type: ArgType, site: ArgSite): string {
   return `type ${type} is not supported by vigil's policy engine on ${site.mechanism} (${site.desc})`;
 }
 
-interface Read {
+/** How one arg is read, before its record offset is placed. */
+export interface Read {
   readonly kind: ArgKind;
   readonly size: number;
   readonly type: ArgType;
@@ -367,7 +371,7 @@ function fieldRead(
 }
 
 /** `sizeArgIndex` (1-based function arg index) → position of that arg in the hook, plus one. */
-function sizeArgPosition(arg: HookArg, ctx: ArgContext): number | string {
+export function sizeArgPosition(arg: HookArg, ctx: ArgContext): number | string {
   if (arg.sizeArgIndex === undefined) {
     return "char_buf needs sizeArgIndex (the 1-based index of the arg holding the buffer's size)";
   }
@@ -433,15 +437,9 @@ function checkExtras(arg: HookArg, site: ArgSite, sink: IssueSink): boolean {
       arg.btfType !== undefined,
       `btfType casts through BTF, which ${site.mechanism} does not support in vigil's engine`,
     ],
-    [
-      arg.returnCopy,
-      "returnCopy (copying the buffer again at return) is not supported by vigil's engine",
-    ],
-    [
-      arg.maxData,
-      "maxData (char_buf beyond 4096 bytes) is not supported by vigil's engine",
-    ],
   ];
+  const maxData = maxDataWarning(arg);
+  if (maxData !== undefined) sink.warn(arg.at, maxData);
   let ok = true;
   for (const [bad, message] of problems) {
     if (bad) {
@@ -463,9 +461,10 @@ export function planArg(
   ctx: ArgContext,
 ): PlannedArg {
   const extrasOk = checkExtras(arg, site, ctx.sink);
-  const read = site.field !== undefined
-    ? fieldRead(arg, site.field, site, ctx)
-    : functionRead(arg, site, ctx);
+  const read = fileFamilyRead(arg, site, ctx) ??
+    (site.field !== undefined
+      ? fieldRead(arg, site.field, site, ctx)
+      : functionRead(arg, site, ctx));
   const base = {
     at: arg.at,
     role,

@@ -13,6 +13,7 @@ import type { ArgKind, MatchOp, PlannedArg, PlannedArgFilter } from "./types.ts"
 import type { ArgFilter, ArgOperator, IpPrefix } from "../spec/mod.ts";
 import type { IssueSink } from "./issues.ts";
 import { planKernelFilter } from "./args_kernel.ts";
+import { FILE_STRING_KINDS, fileTypeFilter } from "./args_file.ts";
 
 const LIMITS = ENUMS.vigil_policy_limits;
 /** Inline values of a non-range filter (the ABI stores 8 u64: 4 values or 4 pairs). */
@@ -34,6 +35,7 @@ const STRING_KINDS = new Set<ArgKind>([
   "VIGIL_ARG_FD",
   "VIGIL_ARG_BUF",
   "VIGIL_ARG_NET_DEVICE",
+  ...FILE_STRING_KINDS,
 ]);
 
 const encoder = new TextEncoder();
@@ -300,6 +302,8 @@ export function planArgFilter(
     const op = SOCKADDR_OPS[f.operator];
     return op === undefined ? unsupported(f, arg, pos, sink) : sockaddrFilter(f, pos, op, sink);
   }
+  const fileType = fileTypeFilter(f, pos, arg, sink);
+  if (fileType !== undefined) return fileType === "none" ? undefined : fileType;
   if (STRING_KINDS.has(arg.kind)) {
     const op = STRING_OPS[f.operator];
     return op === undefined ? unsupported(f, arg, pos, sink) : stringFilter(f, pos, op, sink);

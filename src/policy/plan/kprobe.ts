@@ -309,6 +309,7 @@ function functionHook(
       userPointers: hook.syscall,
       mechanism,
       functionIndex: a.index,
+      atReturn: hook.return,
     }, ctx)
   );
   if (hook.return && hook.returnArg !== undefined) {

@@ -96,6 +96,8 @@ export type ArgJson =
   | "string_arg"
   | "bytes_arg"
   | "file_arg"
+  | "path_arg"
+  | "linux_binprm_arg"
   | "sockaddr_arg"
   | "syscall_id"
   | KernelArgJson
