@@ -11,11 +11,7 @@
 
 #include "lib/args_net.h"
 
-/* Fields some kernels lack (CONFIG_MODULE_SIG; load_info is internal to the module loader). */
-struct module___vigil {
-	bool sig_ok;
-} __attribute__((preserve_access_index));
-
+/* Internal to the module loader (and sig_ok needs CONFIG_MODULE_SIG): not in every kernel's BTF. */
 struct load_info___vigil {
 	const char *name;
 	bool sig_ok;
@@ -63,18 +59,12 @@ static __always_inline void read_perf_event(struct vigil_perf_event_arg *p, stru
 	}
 }
 
+/* As Tetragon's module arg: the name and the taints (the signature verdict is load_info's). */
 static __always_inline void read_module(struct vigil_module_arg *m, struct module *mod)
 {
-	struct module___vigil *flavor = (void *)mod;
-
 	bpf_probe_read_kernel_str(m->name, sizeof(m->name), mod->name);
 	m->taints = BPF_CORE_READ(mod, taints);
 	m->flags = VIGIL_MODULE_TAINTS_KNOWN;
-	if (bpf_core_field_exists(flavor->sig_ok)) {
-		m->flags |= VIGIL_MODULE_SIG_KNOWN;
-		if (BPF_CORE_READ(flavor, sig_ok))
-			m->flags |= VIGIL_MODULE_SIG_OK;
-	}
 }
 
 static __always_inline int read_load_info(struct vigil_module_arg *m, void *ptr)
