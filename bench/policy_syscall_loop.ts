@@ -75,6 +75,7 @@ const WAIT_CLEAN_MS = ((flags["wait-clean"] as number | undefined) ?? 60) * 1000
 const ONLY = (flags["only"] as string | undefined)?.split(",").map((k) => k.trim());
 /** The kernel lab runs guests under QEMU's software emulation and says so in this variable. */
 const EMULATED = Deno.env.get("VIGIL_TEST_TIME_SCALE") !== undefined;
+const TIME_SCALE = Number(Deno.env.get("VIGIL_TEST_TIME_SCALE") ?? "1") || 1;
 
 interface Condition {
   readonly key: string;
@@ -118,7 +119,8 @@ function agentCondition(
     setUp: async () => {
       const agent = await PolicyAgent.start(policies, extraArgs);
       if (!plans.has(key)) plans.set(key, describePlan(await agent.policies()));
-      await sleep(300); // past the start-up work
+      // Past the start-up work (stretched under the lab's emulation, like every wait there).
+      await sleep(300 * TIME_SCALE);
       return async () => {
         const stopped = await agent.stop();
         (drops[key] ??= []).push(stopped.kernelDrops);
@@ -179,7 +181,7 @@ try {
       setUp: async () => {
         const agent = await PolicyAgent.start(null);
         const detach = attachBare(bare, ["bare_unlinkat", "bare_unlink", "bare_rmdir"]);
-        await sleep(300);
+        await sleep(300 * TIME_SCALE);
         return async () => {
           await detach();
           await agent.stop();
