@@ -5,9 +5,10 @@
  * @module
  */
 import { BpfError } from "../bpf/errors.ts";
+import type { BpfLink } from "../bpf/link.ts";
 import { BpfObject } from "../bpf/object.ts";
 import type { BpfRuntime } from "../bpf/runtime.ts";
-import { PROBE_PROGRAMS, type ProbeSpec } from "./probes.ts";
+import { KPROBE_MULTI_TARGET, PROBE_PROGRAMS, type ProbeSpec } from "./probes.ts";
 import type { StepOutcome } from "./reasons.ts";
 
 /** Loads `spec.program` alone from `bytes`, attaches it as `spec.attach` says, closes. */
@@ -20,7 +21,7 @@ export function runProbe(rt: BpfRuntime, bytes: Uint8Array, spec: ProbeSpec): St
     return asFailure(err, "load");
   }
   try {
-    if (spec.attach === "link") obj.attach(spec.program).close();
+    if (spec.attach === "link") attach(obj, spec).close();
     if (spec.attach === "iter") {
       using link = obj.attachIter(spec.program);
       link.readIterator();
@@ -31,6 +32,12 @@ export function runProbe(rt: BpfRuntime, bytes: Uint8Array, spec: ProbeSpec): St
   } finally {
     obj.close();
   }
+}
+
+function attach(obj: BpfObject, spec: ProbeSpec): BpfLink {
+  return spec.feature === "kprobe_multi"
+    ? obj.attachKprobeMulti(spec.program, [KPROBE_MULTI_TARGET])
+    : obj.attach(spec.program);
 }
 
 function asFailure(err: unknown, stage: "load" | "attach"): StepOutcome {
