@@ -127,6 +127,8 @@ export interface Policies {
   engine(): PolicyEngine | null;
   /** The agent's user-space time per policy (the event loop adds to it, the guard reads it). */
   readonly userTime: PolicyUserTime;
+  /** Detaches what the kernel probe left attached at start (call once ready). */
+  releaseProbes(): void;
 }
 
 /** Where the guard's own events go, and how many events each policy has had exported. */
@@ -188,12 +190,21 @@ export async function startPolicies(
       throw engineError;
     }
   };
+  // Null once started: a probe after that (a policy added later) detaches at once.
+  let probeLinks: (() => void)[] | null = [];
+  const releaseProbes = () => {
+    const links = probeLinks ?? [];
+    probeLinks = null;
+    for (const close of links) close();
+  };
+  cleanups.push(releaseProbes);
   const planningBtf = new PlanningBtf(rt);
   cleanups.push(() => planningBtf.release());
   let facts: PlanFacts | null = null;
   const getFacts = (): PlanFacts => {
     if (facts) return facts;
-    const report = probeKernel(rt);
+    // The probes' detaches wait for the kernel (tens of ms each): at start, done after ready.
+    const report = probeKernel(rt, probeLinks === null ? undefined : (c) => probeLinks?.push(c));
     // The engine is loaded for planning (it mounts tracefs, whose formats the planner reads, and
     // holds the kernel BTF) only where the kernel has what it needs: elsewhere the planner says
     // which helper is missing, and a load would only fail.
@@ -277,5 +288,5 @@ export async function startPolicies(
   guard = started;
   started.start();
   cleanups.push(() => started.close());
-  return { manager, engine: () => engine, userTime };
+  return { manager, engine: () => engine, userTime, releaseProbes };
 }

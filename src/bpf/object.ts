@@ -234,6 +234,34 @@ export class BpfObject implements Disposable {
     return this.#adopt(link, `${programName}@${fn}`, readErrno(libc));
   }
 
+  /**
+   * Attaches a kprobe_multi program to the kernel functions `symbols`, named exactly: the kernel
+   * resolves them (a wildcard pattern would make libbpf 1.1 parse all of /proc/kallsyms first,
+   * 0.1-0.25 s here).
+   */
+  attachKprobeMulti(programName: string, symbols: readonly string[]): BpfLink {
+    const { libbpf, libc } = this.#rt;
+    this.#rt.takeMessages();
+    const names = symbols.map((s) => cString(s));
+    const syms = new BigUint64Array(
+      names.map((n) => BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(n)))),
+    );
+    const opts = new BigUint64Array([
+      48n,
+      BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(syms))),
+      0n,
+      0n,
+      BigInt(symbols.length),
+      0n,
+    ]);
+    const link = libbpf.bpf_program__attach_kprobe_multi_opts(
+      this.#program(programName),
+      null,
+      new Uint8Array(opts.buffer),
+    );
+    return this.#adopt(link, `${programName}@${symbols.join(",")}`, readErrno(libc));
+  }
+
   /** Attaches an iterator program; read it with {@link BpfLink.readIterator}. */
   attachIter(programName: string): BpfLink {
     const { libbpf, libc } = this.#rt;

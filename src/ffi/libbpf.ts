@@ -63,6 +63,13 @@ const LIBBPF_SYMBOLS = {
     parameters: ["pointer", "buffer", "buffer"],
     result: "pointer",
   },
+  // opts: struct bpf_kprobe_multi_opts { size_t sz; const char **syms; const unsigned long *addrs;
+  // const __u64 *cookies; size_t cnt; bool retprobe; } (48 bytes in libbpf 1.1). A null pattern
+  // with `syms` lets the kernel resolve the names: a pattern makes libbpf parse /proc/kallsyms.
+  bpf_program__attach_kprobe_multi_opts: {
+    parameters: ["pointer", "pointer", "buffer"],
+    result: "pointer",
+  },
   // vmlinux BTF, for a function's argument count (where fexit finds the return value).
   btf__load_vmlinux_btf: { parameters: [], result: "pointer" },
   btf__free: { parameters: ["pointer"], result: "void" },

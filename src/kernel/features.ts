@@ -29,7 +29,7 @@ import { TRACEFS, withPseudoFs } from "./mounts.ts";
 import { isPrivileged } from "./preflight.ts";
 import { PROBE_SPECS, type ProbeSpec } from "./probes.ts";
 import { explainFeature, type StepOutcome } from "./reasons.ts";
-import { runProbe } from "./runner.ts";
+import { type ProbeLinger, runProbe } from "./runner.ts";
 import {
   FEATURE_NAMES,
   type FeatureName,
@@ -50,7 +50,7 @@ export interface ProbeSession {
 export type SessionGatherer = <T>(rt: BpfRuntime, fn: (session: ProbeSession) => T) => T;
 
 /** Runs one probe program; the default loads probe.bpf.o for real. */
-export type ProbeRunner = (rt: BpfRuntime, spec: ProbeSpec) => StepOutcome;
+export type ProbeRunner = (rt: BpfRuntime, spec: ProbeSpec, linger?: ProbeLinger) => StepOutcome;
 
 /** Options of {@link createKernelProber}; tests replace the kernel-facing parts. */
 export interface KernelProberOptions {
@@ -60,8 +60,11 @@ export interface KernelProberOptions {
 
 /** Probes the kernel, remembering definite answers. */
 export interface KernelProber {
-  /** Probes what is not known yet and returns the full report. */
-  probe(rt: BpfRuntime): KernelReport;
+  /**
+   * Probes what is not known yet and returns the full report; with `linger`, successful probes'
+   * attached links are handed to it instead of being detached now (see {@link ProbeLinger}).
+   */
+  probe(rt: BpfRuntime, linger?: ProbeLinger): KernelReport;
 }
 
 /**
@@ -69,17 +72,23 @@ export interface KernelProber {
  * callers that want a fresh answer.
  */
 export function createKernelProber(options: KernelProberOptions = {}): KernelProber {
-  const run = options.runProbe ?? ((rt, spec) => runProbe(rt, PROBE_OBJECT, spec));
+  const run = options.runProbe ??
+    ((rt, spec, linger) => runProbe(rt, PROBE_OBJECT, spec, linger));
   const gather = options.gather ?? liveSession;
   // Keyed by libbpf: attach paths (e.g. legacy kprobes, kprobe.multi) differ between versions.
   const memo = new Map<string, Map<FeatureName, FeatureResult>>();
   return {
-    probe(rt) {
+    probe(rt, linger) {
       const key = `${rt.libbpfSource}:${rt.libbpfVersion}`;
       const known = memo.get(key) ?? new Map<FeatureName, FeatureResult>();
       memo.set(key, known);
       return gather(rt, (session) => {
-        const features = probeFeatures(rt, session.evidence, known, run);
+        const features = probeFeatures(
+          rt,
+          session.evidence,
+          known,
+          (rt, spec) => run(rt, spec, linger),
+        );
         for (const result of Object.values(features)) {
           if (result.supported !== null) known.set(result.name, result);
         }
@@ -170,7 +179,7 @@ let processProber: KernelProber | undefined;
  * kernel runs, so definite answers are kept for the life of the process (one memo per process is
  * deliberate here); inconclusive ones are probed again on the next call.
  */
-export function probeKernel(rt: BpfRuntime): KernelReport {
+export function probeKernel(rt: BpfRuntime, linger?: ProbeLinger): KernelReport {
   processProber ??= createKernelProber();
-  return processProber.probe(rt);
+  return processProber.probe(rt, linger);
 }

@@ -13,6 +13,7 @@
  */
 export { createKernelProber, type KernelProber, probeKernel } from "./features.ts";
 export { probeBlocker } from "./preflight.ts";
+export type { ProbeLinger } from "./runner.ts";
 export {
   type BpfStatsFacts,
   type BtfFacts,

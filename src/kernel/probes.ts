@@ -29,6 +29,12 @@ export const PROBE_SPECS: readonly ProbeSpec[] = [
 /** Every program name in probe.bpf.o. */
 export const PROBE_PROGRAMS: readonly string[] = PROBE_SPECS.map((s) => s.program);
 
+/**
+ * The function the kprobe_multi probe attaches to, by name (its SEC() names it too; libbpf would
+ * read all of /proc/kallsyms to match the section's pattern).
+ */
+export const KPROBE_MULTI_TARGET = "do_nanosleep";
+
 /** The function probe_override_return hooks (a syscall entry point: on the error-injection list). */
 export const OVERRIDE_TARGET = Deno.build.arch === "aarch64"
   ? "__arm64_sys_getppid"
