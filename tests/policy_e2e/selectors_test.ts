@@ -3,9 +3,13 @@
  * matchPIDs with followForks (descendants of a listed pid, also by namespace pid), several
  * matchPIDs entries ANDed, matchBinaries with followChildren (descendants of a listed binary)
  * and matchParentBinaries — plus matchCapabilities with isNamespaceCapability (a new user
- * namespace) and NotifyEnforcer's signal. Each policy hooks getpriority with its own `which`
- * marker; the caller prints its pid, and a process outside the lineage (or namespace) makes the
- * same call and must be filtered in the kernel.
+ * namespace), NotifyEnforcer's signal and matchReturnArgs. Each lineage policy hooks getpriority
+ * with its own `which` marker; the caller prints its pid, and a process outside the lineage (or
+ * namespace) makes the same call and must be filtered in the kernel. The return-value policies
+ * hook getpgid in their own binary: the call that fails with ESRCH posts, the one that succeeds
+ * is filtered, whatever mechanism the kernel gives (fexit or kretprobe with the entry args in one
+ * program; the syscall's exit tracepoint where functions cannot be hooked). One agent runs them
+ * all: in the emulated lab each agent start costs most of a minute.
  */
 import assert from "node:assert/strict";
 import { requires } from "../_helpers/requires.ts";
@@ -61,12 +65,13 @@ const selector = (filter: string, marker: number) =>
 
 Deno.test({
   ...requires(
-    "policy e2e: followForks, matchPIDs entries, followChildren, matchParentBinaries, userns caps, NotifyEnforcer",
+    "policy e2e: followForks, matchPIDs entries, followChildren, matchParentBinaries, userns caps, NotifyEnforcer, matchReturnArgs",
     ...POLICY_ENGINE_NEEDS,
   ),
   async fn(t) {
     const tag = crypto.randomUUID().slice(0, 8);
     let copy = "";
+    const retCopies: Record<string, string> = {};
     const waiting: Record<string, WaitingProcess> = {};
     await using _cleanup = {
       async [Symbol.asyncDispose]() {
@@ -77,6 +82,11 @@ Deno.test({
       copy = `${w}/perl-${tag}`;
       await Deno.copyFile(PERL, copy);
       await Deno.chmod(copy, 0o755);
+      for (const name of ["ret-eq", "ret-lt"]) {
+        retCopies[name] = `${w}/perl-${name}-${tag}`;
+        await Deno.copyFile(PERL, retCopies[name]!);
+        await Deno.chmod(retCopies[name]!, 0o755);
+      }
       // The listed pids: started before the agent, they fork their callers when told to.
       waiting.follow = spawnWaiting(forked(2, leaf(7401)));
       waiting.entries = spawnWaiting(`${call(7402)} ${forked(1, leaf(7402))}`);
@@ -164,6 +174,8 @@ ${
             7405,
           ),
         ),
+        "ret-eq.yaml": policy("ret-eq", getpgidSpec(retCopies["ret-eq"]!, "Equal", "-3")),
+        "ret-lt.yaml": policy("ret-lt", getpgidSpec(retCopies["ret-lt"]!, "LT", "0")),
       };
     });
 
@@ -258,8 +270,56 @@ ${
         assert.equal(b.parent?.binary, copy);
       });
     });
+
+    const hooks = (await pa.status("ret-eq")).hooks;
+    const mechanism = hooks.map((h) => h.mechanism).join(", ");
+    const split = mechanism.includes("syscall_tracepoint");
+    for (const [name, op] of [["ret-eq", "Equal -3"], ["ret-lt", "LT 0"]] as const) {
+      const binary = retCopies[name]!;
+      await t.step(
+        `${name} (${op}) via ${mechanism}: ESRCH posts, success is filtered`,
+        async () => {
+          await expectOneEvent(pa, name, {
+            miss: () => run(binary, ["-e", syscallCode(NR_GETPGID, 0)]),
+            hit: () => run(binary, ["-e", syscallCode(NR_GETPGID, NO_SUCH_PID)]),
+          }, (b) => {
+            // Split at the exit tracepoint, the event is the exit's: the entry args are gone.
+            if (split) assert.equal(b.args, undefined, JSON.stringify(b));
+            else assert.deepEqual(b.args, [{ int_arg: NO_SUCH_PID, label: "pid" }]);
+            assert.equal(b.return?.int_arg, -3, JSON.stringify(b));
+          });
+        },
+      );
+    }
   },
 });
+
+const NR_GETPGID = 121;
+/** A pid nobody has: getpgid fails with ESRCH (-3). */
+const NO_SUCH_PID = 3_999_923;
+
+/** getpgid with its return value, in `binary` only, filtered by `operator value` on the return. */
+const getpgidSpec = (binary: string, operator: string, value: string) =>
+  `  kprobes:
+  - call: sys_getpgid
+    syscall: true
+    return: true
+    args:
+    - index: 0
+      type: int
+      label: pid
+    returnArg:
+      index: 0
+      type: int
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: ["${binary}"]
+      matchReturnArgs:
+      - index: 0
+        operator: ${operator}
+        values: ["${value}"]
+`;
 
 /**
  * Perl code run as pid 1 of a new pid namespace: `code` with its leaf printing the host pid
