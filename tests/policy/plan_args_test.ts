@@ -53,6 +53,28 @@ Deno.test("planPolicy() reads 64-bit types whole and exports them as long/size a
   ]);
 });
 
+Deno.test("planPolicy() takes a non-integer size arg's raw value, as Tetragon, with a warning", () => {
+  // A public Tetragon policy (write.yaml) points sizeArgIndex at the buffer itself.
+  const plan = syscallHook("sys_write", [
+    "    - index: 1",
+    "      type: char_buf",
+    "      sizeArgIndex: 2",
+    "    - index: 2",
+    "      type: size_t",
+  ]);
+  assert.equal(plan.runnable, true, String(plan.reason));
+  assert.deepEqual(onlyHook(plan).args.map((a) => [a.kind, a.sizeArg]), [
+    ["VIGIL_ARG_BUF", 1],
+    ["VIGIL_ARG_UINT", 0],
+  ]);
+  const [warning] = plan.warnings;
+  assert.equal(warning?.path, "spec.kprobes[0].args[0]");
+  assert.match(
+    warning?.message ?? "",
+    /sizeArgIndex 2 refers to an arg of type char_buf, not an integer: its raw value is taken as the size/,
+  );
+});
+
 Deno.test("planPolicy() reads sockaddr args as user pointers", () => {
   const hook = onlyHook(syscallHook("sys_connect", ["    - index: 1", "      type: sockaddr"]));
   assert.deepEqual(hook.args.map((a) => [a.field, a.kind, a.ctxOffset, a.json]), [

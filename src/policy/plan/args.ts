@@ -12,6 +12,7 @@ import type { ArgJson, ArgKind, PlannedArg } from "./types.ts";
 import type { ArgType, HookArg } from "../spec/mod.ts";
 import type { IssueSink } from "./issues.ts";
 import { kernelArgRead } from "./args_kernel.ts";
+import { ENUMS } from "../../bpf/abi.gen.ts";
 import { fileFamilyRead, maxDataWarning } from "./args_file.ts";
 
 /** An integer arg type: bytes read, sign, exported object. */
@@ -383,7 +384,14 @@ export function sizeArgPosition(arg: HookArg, ctx: ArgContext): number | string 
   }
   const sizeType = ctx.args[pos]?.type ?? "auto";
   if (INT_TYPES[sizeType] === undefined && sizeType !== "auto") {
-    return `sizeArgIndex ${arg.sizeArgIndex} refers to an arg of type ${sizeType}, not an integer`;
+    // Tetragon takes the raw value of whatever arg the index names (public policies do point
+    // sizeArgIndex at the buffer itself): do the same, so they run unchanged, and say so.
+    ctx.sink.warn(
+      arg.at,
+      `sizeArgIndex ${arg.sizeArgIndex} refers to an arg of type ${sizeType}, not an integer: ` +
+        `its raw value is taken as the size, as Tetragon does, so the capture is usually the ` +
+        `whole ${ENUMS.vigil_policy_limits.VIGIL_STR_MAX - 1}-byte maximum`,
+    );
   }
   return pos + 1;
 }
