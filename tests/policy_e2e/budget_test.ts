@@ -280,7 +280,12 @@ Deno.test({
       assert.equal(s.state, "enabled");
       assert.ok(Math.abs(s.budget!.cpuBudget - budget) < budget / 100, JSON.stringify(s.budget));
       assert.equal(s.budget!.enforcing, false);
-      assert.equal((await pa.status("budget-enforce")).budget?.enforcing, true);
+      // Added after the other: its first window may be the guard's next one.
+      const enforce = await until("the guard's first window of budget-enforce", async () => {
+        const s = await pa.status("budget-enforce");
+        return s.budget ? s : undefined;
+      }, 10_000);
+      assert.equal(enforce.budget!.enforcing, true);
     });
 
     await t.step("explain: fired = the sum of the stages", async () => {
