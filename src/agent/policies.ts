@@ -134,6 +134,8 @@ export interface Policies {
 /** Where the guard's own events go, and how many events each policy has had exported. */
 export interface PolicyEventOut {
   emit(type: string, line: string, policy: string | undefined, container: undefined): void;
+  /** Hands what was emitted to the OS (the record loop flushes only after ring records). */
+  flush(): void;
   exported(policy: string): number;
 }
 
@@ -278,7 +280,12 @@ export async function startPolicies(
     policies: manager,
     source: meterSource,
     userTime,
-    emit: (type, line, policy) => out.emit(type, line, policy, undefined),
+    // Flushed at once: a guard event must not wait in the export buffer for the next ring
+    // record (on a quiet host that took minutes in the kernel lab).
+    emit: (type, line, policy) => {
+      out.emit(type, line, policy, undefined);
+      out.flush();
+    },
     logger,
     nodeName: config.nodeName,
     defaultBudget,

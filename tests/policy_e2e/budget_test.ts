@@ -219,25 +219,42 @@ Deno.test({
         // jumps for seconds at a time, so a pair of readings too close together is taken again.
         let rest = 0;
         let stormy = 0;
+        // No kernel text is patched while the storm runs: an attach or detach that patches a
+        // call site the storm executes oopsed an emulated guest (QEMU TCG, 6.1: a NULL call from
+        // the int3 patching handler in __do_sys_getppid while the fentry shadow came and went).
+        // So an anchor policy keeps the every-syscall program attached across the storm (the
+        // shadow's hook joins it), and the function hook is measured under a trickle of getppid.
         for (let attempt = 1; attempt <= CALIBRATION_ATTEMPTS; attempt++) {
           rest = await shadowShare(pa, probe, 1);
+          await post(pa, "/policies", everySyscall("budget-anchor", neverRuns(never), "6400%"));
           const s = storm(stormBin);
           try {
             stormy = await shadowShare(pa, probe, 1);
-            if (NO_FUNCTION_HOOKS === null && fnShadow === null) {
-              const answer = await post(
-                pa,
-                "/policies?dryRun=shadow&seconds=1",
-                getppidFunction(never),
-              );
-              fnShadow = JSON.parse(answer).shadow;
-            }
           } finally {
             await s.stop();
           }
+          await del(pa, "/policies/budget-anchor");
           // deno-lint-ignore no-console
           console.log(`  attempt ${attempt}: rest ${rest}, storm ${stormy} of a CPU in BPF`);
           if (separated(rest, stormy)) break;
+        }
+        if (NO_FUNCTION_HOOKS === null) {
+          const trickle = new Deno.Command(stormBin, {
+            args: ["-e", "while (1) { getppid(); select(undef, undef, undef, 0.01) }"],
+            stdout: "null",
+            stderr: "null",
+          }).spawn();
+          try {
+            const answer = await post(
+              pa,
+              "/policies?dryRun=shadow&seconds=1",
+              getppidFunction(never),
+            );
+            fnShadow = JSON.parse(answer).shadow;
+          } finally {
+            trickle.kill("SIGKILL");
+            await trickle.status;
+          }
         }
         budget = budgetBetween(rest, stormy);
         // deno-lint-ignore no-console
@@ -280,7 +297,12 @@ Deno.test({
       assert.equal(s.state, "enabled");
       assert.ok(Math.abs(s.budget!.cpuBudget - budget) < budget / 100, JSON.stringify(s.budget));
       assert.equal(s.budget!.enforcing, false);
-      assert.equal((await pa.status("budget-enforce")).budget?.enforcing, true);
+      // Added after the other: its first window may be the guard's next one.
+      const enforce = await until("the guard's first window of budget-enforce", async () => {
+        const s = await pa.status("budget-enforce");
+        return s.budget ? s : undefined;
+      }, 10_000);
+      assert.equal(enforce.budget!.enforcing, true);
     });
 
     await t.step("explain: fired = the sum of the stages", async () => {
@@ -515,6 +537,25 @@ Deno.test({
     }
   },
 });
+
+/** DELETE `path` (with the token); asserts 200. */
+async function del(pa: PolicyAgent, path: string): Promise<void> {
+  const client = Deno.createHttpClient({
+    proxy: { transport: "unix", path: pa.agent.api.slice("unix:".length) },
+  });
+  try {
+    const token = (await Deno.readTextFile(pa.agent.tokenFile)).trim();
+    const res = await fetch(`http://vigil${path}`, {
+      method: "DELETE",
+      client,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const answer = await res.text();
+    assert.equal(res.status, 200, answer);
+  } finally {
+    client.close();
+  }
+}
 
 /** POST `body` to `path` (with the token); asserts 200 and returns the answer. */
 async function post(
