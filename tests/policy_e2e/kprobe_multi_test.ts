@@ -2,8 +2,11 @@
  * Real kernel, real processes: a kprobes hook whose `call` is a list of 10 syscalls. Where the
  * kernel has kprobe_multi links (fprobe, 5.18+: the lab's 6.12) the whole list attaches through
  * one kprobe_multi link, each function's attach slot as its cookie; elsewhere (6.1, 5.10) it keeps
- * the per-function plan (fentry, else kprobes). Either way it posts each listed call of a matching
- * process with the right function_name, and nothing for a process its selector turns down. Runs
+ * the per-function plan. The agent runs with `--policy-mechanisms kprobe` so that plan is the one
+ * shared kprobe program (fentry would load and verify 10 programs: +45 s on the emulated 6.1;
+ * kprobe_multi outranks fentry for long lists, tests/policy/plan_functions_test.ts). Either way it posts each listed call of a matching
+ * process with the right function_name, and nothing for a process its selector turns down; a hot
+ * replace closes the old version's link with it. Runs
  * for real in the lab (`labrun --kernel 6.12|6.1 -- deno test -A
  * tests/policy_e2e/kprobe_multi_test.ts`); on a kernel without fentry and kprobes the policy is
  * refused and the event step is ignored loudly.
@@ -26,6 +29,8 @@ const NR_GETPGID = 121;
 const NR_GETSID = 124;
 /** A pid nobody has: getpgid and getsid of it fail with ESRCH. */
 const MARKER = 3_999_941;
+/** The replacing version's marker. */
+const MARKER_V2 = 3_999_943;
 const SYSCALLS = [
   "sys_getpgid",
   "sys_getsid",
@@ -39,7 +44,8 @@ const SYSCALLS = [
   "sys_getpriority",
 ];
 
-const SPEC = `  lists:
+const spec = (marker: number) =>
+  `  lists:
   - name: ids
     type: syscalls
     values: [${SYSCALLS.join(", ")}]
@@ -54,11 +60,26 @@ const SPEC = `  lists:
     - matchArgs:
       - index: 0
         operator: Equal
-        values: ["${MARKER}"]
+        values: ["${marker}"]
       matchBinaries:
       - operator: In
         values: ["${PERL}"]
 `;
+
+/** The kprobe_multi links process `pid` holds (its fds' `link_type` in /proc fdinfo). */
+function kprobeMultiLinks(pid: number): number {
+  let n = 0;
+  for (const fd of Deno.readDirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      if (
+        /^link_type:\s+kprobe_multi$/m.test(Deno.readTextFileSync(`/proc/${pid}/fdinfo/${fd.name}`))
+      ) n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
+}
 
 Deno.test(
   requires(
@@ -71,13 +92,12 @@ Deno.test(
     await using pa = await startPolicyAgent(async (w) => {
       copy = `${w}/perl-${tag}`;
       await Deno.copyFile(PERL, copy);
-      return { "ids.yaml": policy("kmulti-ids", SPEC) };
-    });
+      return { "ids.yaml": policy("kmulti-ids", spec(MARKER)) };
+    }, ["--policy-mechanisms", "kprobe"]);
     const features = await kernelFeatures(pa);
     const multi = features.kprobe_multi?.supported === true;
-    const runs = multi || features.fentry?.supported === true ||
-      features.kprobe?.supported === true;
-    const why = `neither fentry nor kprobes here (${features.kprobe?.reason}): run it in the lab`;
+    const runs = multi || features.kprobe?.supported === true;
+    const why = `no kprobes here (${features.kprobe?.reason}): run it in the lab`;
 
     await t.step(
       `the list is planned on ${multi ? "one kprobe_multi link" : "per-function attachments"}`,
@@ -123,6 +143,34 @@ Deno.test(
           bodyOf(x).policy_name === "kmulti-ids" && bodyOf(x).process?.pid === other.pid
         );
         assert.equal(stray.length, 0, JSON.stringify(stray));
+        assert.equal(kprobeMultiLinks(pa.agent.pid), multi ? 1 : 0);
+      },
+    });
+
+    await t.step({
+      name: `hot replace: the new version's link replaces the old one's, only it posts${
+        runs ? "" : ` [IGNORED: ${why}]`
+      }`,
+      ignore: !runs,
+      fn: async () => {
+        await pa.apply(policy("kmulti-ids", spec(MARKER_V2)));
+        const s = await pa.status("kmulti-ids");
+        assert.equal(s.state, "enabled", `${s.reason}`);
+        // The old version's link closed with it: one kprobe_multi link left (none without it).
+        assert.equal(kprobeMultiLinks(pa.agent.pid), multi ? 1 : 0);
+        const r = await runPerl(
+          `${syscallCode(NR_GETSID, MARKER)} ${syscallCode(NR_GETSID, MARKER_V2)} exit 0;`,
+        );
+        const [e] = await pa.agent.waitFor(
+          (x) => bodyOf(x).policy_name === "kmulti-ids" && bodyOf(x).process?.pid === r.pid,
+          { count: 1, timeoutMs: 10_000 },
+        );
+        assert.deepEqual(bodyOf(e!).args, [{ int_arg: MARKER_V2, label: "pid" }]);
+        await settle(300);
+        const all = pa.agent.events().filter((x) =>
+          bodyOf(x).policy_name === "kmulti-ids" && bodyOf(x).process?.pid === r.pid
+        );
+        assert.equal(all.length, 1, JSON.stringify(all));
       },
     });
   },
