@@ -276,3 +276,14 @@ Deno.test("kprobe_multi: 7 functions, a return probe, or no fprobe keep the per-
     );
   }
 });
+
+Deno.test("kprobe_multi: a list with an Override action keeps the per-function plan", () => {
+  const text = listPolicy(8) +
+    "    selectors:\n    - matchActions:\n      - action: Override\n        argError: -1\n";
+  const plan = planPolicy(policyOf(text), facts({ features: EVERYTHING_KERNEL }));
+  assert.equal(plan.hooks.length, 8);
+  assert.ok(
+    plan.hooks.every((h) => h.mechanism !== "kprobe_multi"),
+    plan.hooks.map((h) => h.why).join("\n"),
+  );
+});

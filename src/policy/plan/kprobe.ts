@@ -110,7 +110,8 @@ export const KPROBE_MULTI_MIN_FUNCTIONS = 8;
 
 /**
  * The function list a kprobes hook attaches as one kprobe_multi group, or undefined: entry hooks
- * only (a return probe needs its entry half's stash per function), with at least
+ * only (a return probe needs its entry half's stash per function) without Override (it stays on
+ * fmod_ret or is refused per function, with the reason), with at least
  * {@link KPROBE_MULTI_MIN_FUNCTIONS} functions, on a kernel with kprobe_multi links.
  */
 function multiGroup(
@@ -120,6 +121,9 @@ function multiGroup(
   env: PlanEnv,
 ): readonly string[] | undefined {
   if (list !== "kprobes" || hook.return || targets.length < KPROBE_MULTI_MIN_FUNCTIONS) {
+    return undefined;
+  }
+  if (hook.selectors.some((s) => s.matchActions.some((a) => a.action === "Override"))) {
     return undefined;
   }
   if (!option(env.facts, "kprobe_multi").usable) return undefined;
