@@ -25,6 +25,18 @@ int vigil_kretprobe(struct pt_regs *ctx)
 	return 0;
 }
 
+/*
+ * The same entry, loaded as a kprobe_multi program (expected attach type BPF_TRACE_KPROBE_MULTI,
+ * 5.18+ with fprobe): one link for a hook's whole function list, each function's attach slot as
+ * its cookie.
+ */
+SEC("kprobe.multi")
+int vigil_kprobe_multi(struct pt_regs *ctx)
+{
+	policy_run_slot(ctx, bpf_get_attach_cookie(ctx), POLICY_REC_REGS);
+	return 0;
+}
+
 /* The entry half of a kretprobe attach point: the arguments, for the return program. */
 SEC("kprobe")
 int vigil_kprobe_entry(struct pt_regs *ctx)

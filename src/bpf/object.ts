@@ -239,18 +239,29 @@ export class BpfObject implements Disposable {
    * resolves them (a wildcard pattern would make libbpf 1.1 parse all of /proc/kallsyms first,
    * 0.1-0.25 s here).
    */
-  attachKprobeMulti(programName: string, symbols: readonly string[]): BpfLink {
+  attachKprobeMulti(
+    programName: string,
+    symbols: readonly string[],
+    cookies?: readonly bigint[],
+  ): BpfLink {
     const { libbpf, libc } = this.#rt;
     this.#rt.takeMessages();
     const names = symbols.map((s) => cString(s));
     const syms = new BigUint64Array(
       names.map((n) => BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(n)))),
     );
+    if (cookies !== undefined && cookies.length !== symbols.length) {
+      throw new Error(`${cookies.length} cookies for ${symbols.length} kprobe_multi functions`);
+    }
+    // Kept referenced until the call returns: the kernel copies syms and cookies at attach.
+    const cookieArray = cookies === undefined ? null : new BigUint64Array(cookies);
     const opts = new BigUint64Array([
       48n,
       BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(syms))),
       0n,
-      0n,
+      cookieArray === null
+        ? 0n
+        : BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(cookieArray))),
       BigInt(symbols.length),
       0n,
     ]);

@@ -112,6 +112,9 @@ export class PolicyEngine implements Disposable {
   ) => BpfObject;
   /** `object|program|attach key` → the attachments there (another when one's slot is full). */
   readonly #points = new Map<string, AttachedPoint[]>();
+  /** kprobe_multi groups, by the function list their hooks share (one link each). */
+  readonly #groups = new Map<readonly string[], MultiGroup>();
+  #groupSeq = 0;
   readonly #attachHooks: MapHandle;
   /** Free attach slots, oldest first (a slot just cleared is reused last). */
   readonly #freeSlots: number[] = [];
@@ -277,6 +280,7 @@ export class PolicyEngine implements Disposable {
       throw new Error(`vigil's policy engine has no ${mechanism} program yet`);
     }
     if (program.needs === "tracefs") this.ensureTracefs();
+    if (at.kind === "kprobe_multi") return this.#joinGroup(id, program, at);
     const choice = program.select(at);
     const attachKey = program.attachKey(at);
     const key = `${program.object}|${choice.program}|${attachKey}`;
@@ -309,6 +313,93 @@ export class PolicyEngine implements Disposable {
         if (points.length === 0) this.#points.delete(key);
       },
     };
+  }
+
+  /**
+   * Hook `id` joins the kprobe_multi group of `at.functions`: the first hook of the group attaches
+   * one link for all its functions, each with a fresh slot of its own (never a single-point
+   * attachment's, so a hook runs once per call); the link and the slots go with the last hook.
+   */
+  #joinGroup(
+    id: number,
+    program: EntryProgram,
+    at: Extract<AttachPoint, { kind: "kprobe_multi" }>,
+  ): HookLink {
+    const group = this.#groups.get(at.functions) ?? this.#openGroup(program, at);
+    const point = group.points.get(at.function);
+    const pos = point?.ids.indexOf(0) ?? -1;
+    if (point === undefined || pos < 0) {
+      if (group.joined === 0) this.#closeGroup(at.functions, group);
+      throw new Error(
+        point === undefined
+          ? `${at.function} is not in its kprobe_multi group`
+          : `the kprobe_multi slot of ${at.function} is full`,
+      );
+    }
+    point.ids[pos] = id;
+    this.#writeSlot(point);
+    group.joined++;
+    let open = true;
+    return {
+      close: () => {
+        if (!open) return;
+        open = false;
+        point.ids[point.ids.indexOf(id)] = 0;
+        this.#writeSlot(point);
+        if (--group.joined === 0) this.#closeGroup(at.functions, group);
+      },
+    };
+  }
+
+  /** Attaches one kprobe_multi link for `at.functions` (no hooks yet); cleans up if it fails. */
+  #openGroup(
+    program: EntryProgram,
+    at: Extract<AttachPoint, { kind: "kprobe_multi" }>,
+  ): MultiGroup {
+    const functions = [...new Set(at.functions)];
+    const points = new Map<string, { slot: number; ids: number[] }>();
+    const choice = program.select(at);
+    const attachKey = `group#${++this.#groupSeq}`;
+    try {
+      for (const fn of functions) {
+        const slot = this.#freeSlots.shift();
+        if (slot === undefined) throw new Error(`all ${MAX_HOOKS - 1} attach slots are in use`);
+        const point = { slot, ids: new Array<number>(MAX_SHARED).fill(0) };
+        points.set(fn, point);
+        this.#writeSlot(point);
+      }
+      const key = `${program.object}|${choice.program}|${attachKey}`;
+      const copy = this.#sharedCopy(program, choice, attachKey, key);
+      const link = copy.object.attachKprobeMulti(
+        choice.program,
+        functions,
+        functions.map((fn) => BigInt(points.get(fn)!.slot)),
+      );
+      copy.at.add(attachKey);
+      const group: MultiGroup = {
+        link,
+        copy,
+        attachKey,
+        program: choice.program,
+        points,
+        joined: 0,
+      };
+      this.#groups.set(at.functions, group);
+      this.#logger.info("policy engine: attached a kprobe_multi link", {
+        functions: functions.length,
+      });
+      return group;
+    } catch (err) {
+      for (const p of points.values()) this.#clearSlot(p.slot);
+      throw err;
+    }
+  }
+
+  #closeGroup(functions: readonly string[], group: MultiGroup): void {
+    group.link.close();
+    group.copy.at.delete(group.attachKey);
+    for (const p of group.points.values()) this.#clearSlot(p.slot);
+    this.#groups.delete(functions);
   }
 
   /** Whether the kernel's BTF has function `name` (what fentry, fexit and LSM attach to). */
@@ -459,6 +550,11 @@ export class PolicyEngine implements Disposable {
       const object = point.own ?? point.copy?.object;
       return object?.programFd(point.program);
     }
+    for (const group of this.#groups.values()) {
+      for (const p of group.points.values()) {
+        if (p.ids.includes(id)) return group.copy.object.programFd(group.program);
+      }
+    }
     return undefined;
   }
 
@@ -511,10 +607,12 @@ export class PolicyEngine implements Disposable {
   /** How many programs are loaded and attached, and how many hooks they run (status, benches). */
   footprint(): { loaded: number; attachments: number; hooks: number } {
     const points = [...this.#points.values()].flat();
+    const groups = [...this.#groups.values()];
     return {
       loaded: this.#objects().length,
-      attachments: points.length,
-      hooks: points.reduce((n, p) => n + p.ids.filter((x) => x !== 0).length, 0),
+      attachments: points.length + groups.length,
+      hooks: points.reduce((n, p) => n + p.ids.filter((x) => x !== 0).length, 0) +
+        groups.reduce((n, g) => n + g.joined, 0),
     };
   }
 
@@ -529,6 +627,7 @@ export class PolicyEngine implements Disposable {
   close(): void {
     for (const points of this.#points.values()) for (const p of points) p.own?.close();
     this.#points.clear();
+    this.#groups.clear(); // their links belong to the shared copies closed below
     this.#btf?.close();
     this.#btf = null;
     for (const copies of [...this.#copies.values()].reverse()) {
@@ -570,6 +669,17 @@ interface AttachedPoint {
   readonly own?: BpfObject;
   /** The shared copy attached here. */
   readonly copy?: SharedCopy;
+}
+
+/** One kprobe_multi link and the slots of its functions. */
+interface MultiGroup {
+  readonly link: Attachment;
+  readonly copy: SharedCopy;
+  readonly attachKey: string;
+  readonly program: string;
+  readonly points: Map<string, { readonly slot: number; readonly ids: number[] }>;
+  /** Hooks in the group: the link goes with the last. */
+  joined: number;
 }
 
 const MAX_SHARED = ENUMS.vigil_policy_limits.VIGIL_MAX_SHARED_HOOKS;

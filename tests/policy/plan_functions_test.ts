@@ -221,3 +221,69 @@ spec:
   assert.deepEqual(hook.attach, { kind: "kretprobe", function: "__x64_sys_getpgid" });
   assert.deepEqual(hook.args.map((a) => [a.role, a.ctxOffset]), [["arg", 0], ["return", 48]]);
 });
+
+function listPolicy(n: number, ret = false): string {
+  const fns = ["getpgid", "getsid", "getppid", "getpgrp", "getuid", "geteuid", "getgid", "getegid"]
+    .slice(0, n).map((s) => `sys_${s}`);
+  return `apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: list-test
+spec:
+  lists:
+  - name: ids
+    type: syscalls
+    values: [${fns.join(", ")}]
+  kprobes:
+  - call: "list:ids"
+    syscall: true
+${ret ? "    return: true\n    returnArg:\n      index: 0\n      type: int\n" : ""}`;
+}
+
+Deno.test("a kprobes list of 8 functions with kprobe_multi: one group, the reason in the plan", () => {
+  const plan = planPolicy(policyOf(listPolicy(8)), facts({ features: EVERYTHING_KERNEL }));
+  assert.equal(plan.runnable, true, String(plan.reason));
+  assert.equal(plan.hooks.length, 8);
+  const functions = plan.hooks[0]!.attach?.kind === "kprobe_multi"
+    ? plan.hooks[0]!.attach.functions
+    : undefined;
+  assert.equal(functions?.length, 8);
+  for (const h of plan.hooks) {
+    assert.equal(h.mechanism, "kprobe_multi");
+    // One array for the whole list: the engine attaches one link per group.
+    assert.ok(h.attach?.kind === "kprobe_multi" && h.attach.functions === functions);
+    assert.match(h.why, /8 functions \(>= 8\), so one kprobe_multi link/);
+  }
+});
+
+Deno.test("kprobe_multi: 7 functions, a return probe, or no fprobe keep the per-function plan", () => {
+  const noMulti = {
+    ...EVERYTHING_KERNEL,
+    kprobe_multi: { supported: false, reason: "no CONFIG_FPROBE" },
+  };
+  for (
+    const [text, features] of [
+      [listPolicy(7), EVERYTHING_KERNEL],
+      [listPolicy(8, true), EVERYTHING_KERNEL],
+      [listPolicy(8), noMulti],
+    ] as const
+  ) {
+    const plan = planPolicy(policyOf(text), facts({ features }));
+    assert.equal(plan.runnable, true, String(plan.reason));
+    assert.ok(
+      plan.hooks.every((h) => h.mechanism === "fentry"),
+      plan.hooks.map((h) => h.mechanism).join(),
+    );
+  }
+});
+
+Deno.test("kprobe_multi: a list with an Override action keeps the per-function plan", () => {
+  const text = listPolicy(8) +
+    "    selectors:\n    - matchActions:\n      - action: Override\n        argError: -1\n";
+  const plan = planPolicy(policyOf(text), facts({ features: EVERYTHING_KERNEL }));
+  assert.equal(plan.hooks.length, 8);
+  assert.ok(
+    plan.hooks.every((h) => h.mechanism !== "kprobe_multi"),
+    plan.hooks.map((h) => h.why).join("\n"),
+  );
+});

@@ -16,6 +16,14 @@ function functionOf(at: AttachPoint, kinds: readonly string[]): string {
   return at.function;
 }
 
+/** Every program of policy_kprobe.bpf.o: a load names them all so only the chosen one loads. */
+const KPROBE_NAMES = [
+  "vigil_kprobe",
+  "vigil_kretprobe",
+  "vigil_kprobe_entry",
+  "vigil_kprobe_multi",
+] as const;
+
 /**
  * kprobe and kretprobe. A kretprobe point also attaches vigil_kprobe_entry at the function's entry
  * with the same cookie: it stashes the arguments the return program reads (Tetragon's return
@@ -23,7 +31,7 @@ function functionOf(at: AttachPoint, kinds: readonly string[]): string {
  */
 export const KPROBE_PROGRAM: EntryProgram = {
   object: "policy_kprobe.bpf.o",
-  names: ["vigil_kprobe", "vigil_kretprobe", "vigil_kprobe_entry"],
+  names: KPROBE_NAMES,
   copies: "shared",
   select(at) {
     functionOf(at, ["kprobe", "kretprobe"]);
@@ -50,6 +58,23 @@ export const KPROBE_PROGRAM: EntryProgram = {
       throw err;
     }
   },
+};
+
+/**
+ * kprobe_multi: the kprobe entry loaded as a kprobe_multi program. The engine attaches a group
+ * (one link, every function's slot as its cookie) itself; `attach` here serves a lone function.
+ */
+export const KPROBE_MULTI_PROGRAM: EntryProgram = {
+  object: "policy_kprobe.bpf.o",
+  names: KPROBE_NAMES,
+  copies: "shared",
+  select(at) {
+    functionOf(at, ["kprobe_multi"]);
+    return { program: "vigil_kprobe_multi" };
+  },
+  attachKey: (at) => functionOf(at, ["kprobe_multi"]),
+  attach: (object, program, at, cookie) =>
+    object.attachKprobeMulti(program, [functionOf(at, ["kprobe_multi"])], [cookie]),
 };
 
 const TRAMPOLINES = ["fentry", "fexit", "fmod_ret"];

@@ -13,5 +13,5 @@ export {
   MECHANISMS,
 } from "./table.ts";
 export { TRACEPOINT_PROGRAM } from "./tracepoint.ts";
-export { FENTRY_PROGRAM, KPROBE_PROGRAM, LSM_PROGRAM } from "./functions.ts";
+export { FENTRY_PROGRAM, KPROBE_MULTI_PROGRAM, KPROBE_PROGRAM, LSM_PROGRAM } from "./functions.ts";
 export type * from "./types.ts";

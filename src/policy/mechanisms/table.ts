@@ -14,7 +14,7 @@ import {
   tracepointCost,
   uprobeCost,
 } from "./costs.ts";
-import { FENTRY_PROGRAM, KPROBE_PROGRAM, LSM_PROGRAM } from "./functions.ts";
+import { FENTRY_PROGRAM, KPROBE_MULTI_PROGRAM, KPROBE_PROGRAM, LSM_PROGRAM } from "./functions.ts";
 import { TRACEPOINT_PROGRAM } from "./tracepoint.ts";
 import type { FeatureName } from "../../kernel/types.ts";
 import type { EngineMechanism, EntryProgram, HookMechanism, Mechanism } from "./types.ts";
@@ -44,6 +44,15 @@ const ROWS: readonly HookMechanism[] = [
     feature: "kprobe",
     engine: "kprobe",
     program: KPROBE_PROGRAM,
+    engineNeeds: SELECTOR_ENGINE_NEEDS,
+    cost: (fn) => functionCost("kprobe", fn),
+  },
+  {
+    mechanism: "kprobe_multi",
+    label: "kprobe_multi",
+    feature: "kprobe_multi",
+    engine: "kprobe",
+    program: KPROBE_MULTI_PROGRAM,
     engineNeeds: SELECTOR_ENGINE_NEEDS,
     cost: (fn) => functionCost("kprobe", fn),
   },

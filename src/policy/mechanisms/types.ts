@@ -12,6 +12,7 @@ import type { FeatureName } from "../../kernel/types.ts";
  * How a hook is attached:
  * - `fentry`: BPF trampoline on the function (fexit for `return: true`);
  * - `kprobe`: kprobe (kretprobe for `return: true`);
+ * - `kprobe_multi`: one kprobe_multi link (fprobe) for all the functions of a long `call` list;
  * - `syscall_tracepoint`: the syscall's own `syscalls/sys_{enter,exit}_<name>` tracepoint;
  * - `tracepoint`: any other classic tracepoint (including `raw_syscalls/*` kept as written);
  * - `raw_tracepoint`: a `raw: true` tracepoint;
@@ -20,6 +21,7 @@ import type { FeatureName } from "../../kernel/types.ts";
 export type Mechanism =
   | "fentry"
   | "kprobe"
+  | "kprobe_multi"
   | "syscall_tracepoint"
   | "tracepoint"
   | "raw_tracepoint"
@@ -51,6 +53,15 @@ export type AttachPoint =
     /** fmod_ret: a trampoline whose return value can replace the function's (Override). */
     readonly kind: "fentry" | "fexit" | "fmod_ret" | "kprobe" | "kretprobe";
     readonly function: string;
+  }
+  | {
+    /**
+     * One function of a kprobe_multi group: every hook of one planned list shares `functions`
+     * (the same array), the group's one link.
+     */
+    readonly kind: "kprobe_multi";
+    readonly function: string;
+    readonly functions: readonly string[];
   }
   | { readonly kind: "lsm"; readonly hook: string }
   | { readonly kind: "uprobe"; readonly path: string; readonly symbol: string };

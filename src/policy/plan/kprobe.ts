@@ -87,7 +87,8 @@ export function planKprobe(
     )];
   }
   const targets = expansion?.targets ?? hook.targets;
-  const planned = targets.flatMap((t) => planTarget(hook, index, list, t, env));
+  const multi = multiGroup(hook, list, targets, env);
+  const planned = targets.flatMap((t) => planTarget(hook, index, list, t, env, multi));
   const note = expansion?.note;
   if (note === undefined) return planned;
   // Said once, on the first hook of the list, so the plan shows where the targets came from.
@@ -98,17 +99,50 @@ export function planKprobe(
   );
 }
 
+/**
+ * From this many functions on, a kprobes hook's list goes through one kprobe_multi link where the
+ * kernel has it: below it, per-function attachments cost little (one attach each, and the kprobe
+ * program is loaded once); from 8 on, fentry would load and verify one program per function
+ * (~0.1-0.4 s each) and kprobes make one perf event and link each, while kprobe_multi is one
+ * program and one link registered with fprobe in a single ftrace update.
+ */
+export const KPROBE_MULTI_MIN_FUNCTIONS = 8;
+
+/**
+ * The function list a kprobes hook attaches as one kprobe_multi group, or undefined: entry hooks
+ * only (a return probe needs its entry half's stash per function) without Override (it stays on
+ * fmod_ret or is refused per function, with the reason), with at least
+ * {@link KPROBE_MULTI_MIN_FUNCTIONS} functions, on a kernel with kprobe_multi links.
+ */
+function multiGroup(
+  hook: KprobeHook,
+  list: "kprobes" | "fentries",
+  targets: readonly CallTarget[],
+  env: PlanEnv,
+): readonly string[] | undefined {
+  if (list !== "kprobes" || hook.return || targets.length < KPROBE_MULTI_MIN_FUNCTIONS) {
+    return undefined;
+  }
+  if (hook.selectors.some((s) => s.matchActions.some((a) => a.action === "Override"))) {
+    return undefined;
+  }
+  if (!option(env.facts, "kprobe_multi").usable) return undefined;
+  return targets.map((t) => hook.syscall ? `__x64_sys_${syscallEntry(t)}` : t.written);
+}
+
 function planTarget(
   hook: KprobeHook,
   index: number,
   list: "kprobes" | "fentries",
   target: CallTarget,
   env: PlanEnv,
+  multi?: readonly string[],
 ): PlannedHook[] {
   const sink = new IssueSink(env.policy.file);
   const entry = syscallEntry(target);
   const fn = hook.syscall ? `__x64_sys_${entry}` : target.written;
   const options: MechanismOption[] = [option(env.facts, "fentry", notInBtf(env, fn))];
+  if (multi !== undefined) options.unshift(option(env.facts, "kprobe_multi"));
   if (list === "kprobes") {
     options.push(option(env.facts, "kprobe"));
     if (hook.syscall) {
@@ -174,7 +208,28 @@ function planTarget(
   if (chosen.mechanism === "syscall_tracepoint") {
     return syscallTracepointHooks(hook, entry, { ...base, why }, env, sink);
   }
+  if (chosen.mechanism === "kprobe_multi" && multi !== undefined) {
+    const planned = functionHook(
+      hook,
+      fn,
+      false,
+      { ...base, why: multiWhy(multi.length) },
+      env,
+      sink,
+    );
+    return [{
+      ...planned,
+      mechanism: "kprobe_multi",
+      attach: { kind: "kprobe_multi", function: fn, functions: multi },
+    }];
+  }
   return [functionHook(hook, fn, chosen.mechanism === "fentry", { ...base, why }, env, sink)];
+}
+
+function multiWhy(n: number): string {
+  return `kprobe_multi: the list has ${n} functions (>= ${KPROBE_MULTI_MIN_FUNCTIONS}), so one ` +
+    `kprobe_multi link attaches them all (one program, one link) instead of ${n} fentry programs ` +
+    `or kprobes`;
 }
 
 type Base = Pick<HookParts, "name" | "source" | "options" | "event" | "monitor" | "why">;
