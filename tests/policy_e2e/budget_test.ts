@@ -441,20 +441,20 @@ function policyProgram(metrics: string): { runs: number; seconds: number } {
  * more (QEMU translates the freshly loaded program, other guests share the host's cores).
  */
 const TIMING_UNRELIABLE = TIME_SCALE > 1
-  ? `emulated kernel (VIGIL_TEST_TIME_SCALE=${TIME_SCALE}): timings are indicative only, ` +
-    `so the shadow-vs-real margin is asserted on real CPUs`
+  ? `emulated kernel (VIGIL_TEST_TIME_SCALE=${TIME_SCALE}): timings are indicative only`
   : null;
 
 /** {@link requires}, and ignored with the reason where timings are not real. */
-function requiresRealTiming(name: string): { name: string; ignore: boolean } {
+function requiresRealTiming(name: string, what: string): { name: string; ignore: boolean } {
   const gate = requires(name, ...POLICY_ENGINE_NEEDS);
   if (gate.ignore || TIMING_UNRELIABLE === null) return gate;
-  return { name: `${name} [IGNORED: ${TIMING_UNRELIABLE}]`, ignore: true };
+  return { name: `${name} [IGNORED: ${TIMING_UNRELIABLE}, so ${what}]`, ignore: true };
 }
 
 Deno.test({
   ...requiresRealTiming(
     "budget: a shadow run's ns per hit agrees with the real run's",
+    "the shadow-vs-real margin is asserted on real CPUs",
   ),
   async fn() {
     let stormBin = "";
@@ -586,9 +586,13 @@ async function post(
 }
 
 Deno.test({
-  ...requires(
+  // The bucket is the guard's answer to a cost that is mostly the agent's user-space time; how
+  // much a few thousand posts a second cost depends on the CPU's speed, which under emulation
+  // varies 3x and more with the other guests on the host (lab runs of the same step passed
+  // alone and failed side by side).
+  ...requiresRealTiming(
     "budget: user-space cost gets the in-kernel token bucket, removed when load stops",
-    ...POLICY_ENGINE_NEEDS,
+    "whether a few thousand posts a second exceed a 1% budget is asserted on real CPUs",
   ),
   async fn(t) {
     let stormBin = "";
