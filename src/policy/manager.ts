@@ -152,6 +152,22 @@ export interface PolicyStats {
   readonly budget?: PolicyStatus["budget"];
 }
 
+/** A policy's stage totals, all zero: the start of {@link PolicyStats.total}'s sums. */
+export function zeroStageTotals(): { -readonly [K in keyof PolicyStats["total"]]: number } {
+  return {
+    fired: 0,
+    filteredByProcess: 0,
+    argsRejected: 0,
+    rateLimited: 0,
+    budgetDropped: 0,
+    ringFull: 0,
+    noPost: 0,
+    posted: 0,
+    signals: 0,
+    monitorSkipped: 0,
+  };
+}
+
 function issueToError(issue: PolicyIssue): PolicyError {
   return {
     message: issue.message,
@@ -708,18 +724,7 @@ export class PolicyManager {
     const entry = this.#policies.get(name);
     const hooks = this.stages(name);
     if (!entry || !hooks) return undefined;
-    const total = {
-      fired: 0,
-      filteredByProcess: 0,
-      argsRejected: 0,
-      rateLimited: 0,
-      budgetDropped: 0,
-      ringFull: 0,
-      noPost: 0,
-      posted: 0,
-      signals: 0,
-      monitorSkipped: 0,
-    };
+    const total = zeroStageTotals();
     for (const h of hooks) {
       for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += h[k];
     }

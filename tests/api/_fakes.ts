@@ -19,6 +19,7 @@ import type {
 import { MetricsRegistry } from "../../src/metrics/registry.ts";
 import { registerVigilMetrics } from "../../src/metrics/vigil_metrics.ts";
 import { parsePolicy } from "../../src/policy/mod.ts";
+import { zeroStageTotals } from "../../src/policy/manager.ts";
 
 export const TOKEN = "test-token_0123456789abcdefABCDEF";
 
@@ -44,19 +45,13 @@ export class FakePolicyService implements PolicyService {
   stats(name: string): PolicyStats | undefined {
     const p = this.policies.get(name);
     if (!p) return undefined;
-    const total = {
-      fired: 0,
-      filteredByProcess: 0,
-      argsRejected: 0,
-      rateLimited: 0,
-      budgetDropped: 0,
-      ringFull: 0,
-      noPost: 0,
-      posted: 0,
-      signals: 0,
-      monitorSkipped: 0,
+    return {
+      policy: name,
+      state: p.status.state,
+      hooks: [],
+      total: zeroStageTotals(),
+      exported: 0,
     };
-    return { policy: name, state: p.status.state, hooks: [], total, exported: 0 };
   }
 
   get(name: string): { name: string; yaml: string } | undefined {
