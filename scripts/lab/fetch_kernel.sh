@@ -5,7 +5,9 @@
 # Usage: fetch_kernel.sh VERSION CACHE   (VERSION: 5.10 | 6.1 | 6.12)
 set -euo pipefail
 version=$1
-cache=$2
+# apt resolves relative Dir:: paths against /etc/apt, so the cache must be absolute.
+mkdir -p "$2"
+cache=$(cd "$2" && pwd)
 MIRROR=${VIGIL_LAB_MIRROR:-http://deb.debian.org/debian}
 SECURITY=${VIGIL_LAB_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
@@ -23,12 +25,12 @@ if [ -f "$dir/ready" ]; then
   exit 0
 fi
 rm -rf "$dir"
-mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial"
+mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial" "$dir/apt/sources.list.d"
 for s in "${suites[@]}"; do
   echo "deb [signed-by=$KEYRING] ${s% *} ${s#* } main"
 done >"$dir/apt/sources.list"
 apt_opts=(
-  -o "Dir::Etc::SourceList=$dir/apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+  -o "Dir::Etc::SourceList=$dir/apt/sources.list" -o "Dir::Etc::SourceParts=$dir/apt/sources.list.d"
   -o "Dir::State::Lists=$dir/apt/lists" -o "Dir::Cache=$dir/apt/cache"
   -o Dir::State::status=/dev/null -o APT::Sandbox::User=root
 )
