@@ -3,13 +3,13 @@
  *
  * @module
  */
-import { COMMANDS } from "./src/cli/verbs.ts";
+import { VERBS } from "./src/cli/verbs.ts";
 import { printErr, printOut, UsageError } from "./src/cli/command.ts";
 import { VERSION } from "./src/version.ts";
 
 function topLevelHelp(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.path.join(" ").length));
-  const lines = COMMANDS.map((c) => `  ${c.path.join(" ").padEnd(width)}  ${c.summary}`);
+  const width = Math.max(...VERBS.map((v) => v.path.join(" ").length));
+  const lines = VERBS.map((v) => `  ${v.path.join(" ").padEnd(width)}  ${v.summary}`);
   return `vigil ${VERSION}: eBPF runtime security agent
 
 Usage: vigil <verb> [options]   (every verb takes --help)
@@ -24,21 +24,22 @@ async function main(argv: string[]): Promise<number> {
     return argv.length === 0 ? 2 : 0;
   }
   // Longest path first, so "cgroup resolve" wins over a hypothetical "cgroup".
-  const sorted = [...COMMANDS].sort((a, b) => b.path.length - a.path.length);
-  const command = sorted.find((c) => c.path.every((word, i) => argv[i] === word));
-  if (!command) {
+  const sorted = [...VERBS].sort((a, b) => b.path.length - a.path.length);
+  const verb = sorted.find((v) => v.path.every((word, i) => argv[i] === word));
+  if (!verb) {
     printErr(`vigil: unknown verb '${argv.slice(0, 2).join(" ")}' (see 'vigil --help')`);
     return 2;
   }
   try {
-    return await command.run(argv.slice(command.path.length));
+    const command = await verb.load();
+    return await command.run(argv.slice(verb.path.length));
   } catch (err) {
     if (err instanceof UsageError) {
       printErr(err.message);
       return 2;
     }
     printErr(
-      `vigil ${command.path.join(" ")}: ${err instanceof Error ? err.message : String(err)}`,
+      `vigil ${verb.path.join(" ")}: ${err instanceof Error ? err.message : String(err)}`,
     );
     return 1;
   }

@@ -380,11 +380,18 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     // Loading parsed the kernel's BTF once per object (tens of MiB, freed) and left JS garbage:
     // collect it and return the freed pages to the OS, after ready (the first events need none
     // of it; the collection takes tens of ms). The kernel probe's links are detached first.
+    let settling = true;
     const settle = setTimeout(() => {
       policies.releaseProbes();
-      settleMemory(() => kernel.rt.libc.malloc_trim(0n));
+      void settleMemory(() => {
+        // The collector's module loads asynchronously: the agent may have stopped meanwhile.
+        if (settling) kernel.rt.libc.malloc_trim(0n);
+      });
     }, 0);
-    cleanups.push(() => clearTimeout(settle));
+    cleanups.push(() => {
+      settling = false;
+      clearTimeout(settle);
+    });
 
     let stopping: Promise<void> | null = null;
     return {

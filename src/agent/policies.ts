@@ -23,7 +23,7 @@ import {
   type EngineMechanism,
   ftraceLookup,
   OffThreadParser,
-  parsePolicy,
+  parsePolicyLazily,
   type ParseResult,
   type PlanFacts,
   planFactsFrom,
@@ -62,7 +62,7 @@ class StartupParser {
   }
 
   parse(text: string, file: string): Promise<ParseResult> {
-    if (this.#starting) return Promise.resolve(parsePolicy(text, file));
+    if (this.#starting) return parsePolicyLazily(text, file);
     this.#offThread ??= new OffThreadParser({ logger: this.#logger });
     return this.#offThread.parse(text, file);
   }

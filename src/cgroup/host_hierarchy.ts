@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { statSync } from "node:fs";
+import { statIds } from "./stat_ids.ts";
 import { type Logger, silentLogger } from "../log/logger.ts";
 import {
   type Candidate,
@@ -203,7 +203,7 @@ function verifyPrivateMount(dir: string, plan: PrivateMountPlan, proc: string): 
       : { name: "type", status: "fail", detail: `no ${plan.fstype} mount found at ${dir}` },
   );
   try {
-    const ino = statSync(dir, { bigint: true }).ino;
+    const ino = statIds(dir).ino;
     checks.push(
       ino === 1n ? { name: "inode", status: "pass", detail: "inode 1 (hierarchy root)" } : {
         name: "inode",

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { statSync } from "node:fs";
+import { statIds } from "./stat_ids.ts";
 import { cgroupSubsysIdsFromBtf } from "./btf_subsys.ts";
 import { parseMountinfo } from "./mountinfo.ts";
 import {
@@ -37,7 +37,7 @@ export function errorReason(err: unknown): string {
 }
 
 function nsInode(path: string): bigint {
-  return statSync(path, { bigint: true }).ino;
+  return statIds(path).ino;
 }
 
 /**
@@ -56,8 +56,8 @@ export function liveProbe(options: LiveProbeOptions = {}): HostProbe {
     live: true,
     statDir(path: string): Probed<DirStat> {
       try {
-        const s = statSync(path, { bigint: true });
-        if (!s.isDirectory()) return { status: "error", reason: "not a directory" };
+        const s = statIds(path);
+        if (!s.isDirectory) return { status: "error", reason: "not a directory" };
         return { status: "ok", value: { ino: s.ino, dev: s.dev } };
       } catch (err) {
         return { status: "error", reason: errorReason(err) };
@@ -137,7 +137,7 @@ function findHostView(proc: string): Probed<HostView> {
         rejected.push(`${base} is not in the initial cgroup namespace`);
         continue;
       }
-      statSync(`${base}/root/`);
+      Deno.statSync(`${base}/root/`);
       const mounts = parseMountinfo(Deno.readTextFileSync(`${base}/mountinfo`));
       const why = rejected.length ? `; ${rejected.join("; ")}` : "";
       return {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { statSync } from "node:fs";
+import { statIds } from "./stat_ids.ts";
 
 /** Options for {@link scanHierarchy}. */
 export interface ScanOptions {
@@ -34,7 +34,7 @@ export async function scanHierarchy(
 ): Promise<Map<bigint, string>> {
   const maxDepth = options.maxDepth ?? 32;
   const result = new Map<bigint, string>();
-  const root = statSync(mountpoint, { bigint: true });
+  const root = statIds(mountpoint);
   result.set(root.ino, "/");
   const pending: { dir: string; rel: string; depth: number }[] = [
     { dir: mountpoint, rel: "", depth: 0 },
@@ -48,7 +48,7 @@ export async function scanHierarchy(
         const path = `${dir}/${entry.name}`;
         const child = `${rel}/${entry.name}`;
         try {
-          const st = statSync(path, { bigint: true });
+          const st = statIds(path);
           if (st.dev !== root.dev) continue;
           result.set(st.ino, child);
           pending.push({ dir: path, rel: child, depth: depth + 1 });

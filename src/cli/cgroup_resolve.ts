@@ -63,8 +63,6 @@ export interface ResolveReport {
 
 /** The `cgroup resolve` verb. */
 export const cgroupResolveCommand: Command = {
-  path: ["cgroup", "resolve"],
-  summary: "explain which cgroup hierarchy and container vigil sees",
   usage: USAGE,
   run(argv) {
     const { values } = parseFlags(VERB, argv, {

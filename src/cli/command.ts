@@ -6,12 +6,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
-/** One CLI verb (or a verb with a sub-verb, such as `cgroup resolve`). */
+/** What a CLI verb's module exports; the words that select it are in `verbs.ts`. */
 export interface Command {
-  /** Words that select it, e.g. `["cgroup", "resolve"]`. */
-  readonly path: readonly string[];
-  /** One line for the top-level help. */
-  readonly summary: string;
   /** Full `--help` text. */
   readonly usage: string;
   /** Runs the verb; resolves to the process exit status. */

@@ -126,8 +126,6 @@ function listFlag(value: unknown): string[] {
 
 /** The `events` verb. */
 export const eventsCommand: Command = {
-  path: ["events"],
-  summary: "follow the running agent's events (--compact for one readable line each)",
   usage: USAGE,
   async run(argv) {
     const { values } = parseFlags("events", argv, {

@@ -93,8 +93,6 @@ const LIST_USAGE = usageOf(
 
 /** `vigil policy list`. */
 export const policyListCommand: Command = {
-  path: ["policy", "list"],
-  summary: "list the running agent's policies",
   usage: LIST_USAGE,
   async run(argv) {
     const { values } = parseFlags("policy list", argv, { ...API_FLAGS, json: { type: "boolean" } });
@@ -122,8 +120,6 @@ const ADD_USAGE = usageOf(
 
 /** `vigil policy add FILE`. */
 export const policyAddCommand: Command = {
-  path: ["policy", "add"],
-  summary: "add or replace a policy in the running agent",
   usage: ADD_USAGE,
   async run(argv) {
     const { values, positionals } = parseFlags("policy add", argv, API_FLAGS, true);
@@ -183,8 +179,6 @@ const DELETE_USAGE = usageOf(
 
 /** `vigil policy delete NAME`. */
 export const policyDeleteCommand: Command = {
-  path: ["policy", "delete"],
-  summary: "remove a policy from the running agent",
   usage: DELETE_USAGE,
   async run(argv) {
     const { values, positionals } = parseFlags("policy delete", argv, API_FLAGS, true);
@@ -214,8 +208,6 @@ const RELOAD_USAGE = usageOf(
 
 /** `vigil policy reload`. */
 export const policyReloadCommand: Command = {
-  path: ["policy", "reload"],
-  summary: "make the running agent re-read its policy directory",
   usage: RELOAD_USAGE,
   async run(argv) {
     const { values } = parseFlags("policy reload", argv, API_FLAGS);
@@ -241,8 +233,6 @@ export const policyReloadCommand: Command = {
 
 /** `vigil policy` alone (or an unknown sub-verb): the overview. */
 export const policyCommand: Command = {
-  path: ["policy"],
-  summary: "manage the running agent's policies (list, add, delete, reload)",
   usage: OVERVIEW,
   run(argv) {
     const first = argv[0];
@@ -253,12 +243,3 @@ export const policyCommand: Command = {
     throw new UsageError(`vigil policy: unknown sub-verb '${first}' (see 'vigil policy --help')`);
   },
 };
-
-/** Every `policy` command of this module. */
-export const POLICY_COMMANDS: readonly Command[] = [
-  policyListCommand,
-  policyAddCommand,
-  policyDeleteCommand,
-  policyReloadCommand,
-  policyCommand,
-];

@@ -18,7 +18,7 @@ import {
   formatIssue,
   formatPlan,
   ftraceLookup,
-  parsePolicy,
+  parsePolicyLazily,
   type ParseResult,
   planFactsFrom,
   planJsonReplacer,
@@ -71,7 +71,7 @@ type KernelFacts =
   | { readonly error: string };
 
 /** One file's verdict, whatever the file holds: it never stops the check of the others. */
-function readAndParse(file: string): ParseResult {
+async function readAndParse(file: string): Promise<ParseResult> {
   const fail = (message: string): ParseResult => ({
     errors: [{ file, line: 1, column: 1, path: "", message }],
     warnings: [],
@@ -87,7 +87,7 @@ function readAndParse(file: string): ParseResult {
     return fail(`cannot read the file: ${err instanceof Error ? err.message : String(err)}`);
   }
   try {
-    return parsePolicy(text, file);
+    return await parsePolicyLazily(text, file);
   } catch (err) {
     return fail(`cannot parse: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -145,11 +145,12 @@ function dryCompile(plan: PolicyPlan): { problem?: string; sets: SetEntryCounts 
   return { sets };
 }
 
-function verdicts(files: readonly string[], useHostLibbpf: boolean): {
+async function verdicts(files: readonly string[], useHostLibbpf: boolean): Promise<{
   verdicts: FileVerdict[];
   kernel: KernelFacts | null;
-} {
-  const parsed = files.map((file) => ({ file, parsed: readAndParse(file) }));
+}> {
+  const parsed: { file: string; parsed: ParseResult }[] = [];
+  for (const file of files) parsed.push({ file, parsed: await readAndParse(file) });
   const policies = parsed.flatMap((p) => p.parsed.policy ?? []);
   const kernel = policies.length === 0 ? null : planOnThisKernel(policies, useHostLibbpf);
   const out = parsed.map(({ file, parsed }): FileVerdict => {
@@ -237,17 +238,15 @@ function jsonReport(all: readonly FileVerdict[], kernel: KernelFacts | null, cod
 
 /** The `policy check` verb. */
 export const policyCheckCommand: Command = {
-  path: ["policy", "check"],
-  summary: "validate policy files and show their plan on this kernel (exit 0/1/3)",
   usage: USAGE,
-  run(argv) {
+  async run(argv) {
     const { values, positionals } = parseFlags(VERB, argv, {
       json: { type: "boolean" },
       "host-libbpf": { type: "boolean" },
     }, true);
     if (values.help) {
       printOut(USAGE);
-      return Promise.resolve(0);
+      return 0;
     }
     if (positionals.length === 0) {
       throw new UsageError(
@@ -255,12 +254,12 @@ export const policyCheckCommand: Command = {
       );
     }
     const useHostLibbpf = values["host-libbpf"] === true || Deno.env.get("VIGIL_LIBBPF") === "host";
-    const { verdicts: all, kernel } = verdicts(positionals, useHostLibbpf);
+    const { verdicts: all, kernel } = await verdicts(positionals, useHostLibbpf);
     const code = status(all);
     printOut(values.json ? jsonReport(all, kernel, code) : textReport(all));
     if (!values.json && kernel !== null && "error" in kernel) {
       printErr(`vigil ${VERB}: ${kernel.error}`);
     }
-    return Promise.resolve(code);
+    return code;
   },
 };

@@ -92,8 +92,6 @@ export function formatExplain(s: PolicyStats): string {
 
 /** `vigil policy explain NAME`. */
 export const policyExplainCommand: Command = {
-  path: ["policy", "explain"],
-  summary: "show where a running policy's calls stopped (why no event)",
   usage: USAGE,
   async run(argv) {
     const { values, positionals } = parseFlags(

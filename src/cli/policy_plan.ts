@@ -58,8 +58,6 @@ export function formatShadow(r: ShadowReport): string {
 
 /** `vigil policy plan`. */
 export const policyPlanCommand: Command = {
-  path: ["policy", "plan"],
-  summary: "preflight: plan on this kernel, and with --shadow the measured cost on the live host",
   usage: USAGE,
   async run(argv) {
     const { values, positionals } = parseFlags("policy plan", argv, {

@@ -28,8 +28,6 @@ const TAIL_LINES = 4;
 
 /** The `probe` verb. */
 export const probeCommand: Command = {
-  path: ["probe"],
-  summary: "report which BPF mechanisms this kernel supports, and why not",
   usage: USAGE,
   run(argv) {
     const { values } = parseFlags("probe", argv, {

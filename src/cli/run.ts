@@ -319,8 +319,6 @@ function untilSignal(): Promise<Deno.Signal> {
 
 /** The `run` verb. */
 export const runCommand: Command = {
-  path: ["run"],
-  summary: "run the agent in the foreground",
   usage: USAGE,
   async run(argv) {
     const config = configFromFlags(argv);

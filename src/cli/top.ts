@@ -180,8 +180,6 @@ const CLEAR = "\x1b[H\x1b[2J";
 
 /** The `top` verb. */
 export const topCommand: Command = {
-  path: ["top"],
-  summary: "per-program CPU share of the agent's BPF programs, refreshed every second",
   usage: USAGE,
   async run(argv) {
     const { values } = parseFlags("top", argv, {

@@ -16,8 +16,6 @@ Options:
 
 /** The `version` verb. */
 export const versionCommand: Command = {
-  path: ["version"],
-  summary: "print the version",
   usage: USAGE,
   run(argv) {
     const { values } = parseFlags("version", argv, { json: { type: "boolean" } });

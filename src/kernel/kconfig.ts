@@ -5,7 +5,10 @@
  *
  * @module
  */
-import { gunzipSync } from "node:zlib";
+import { readGzipFile } from "../ffi/gzip_file.ts";
+
+/** A kernel config is ~300 KB; more is not one. */
+const MAX_CONFIG_BYTES = 8 << 20;
 
 /** A parsed kernel config. */
 export interface KernelConfig {
@@ -44,7 +47,7 @@ export function parseKernelConfig(text: string, source: string): KernelConfig {
 /** Reads the running kernel's config; null when the kernel does not expose one. */
 export function readKernelConfig(release: string = Deno.osRelease()): KernelConfig | null {
   try {
-    const text = new TextDecoder().decode(gunzipSync(Deno.readFileSync("/proc/config.gz")));
+    const text = new TextDecoder().decode(readGzipFile("/proc/config.gz", MAX_CONFIG_BYTES));
     return parseKernelConfig(text, "/proc/config.gz");
   } catch {
     // Not built with CONFIG_IKCONFIG_PROC (or not readable): try the distribution's copy.

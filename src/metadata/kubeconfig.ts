@@ -7,8 +7,6 @@
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
-
 /** Where and how to reach the API server. */
 export interface KubeConnection {
   /** `https://host:port` (or `http://` for tests). */
@@ -97,8 +95,16 @@ function readRelative(base: string, path: string): string {
   return Deno.readTextFileSync(full);
 }
 
-/** Settings of the current (or named) context of a kubeconfig file; throws when unusable. */
-export function kubeconfigConnection(path: string, context?: string): KubeConnection {
+/**
+ * Settings of the current (or named) context of a kubeconfig file; rejects when unusable. The
+ * YAML library is imported here, on first use: it costs ~10 MiB of RSS, and most agents (in a
+ * pod, or on a host without Kubernetes) never read a kubeconfig.
+ */
+export async function kubeconfigConnection(
+  path: string,
+  context?: string,
+): Promise<KubeConnection> {
+  const { parse: parseYaml } = await import("yaml");
   const doc = parseYaml(Deno.readTextFileSync(path)) as Obj;
   if (!doc || typeof doc !== "object") throw new Error(`kubeconfig ${path}: not a YAML mapping`);
   const ctxName = context ?? str(doc, "current-context");

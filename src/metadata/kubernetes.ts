@@ -227,11 +227,14 @@ export class KubernetesSource implements MetadataSource {
       backoffMinMs: options.backoffMinMs,
       backoffMaxMs: options.backoffMaxMs,
     });
-    if (this.#mode !== false) this.#configure();
+    if (this.#mode !== false) void this.#configure();
   }
 
-  /** Finds connection settings; false (and disabled or down) when there are none. */
-  #configure(): boolean {
+  /**
+   * Finds connection settings; false (and disabled or down) when there are none. Runs to its end
+   * synchronously unless it has to read a kubeconfig (the constructor relies on that).
+   */
+  async #configure(): Promise<boolean> {
     if (this.#conn) return true;
     try {
       const o = this.#options;
@@ -244,7 +247,7 @@ export class KubernetesSource implements MetadataSource {
         } catch {
           exists = false;
         }
-        if (path && (exists || o.kubeconfig)) conn = kubeconfigConnection(path, o.context);
+        if (path && (exists || o.kubeconfig)) conn = await kubeconfigConnection(path, o.context);
       }
       if (!conn) {
         const why = "no in-cluster service account and no kubeconfig";
@@ -320,7 +323,7 @@ export class KubernetesSource implements MetadataSource {
   async #run(): Promise<void> {
     while (!this.#closed) {
       try {
-        if (!this.#configure()) {
+        if (!(await this.#configure())) {
           throw new Error(this.#health.snapshot().lastError ?? "no configuration");
         }
         if (!this.#resourceVersion) await this.#list();

@@ -18,7 +18,7 @@ import type {
 } from "../../src/api/types.ts";
 import { MetricsRegistry } from "../../src/metrics/registry.ts";
 import { registerVigilMetrics } from "../../src/metrics/vigil_metrics.ts";
-import { parsePolicy } from "../../src/policy/mod.ts";
+import { parsePolicy } from "../../src/policy/spec/parse.ts";
 import { zeroStageTotals } from "../../src/policy/manager.ts";
 
 export const TOKEN = "test-token_0123456789abcdefABCDEF";

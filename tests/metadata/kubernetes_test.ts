@@ -354,13 +354,13 @@ users:
     exec: {command: aws, apiVersion: client.authentication.k8s.io/v1beta1}
 `,
     );
-    const conn = kubeconfigConnection(`${dir}/config`);
+    const conn = await kubeconfigConnection(`${dir}/config`);
     assert.equal(conn.server, "https://10.96.0.1:443");
     assert.equal(conn.caPem, "CA PEM");
     assert.equal(conn.certPem, "CERT PEM");
     assert.equal(conn.keyPem, "KEY PEM");
     assert.equal(conn.tokenFile, `${dir}/token`);
-    assert.throws(() => kubeconfigConnection(`${dir}/config`, "b"), /exec/);
+    await assert.rejects(() => kubeconfigConnection(`${dir}/config`, "b"), /exec/);
     // No configuration at all: disabled when auto, down when required; never throws.
     const auto = new KubernetesSource({
       connection: undefined,

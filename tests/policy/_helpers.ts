@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { parsePolicy, type ParseResult } from "../../src/policy/spec/mod.ts";
+import { parsePolicy, type ParseResult } from "../../src/policy/spec/parse.ts";
 import type { Policy, PolicyIssue } from "../../src/policy/spec/mod.ts";
 
 /** The envelope every inline policy starts with; `spec:` is line 5, spec content starts on 6. */

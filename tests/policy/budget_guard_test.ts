@@ -12,7 +12,7 @@ import { BudgetMeter, type MeterSource } from "../../src/policy/runtime/budget_m
 import { PolicyUserTime } from "../../src/policy/runtime/user_time.ts";
 import type { HookCounters } from "../../src/policy/engine.ts";
 import { parseCpuShare } from "../../src/policy/vocab/cpu_share.ts";
-import { parsePolicy } from "../../src/policy/mod.ts";
+import { parsePolicy } from "../../src/policy/spec/parse.ts";
 
 function counters(seen: number, extra: Partial<HookCounters> = {}): HookCounters {
   return {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parsePolicy } from "../../src/policy/spec/mod.ts";
+import { parsePolicy } from "../../src/policy/spec/parse.ts";
 import type { Policy } from "../../src/policy/spec/mod.ts";
 
 const POLICIES = new URL("../../policies/", import.meta.url);

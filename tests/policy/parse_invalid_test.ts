@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parsePolicy } from "../../src/policy/spec/mod.ts";
+import { parsePolicy } from "../../src/policy/spec/parse.ts";
 import { onlyError, parse, withSpec } from "./_helpers.ts";
 import { INVALID_CASES } from "./_invalid_cases.ts";
 

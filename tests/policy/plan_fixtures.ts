@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import type { FeatureName } from "../../src/kernel/types.ts";
 import { FEATURE_NAMES } from "../../src/kernel/types.ts";
-import { parsePolicy } from "../../src/policy/spec/mod.ts";
+import { parsePolicy } from "../../src/policy/spec/parse.ts";
 import { planPolicy } from "../../src/policy/plan/mod.ts";
 import type {
   EngineMechanism,

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { parsePolicy } from "../../src/policy/spec/mod.ts";
+import { parsePolicy } from "../../src/policy/spec/parse.ts";
 
 const CORPUS = new URL("../fixtures/policy/tetragon_corpus/", import.meta.url);
 

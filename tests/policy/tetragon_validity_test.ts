@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { kernelArgRead } from "../../src/policy/plan/args_kernel.ts";
 import { planPolicy } from "../../src/policy/plan/mod.ts";
 import type { PlanFacts, PolicyPlan } from "../../src/policy/plan/mod.ts";
-import { parsePolicy } from "../../src/policy/spec/mod.ts";
+import { parsePolicy } from "../../src/policy/spec/parse.ts";
 import { ARG_TYPES } from "../../src/policy/vocab/mod.ts";
 import { withSpec } from "./_helpers.ts";
 import { errorMessages, EVERYTHING_KERNEL, facts, FULL_ENGINE } from "./plan_fixtures.ts";

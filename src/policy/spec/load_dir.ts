@@ -8,12 +8,13 @@
 import { join } from "node:path";
 import type { PolicyIssue } from "./types.ts";
 import { POLICY_SET_LIMITS } from "./input_limits.ts";
-import { parsePolicy, type ParseResult } from "./parse.ts";
+import type { ParseResult } from "./parse.ts";
+import { parsePolicyLazily } from "./parse_lazy.ts";
 import { readPolicyFile } from "./read_file.ts";
 
 /** How {@link loadPolicyDir} reads and parses. */
 export interface LoadDirOptions {
-  /** Parses one text (default: {@link parsePolicy} on this thread). */
+  /** Parses one text (default: `parsePolicy` on this thread). */
   readonly parse?: (text: string, file: string) => ParseResult | Promise<ParseResult>;
   /** Files read at most (by name order); the rest are each an error. */
   readonly maxFiles?: number;
@@ -51,7 +52,7 @@ export async function loadPolicyDir(
   dir: string,
   options: LoadDirOptions = {},
 ): Promise<PolicyFileResult[]> {
-  const parse = options.parse ?? parsePolicy;
+  const parse = options.parse ?? parsePolicyLazily;
   const maxFiles = options.maxFiles ?? POLICY_SET_LIMITS.maxPolicies;
   const names: string[] = [];
   try {

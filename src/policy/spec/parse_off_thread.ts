@@ -15,7 +15,8 @@
 import type { Logger } from "../../log/logger.ts";
 import { clip } from "./bound_issues.ts";
 import { POLICY_INPUT_LIMITS } from "./input_limits.ts";
-import { parsePolicy, type ParseResult } from "./parse.ts";
+import type { ParseResult } from "./parse.ts";
+import { parsePolicyLazily } from "./parse_lazy.ts";
 
 /** Message to the worker. */
 export interface ParseRequest {
@@ -130,7 +131,7 @@ export class OffThreadParser {
       this.#stop();
       this.#inThread = true;
     }
-    if (this.#inThread || this.#running === null) return parsePolicy(text, file);
+    if (this.#inThread || this.#running === null) return parsePolicyLazily(text, file);
     const { worker } = this.#running;
     const id = this.#nextId++;
     const result = await new Promise<ParseResult | null>((resolve) => {
