@@ -165,8 +165,9 @@ export async function startPolicies(
   const getEngine = (): PolicyEngine => {
     if (engine) return engine;
     if (engineError) throw engineError;
+    let loaded: PolicyEngine | undefined;
     try {
-      const loaded = PolicyEngine.load(
+      loaded = PolicyEngine.load(
         rt,
         {
           events: ring.fd,
@@ -178,11 +179,11 @@ export async function startPolicies(
         cgroupV1Ssid,
         logger,
       );
-      cleanups.push(() => loaded.close());
-      engine = loaded;
       loaded.ensureTracefs();
+      engine = loaded;
       return loaded;
     } catch (err) {
+      loaded?.close();
       const message = `the policy engine did not load: ${
         err instanceof Error ? err.message : String(err)
       }`;
@@ -192,6 +193,9 @@ export async function startPolicies(
       throw engineError;
     }
   };
+  // Released after the manager (cleanups unwind in reverse): its policies' hooks go first,
+  // then the engine's objects and maps. The engine loads on the first policy, after this.
+  cleanups.push(() => engine?.close());
   // Null once started: a probe after that (a policy added later) detaches at once.
   let probeLinks: (() => void)[] | null = [];
   const releaseProbes = () => {

@@ -119,6 +119,8 @@ export class PolicyEngine implements Disposable {
   /** Free attach slots, oldest first (a slot just cleared is reused last). */
   readonly #freeSlots: number[] = [];
   #btf: KernelBtf | null = null;
+  /** Set by close(): hook links closed after it have nothing left to detach. */
+  #closed = false;
   readonly #hooks: MapHandle;
   readonly #counters: MapHandle;
   readonly #buckets: MapHandle;
@@ -298,7 +300,8 @@ export class PolicyEngine implements Disposable {
     let open = true;
     return {
       close: () => {
-        if (!open) return;
+        // After the engine's close everything is detached and its maps are gone.
+        if (!open || this.#closed) return;
         open = false;
         joined.ids[joined.ids.indexOf(id)] = 0;
         if (joined.ids.some((x) => x !== 0)) {
@@ -342,7 +345,7 @@ export class PolicyEngine implements Disposable {
     let open = true;
     return {
       close: () => {
-        if (!open) return;
+        if (!open || this.#closed) return;
         open = false;
         point.ids[point.ids.indexOf(id)] = 0;
         this.#writeSlot(point);
@@ -623,8 +626,10 @@ export class PolicyEngine implements Disposable {
     ];
   }
 
-  /** Detaches everything, frees the objects, unmounts tracefs if it mounted it. */
+  /** Detaches everything, frees the objects, unmounts tracefs if it mounted it. Idempotent. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     for (const points of this.#points.values()) for (const p of points) p.own?.close();
     this.#points.clear();
     this.#groups.clear(); // their links belong to the shared copies closed below

@@ -7,6 +7,8 @@ import { marker, runProcess, startAgentProcess } from "../_helpers/agent_process
 import { scaled } from "../_helpers/time_scale.ts";
 import { requires } from "../_helpers/requires.ts";
 
+const POLICY_DIR = new URL("../../policies", import.meta.url).pathname;
+
 interface OwnedIds {
   progs: number[];
   links: number[];
@@ -61,7 +63,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       "root",
     ),
     async fn() {
-      await using agent = await startAgentProcess();
+      // With the example policies: the policy engine is released too (where this kernel runs it).
+      await using agent = await startAgentProcess({ args: ["--policy-dir", POLICY_DIR] });
       const ids = ownedBy(agent.pid);
       assert.ok(ids.progs.length >= 3, `agent owns programs: ${JSON.stringify(ids)}`);
       assert.ok(ids.links.length >= 3, `agent owns links: ${JSON.stringify(ids)}`);
@@ -72,6 +75,10 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const exported = agent.events().filter((e) => e.process_exec?.process?.arguments === tag);
       assert.equal(exported.length, 1);
       assert.ok(agent.logs().some((l) => l.includes('"msg":"stopped"')), agent.logs().join("\n"));
+      // Every handle released in order: no cleanup step failed (a hook detached after its
+      // engine's maps were closed logged EBADF here).
+      const failed = agent.logs().filter((l) => l.includes('"msg":"cleanup failed"'));
+      assert.deepEqual(failed, []);
       // The kernel frees programs asynchronously (RCU) after the last reference goes.
       assert.ok(
         await eventually(async () => (await stillThere(ids)).length === 0),
