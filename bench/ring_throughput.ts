@@ -56,9 +56,19 @@ const USAGE = `usage: deno run --allow-all bench/ring_throughput.ts [options]
                      (default "decode:1,decode:4,json:1,json:4,json:1@1.1M,json:4@1.1M");
                      "none" = no live runs
   --capacity-reps N  prefilled-ring drains per mode before the live runs; 0 = none (default 3)
-  --capacity-modes M comma-separated modes of those drains (default "decode,json")
+  --capacity-modes M comma-separated modes of those drains (default "decode,line,encode,json"):
+                     decode; line = + the JSON line built (then dropped); encode = + the
+                     exporter's concatenation and UTF-8 encoding, written nowhere; json = + the
+                     writes to the file. The differences are the cost of each stage.
   --dir DIR          where the JSON files go (default: a temp dir under /tmp); removed after
   --no-pin           do not pin the consumer to CPU 0 and the generator to CPU 1`;
+
+const CAPACITY_LABELS = {
+  decode: "decode only",
+  line: "decode + JSON line",
+  encode: "+ exporter encoding (no write)",
+  json: "+ export file (all of it)",
+} as const;
 
 const flags = parseFlags(Deno.args, {
   seconds: "number",
@@ -74,17 +84,20 @@ const RING_MB = (flags["ring-mb"] as number | undefined) ?? 64;
 const RUNS = (flags["runs"] as string | undefined) ??
   "decode:1,decode:4,json:1,json:4,json:1@1.1M,json:4@1.1M";
 const CAPACITY_REPS = (flags["capacity-reps"] as number | undefined) ?? 3;
-const CAPACITY_MODES = ((flags["capacity-modes"] as string | undefined) ?? "decode,json")
-  .split(",").map((m) => {
-    if (m !== "decode" && m !== "json") throw new Error(`--capacity-modes: bad mode '${m}'`);
-    return m as Mode;
-  });
+const CAPACITY_MODES =
+  ((flags["capacity-modes"] as string | undefined) ?? "decode,line,encode,json")
+    .split(",").map((m) => {
+      if (!(m in CAPACITY_LABELS)) throw new Error(`--capacity-modes: bad mode '${m}'`);
+      return m as CapacityMode;
+    });
 const PIN = flags["no-pin"] !== true && onlineCpus() >= 2;
 const RING_BYTES = RING_MB * 1024 * 1024;
-const TARGET_EVENTS_PER_S = 1_000_000;
+const TARGET_EVENTS_PER_S = 2_500_000;
 const SLICE = 16384; // RingReader's default slice
 
 type Mode = "json" | "decode";
+/** Stages of the consumer, each one including the ones before it. */
+type CapacityMode = Mode | "line" | "encode";
 interface RunSpec {
   readonly mode: Mode;
   readonly recordsPerCall: number;
@@ -123,7 +136,7 @@ const NODE_JSON = JSON.stringify(Deno.hostname());
 
 /** The per-record consumer: decode (and, in json mode, one export line per event). */
 function makeHandler(
-  mode: Mode,
+  mode: CapacityMode,
   t: Tally,
   out: JsonLinesExporter | null,
   clock: BootTimeFormatter,
@@ -142,17 +155,17 @@ function makeHandler(
     }
     t.expected = seq + 1;
     t.consumed++;
-    if (mode === "decode" || out === null) {
+    if (mode === "decode") {
       t.checksum += r.value;
       return;
     }
     // decodeBench leaves ktime at 0n (numbers only); the exec/exit decoders read it as a bigint,
     // and the agent formats every event's time from it, so the bench line does the same.
     const time = clock.format(view.getBigUint64(at + KTIME, true));
-    out.writeLine(
-      `{"bench":{"pid":${r.pid},"tid":${r.tid},"seq":"${seq}","value":${r.value}},` +
-        `"node_name":${NODE_JSON},"time":"${time}"}`,
-    );
+    const line = `{"bench":{"pid":${r.pid},"tid":${r.tid},"seq":"${seq}","value":${r.value}},` +
+      `"node_name":${NODE_JSON},"time":"${time}"}`;
+    if (out === null) t.checksum += line.length;
+    else out.writeLine(line);
   };
 }
 
@@ -311,10 +324,14 @@ interface Capacity {
 }
 
 /** Fills the ring with no consumer (1 s of 4 records per call), then times a synchronous drain. */
-async function capacityRun(mode: Mode, index: number): Promise<Capacity> {
+async function capacityRun(mode: CapacityMode, index: number): Promise<Capacity> {
   const p = startProducer(1, 4, 0);
   const path = `${dir}/capacity-${index}.json`;
-  const out = mode === "json" ? createJsonLinesExporter({ path, maxBackups: 1000 }) : null;
+  const out = mode === "json"
+    ? createJsonLinesExporter({ path, maxBackups: 1000 })
+    : mode === "encode"
+    ? createJsonLinesExporter({ path, sink: { writeSync: (bytes) => bytes.length } })
+    : null;
   try {
     const reader = new RingReader(rt.libc, p.object.map("bench_events").fd, RING_BYTES);
     try {
@@ -344,7 +361,7 @@ async function capacityRun(mode: Mode, index: number): Promise<Capacity> {
   } finally {
     out?.close();
     p.object.close();
-    if (out) removeExports(path);
+    if (mode === "json") removeExports(path);
   }
 }
 
@@ -472,12 +489,14 @@ try {
       `capacity: drain of a prefilled ${RING_MB} MiB ring, no producer running ` +
         `(synchronous drain in ${SLICE}-record slices, flush after each)`,
     );
+    const wallNs = new Map<CapacityMode, number>();
     for (const mode of CAPACITY_MODES) {
       const reps: Capacity[] = [];
       for (let i = 0; i < CAPACITY_REPS; i++) reps.push(await capacityRun(mode, i));
       // The rep with the median rate, reported whole (its CPU split belongs to it).
       const mid = [...reps].sort((a, b) => a.perS - b.perS)[Math.floor(reps.length / 2)]!;
-      const label = mode === "json" ? "decode + JSON line + export file" : "decode only";
+      wallNs.set(mode, 1e9 / mid.perS);
+      const label = CAPACITY_LABELS[mode];
       print(
         `  ${label.padEnd(34)} ${mega(mid.perS)} events/s, ${fmt(mid.cpuNsPerEvent, 0)} CPU ` +
           `ns/event (user ${fmt(mid.userNsPerEvent, 0)} + sys ${fmt(mid.sysNsPerEvent, 0)}); ` +
@@ -485,6 +504,12 @@ try {
           `${reps.map((r) => mega(r.perS)).join(", ")} events/s`,
       );
     }
+    // Each mode adds one stage to the one before it: the differences price the stages.
+    const stages = CAPACITY_MODES.flatMap((mode, i) => {
+      const before = i === 0 ? 0 : wallNs.get(CAPACITY_MODES[i - 1]!)!;
+      return [`${mode} ${fmt(wallNs.get(mode)! - before, 0)}`];
+    });
+    print(`  ns/event added by each stage (median drains): ${stages.join(", ")}`);
   }
 
   print("");

@@ -47,6 +47,25 @@ Deno.test("BootTimeFormatter.format() equals bootTimeToRfc3339() across seconds"
   assert.equal(clock.format(0n), bootTimeToRfc3339(0n, epoch));
 });
 
+Deno.test("BootTimeFormatter.format() is exact at second edges and past 2^53 ns of uptime", () => {
+  // Written out with bigints and Date, independently of the formatter's number path.
+  const expected = (wall: bigint) => {
+    const sec = wall / 1_000_000_000n;
+    const frac = wall - sec * 1_000_000_000n;
+    return new Date(Number(sec) * 1000).toISOString().slice(0, 19) + "." +
+      frac.toString().padStart(9, "0") + "Z";
+  };
+  const safe = BigInt(Number.MAX_SAFE_INTEGER);
+  for (const epoch of [1_795_323_995_000_000_000n, 1_795_323_995_999_999_999n]) {
+    const clock = new BootTimeFormatter(epoch);
+    const edges = [0n, 1n, 999_999_999n, 1_000_000_000n, 1_000_000_001n, 86_400_999_999_999n];
+    const big = [safe - 1_000_000_001n, safe - 1_000_000_000n, safe, safe + 1n, 2n ** 62n + 7n];
+    for (const k of [...edges, ...big]) {
+      assert.equal(clock.format(k), expected(epoch + k), `ktime ${k}, epoch ${epoch}`);
+    }
+  }
+});
+
 Deno.test("measureBootEpochNs() agrees with /proc/stat btime and /proc/uptime", () => {
   const epoch = measureBootEpochNs();
   const btime = bootEpochFromProcStat();
