@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import { readErrno } from "../ffi/libc.ts";
 import { BpfError } from "./errors.ts";
 import type { BpfRuntime } from "./runtime.ts";
@@ -35,7 +36,6 @@ export class BpfLink implements Disposable {
     const fd = libbpf.bpf_iter_create(this.fd);
     if (fd < 0) throw new BpfError({ op: "create iterator", object: this.program, errno: -fd });
     const chunks: Uint8Array[] = [];
-    let total = 0;
     try {
       const buffer = new Uint8Array(64 * 1024);
       for (;;) {
@@ -45,18 +45,11 @@ export class BpfLink implements Disposable {
         }
         if (n === 0) break;
         chunks.push(buffer.slice(0, n));
-        total += n;
       }
     } finally {
       libc.close(fd);
     }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return out;
+    return concatBytes(chunks);
   }
 
   /** Detaches. Idempotent. */

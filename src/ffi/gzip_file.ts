@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 
 const ZLIB = {
   gzopen: { parameters: ["buffer", "buffer"], result: "pointer" },
@@ -60,13 +61,7 @@ export function readGzipFile(path: string, maxBytes: number): Uint8Array {
     } finally {
       z.symbols.gzclose(file);
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return concatBytes(chunks);
   } finally {
     z.close();
   }

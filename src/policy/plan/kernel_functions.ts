@@ -7,6 +7,7 @@
  * @module
  */
 
+import { concatBytes } from "../../bytes.ts";
 import { BTF_MAGIC, btfTrailingBytes } from "../../kernel/btf_kinds.ts";
 import { syscallByEntry } from "../vocab/mod.ts";
 
@@ -99,13 +100,7 @@ function readBounded(path: string, limit: number): Uint8Array {
     if (total > limit) throw new Error(`${path} is larger than ${limit} bytes`);
     chunks.push(buf.slice(0, n));
   }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 function errorText(err: unknown): string {
