@@ -223,7 +223,10 @@ export class RingReader implements Disposable {
       const n = this.drain(handler, slice);
       this.stats.slices++;
       if (n > 0 && afterDrain) afterDrain(n);
-      if (n === slice) {
+      if (n * 2 >= slice) {
+        // Half a slice or more since the last look: events arrive near the rate this loop
+        // drains them, and a sleep now would only grow the backlog (at 2.5 M events/s the
+        // 5 ms sleeps took 13 % of the time the consumer needed). Drain on after a yield.
         sleptEmpty = false;
         await yieldToEventLoop();
       } else if (n >= TRICKLE_RECORDS || (n === 0 && !sleptEmpty)) {
