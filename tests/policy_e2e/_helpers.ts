@@ -28,6 +28,8 @@ export const NR = {
   chdir: 80,
   rmdir: 84,
   unlink: 87,
+  getpgid: 121,
+  getsid: 124,
   getpriority: 140,
   unlinkat: 263,
 } as const;

@@ -23,6 +23,7 @@ import {
   bodyOf,
   type ExportedEvent,
   kernelFeatures,
+  NR,
   PERL,
   perlString,
   policy,
@@ -35,7 +36,6 @@ import {
 import { requires } from "../_helpers/requires.ts";
 import { POLICY_ENGINE_NEEDS } from "./_needs.ts";
 
-const NR_GETPGID = 121;
 /** A pid nobody has: getpgid(MARKER) fails with ESRCH. */
 const MARKER = 3_999_917;
 const KILL_MARKER = 3_999_919;
@@ -256,7 +256,7 @@ Deno.test(
       }`,
       ignore: !functions,
       fn: async () => {
-        const r = await runPerl(`${syscallCode(NR_GETPGID, MARKER)} print $!+0; exit 0;`);
+        const r = await runPerl(`${syscallCode(NR.getpgid, MARKER)} print $!+0; exit 0;`);
         assert.equal(r.stdout.trim(), "3", "getpgid of a missing pid fails with ESRCH");
         const e = await waitEvent(pa, "fexit-getpgid", r.pid);
         assert.equal(e.function_name, "__x64_sys_getpgid");
@@ -268,7 +268,7 @@ Deno.test(
     await t.step(
       `Sigkill from a syscall hook (through ${functions ? fn : "its tracepoint"}) kills the caller`,
       async () => {
-        const r = await runPerl(`${syscallCode(NR_GETPGID, KILL_MARKER)} print "survived";`);
+        const r = await runPerl(`${syscallCode(NR.getpgid, KILL_MARKER)} print "survived";`);
         assert.equal(r.signal, "SIGKILL", `stdout ${r.stdout}`);
         assert.equal(r.stdout, "");
         const e = await waitEvent(pa, "kill-getpgid", r.pid);
@@ -336,7 +336,7 @@ Deno.test(
         const pause = 0.01 * Number(Deno.env.get("VIGIL_TEST_TIME_SCALE") ?? "1");
         const loop = runPerl(
           `my ($n, $after) = (0, 0); while ($n < 50000) { ` +
-            `syscall(${NR_GETPGID}, ${REPLACE_LO} + $n); $n++; ` +
+            `syscall(${NR.getpgid}, ${REPLACE_LO} + $n); $n++; ` +
             `select(undef, undef, undef, ${pause}); ` +
             `last if -e ${perlString(stop)} && ++$after > 10; } print $n;`,
         );
@@ -367,7 +367,7 @@ Deno.test(
           messages.has("v1") && messages.has("v2"),
           `versions that posted: ${[...messages]}`,
         );
-        const after = await runPerl(`${syscallCode(NR_GETPGID, REPLACE_LO + 5)} exit 0;`);
+        const after = await runPerl(`${syscallCode(NR.getpgid, REPLACE_LO + 5)} exit 0;`);
         const [e] = await pa.agent.waitFor(
           (x) =>
             bodyOf(x).policy_name === "replace-getpgid" && bodyOf(x).process?.pid === after.pid,

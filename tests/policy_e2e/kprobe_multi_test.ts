@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import {
   bodyOf,
   kernelFeatures,
+  NR,
   PERL,
   policy,
   runPerl,
@@ -25,8 +26,6 @@ import {
 import { requires } from "../_helpers/requires.ts";
 import { POLICY_ENGINE_NEEDS } from "./_needs.ts";
 
-const NR_GETPGID = 121;
-const NR_GETSID = 124;
 /** A pid nobody has: getpgid and getsid of it fail with ESRCH. */
 const MARKER = 3_999_941;
 /** The replacing version's marker. */
@@ -124,7 +123,7 @@ Deno.test(
       }`,
       ignore: !runs,
       fn: async () => {
-        const code = `${syscallCode(NR_GETPGID, MARKER)} ${syscallCode(NR_GETSID, MARKER)} exit 0;`;
+        const code = `${syscallCode(NR.getpgid, MARKER)} ${syscallCode(NR.getsid, MARKER)} exit 0;`;
         const other = await runPerl(code, { binary: copy });
         const r = await runPerl(code);
         const events = await pa.agent.waitFor(
@@ -159,7 +158,7 @@ Deno.test(
         // The old version's link closed with it: one kprobe_multi link left (none without it).
         assert.equal(kprobeMultiLinks(pa.agent.pid), multi ? 1 : 0);
         const r = await runPerl(
-          `${syscallCode(NR_GETSID, MARKER)} ${syscallCode(NR_GETSID, MARKER_V2)} exit 0;`,
+          `${syscallCode(NR.getsid, MARKER)} ${syscallCode(NR.getsid, MARKER_V2)} exit 0;`,
         );
         const [e] = await pa.agent.waitFor(
           (x) => bodyOf(x).policy_name === "kmulti-ids" && bodyOf(x).process?.pid === r.pid,

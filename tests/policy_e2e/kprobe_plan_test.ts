@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import {
   bodyOf,
   kernelFeatures,
+  NR,
   policy,
   runPerl,
   startPolicyAgent,
@@ -21,7 +22,6 @@ import {
 import { requires } from "../_helpers/requires.ts";
 import { POLICY_ENGINE_NEEDS } from "./_needs.ts";
 
-const NR_GETPGID = 121;
 /** pids nobody has: getpgid fails with ESRCH. */
 const RET_MARKER = 3_999_931;
 const A_MARKER = 3_999_933;
@@ -78,7 +78,7 @@ Deno.test(
       }`,
       ignore: !kprobe,
       fn: async () => {
-        const r = await runPerl(`${syscallCode(NR_GETPGID, RET_MARKER)} print $!+0; exit 0;`);
+        const r = await runPerl(`${syscallCode(NR.getpgid, RET_MARKER)} print $!+0; exit 0;`);
         assert.equal(r.stdout.trim(), "3", "getpgid of a missing pid fails with ESRCH");
         const [e] = await pa.agent.waitFor(
           (x) => bodyOf(x).policy_name === "kret-getpgid" && bodyOf(x).process?.pid === r.pid,
@@ -98,7 +98,7 @@ Deno.test(
       ignore: !kprobe,
       fn: async () => {
         for (const [name, marker] of [["kp-a", A_MARKER], ["kp-b", B_MARKER]] as const) {
-          const r = await runPerl(`${syscallCode(NR_GETPGID, marker)} exit 0;`);
+          const r = await runPerl(`${syscallCode(NR.getpgid, marker)} exit 0;`);
           const [e] = await pa.agent.waitFor(
             (x) => bodyOf(x).policy_name === name && bodyOf(x).process?.pid === r.pid,
             { count: 1, timeoutMs: 10_000 },

@@ -280,8 +280,8 @@ ${
         `${name} (${op}) via ${mechanism}: ESRCH posts, success is filtered`,
         async () => {
           await expectOneEvent(pa, name, {
-            miss: () => run(binary, ["-e", syscallCode(NR_GETPGID, 0)]),
-            hit: () => run(binary, ["-e", syscallCode(NR_GETPGID, NO_SUCH_PID)]),
+            miss: () => run(binary, ["-e", syscallCode(NR.getpgid, 0)]),
+            hit: () => run(binary, ["-e", syscallCode(NR.getpgid, NO_SUCH_PID)]),
           }, (b) => {
             // Split at the exit tracepoint, the event is the exit's: the entry args are gone.
             if (split) assert.equal(b.args, undefined, JSON.stringify(b));
@@ -294,7 +294,6 @@ ${
   },
 });
 
-const NR_GETPGID = 121;
 /** A pid nobody has: getpgid fails with ESRCH (-3). */
 const NO_SUCH_PID = 3_999_923;
 
