@@ -22,7 +22,8 @@ Boots a stock Debian kernel under QEMU and runs CMD there as root, in the curren
 
 In the guest VIGIL_TEST_TIME_SCALE (default 25 under TCG, 2 with KVM) stretches every wait of the
 real-kernel tests. Exit status: CMD's; 124 when the guest hit the time limit; 125 when it stopped
-without reporting one (boot failure, panic); 2 for bad usage.
+without reporting one (boot failure; a kernel panic, oops or soft lockup, whose report is printed
+and whose console is kept in .lab/failed/); 2 for bad usage.
 USAGE
 }
 
@@ -81,7 +82,11 @@ scale=${VIGIL_TEST_TIME_SCALE:-$([ "$accel" = kvm ] && echo 2 || echo 25)}
 } >"$x/command"
 touch "$x/stdout" "$x/stderr"
 
-append=(console=ttyS0 panic=-1 quiet loglevel=3 "vigil_lab_cgroup=$cgroup" "vigil_lab_kdir=$kdir")
+# loglevel=5: warnings and worse reach the console, so an oops or a soft lockup comes with its
+# stack. oops=panic and softlockup_panic=1 (after 60 s, watchdog_thresh=30): a guest whose kernel
+# broke stops at once with that report, instead of running on damaged or hanging until the limit.
+append=(console=ttyS0 panic=-1 loglevel=5 oops=panic softlockup_panic=1 watchdog_thresh=30
+  "vigil_lab_cgroup=$cgroup" "vigil_lab_kdir=$kdir")
 [ "$lsm" != default ] && append+=("lsm=$lsm")
 [ "$cgroup" != v2 ] && append+=(systemd.unified_cgroup_hierarchy=0)
 cpu=(-accel tcg -cpu max)
@@ -112,10 +117,24 @@ qemu_pid=
 wait "$tail_out" "$tail_err" 2>/dev/null || true
 elapsed=$(($(date +%s) - start))
 
+# What the guest kernel said about its failure: the first report of a kernel bug with its stack,
+# then the console's last lines; the whole console is kept under .lab/failed/.
 last_lines() {
-  echo "lab: last lines of the guest console:" >&2
-  tail -n 15 "$x/console.log" 2>/dev/null | sed 's/^/lab:   /' >&2 || true
+  local first kept
+  first=$(grep -n -m1 -E 'BUG:|Oops|Kernel panic|general protection|WARNING:|Call Trace|hung_task' \
+    "$x/console.log" 2>/dev/null | cut -d: -f1 || true)
+  if [ -n "$first" ]; then
+    echo "lab: the guest kernel reported (console line $first):" >&2
+    sed -n "${first},$((first + 45))p" "$x/console.log" | sed 's/^/lab:   /' >&2 || true
+  fi
+  if [ -z "$first" ] || [ "$(wc -l <"$x/console.log")" -gt $((first + 45)) ]; then
+    echo "lab: last lines of the guest console:" >&2
+    tail -n 15 "$x/console.log" 2>/dev/null | sed 's/^/lab:   /' >&2 || true
+  fi
   tail -n 5 "$x/qemu.log" 2>/dev/null | sed 's/^/lab:   qemu: /' >&2 || true
+  kept="$root/.lab/failed/console-$kernel-$(date +%Y%m%d-%H%M%S)-$$.log"
+  mkdir -p "$root/.lab/failed" && cp "$x/console.log" "$kept" 2>/dev/null &&
+    echo "lab: the whole guest console: $kept" >&2 || true
 }
 if [ "$timed_out" = 1 ]; then
   echo "lab: FAIL: the guest (kernel $kernel) did not finish within ${timeout_s} s and was killed" >&2
