@@ -34,6 +34,7 @@ import { notifyReady, notifyStopping } from "./api/notify.ts";
 import { type Operator, type OperatorConfig, startOperator } from "./operator.ts";
 import { Cleanups } from "./agent/cleanups.ts";
 import { type Kernel, openKernel, requireKernelBtf } from "./agent/kernel.ts";
+import { hasPolicyFiles } from "./policy/spec/load_dir.ts";
 import { type BudgetConfig, type Policies, startPolicies } from "./agent/policies.ts";
 import { settleMemory } from "./agent/settle.ts";
 import { VERSION } from "./version.ts";
@@ -339,7 +340,10 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   try {
     requireKernelBtf();
     const output = openOutput(config, cleanups);
-    const kernel = openKernel(config, cleanups);
+    const kernel = await openKernel(
+      { ...config, engineBeside: await hasPolicyFiles(config.policyDir) },
+      cleanups,
+    );
     const pipeline = await startPipeline(config, kernel, output, cleanups);
     const policies = await startPolicies(config, kernel, output.out, cleanups);
     const parts: Parts = { config, output, kernel, pipeline, policies };

@@ -5,7 +5,8 @@
  * @module
  */
 import { RODATA, STRUCTS } from "../bpf/abi.gen.ts";
-import { BpfObject } from "../bpf/object.ts";
+import { BpfObject, type LoadOptions } from "../bpf/object.ts";
+import { createMaps } from "../bpf/shared_maps.ts";
 import { type BpfRuntime, openBpfRuntime } from "../bpf/runtime.ts";
 import type { MapHandle } from "../bpf/map.ts";
 import { type HostHierarchy, openHostHierarchy } from "../cgroup/host_hierarchy.ts";
@@ -13,6 +14,7 @@ import { chooseProcessObject } from "../kernel/process_object.ts";
 import type { Logger } from "../log/logger.ts";
 import { RingReader } from "../ringbuf/reader.ts";
 import type { Cleanups } from "./cleanups.ts";
+import { EarlyEngine } from "./early_engine.ts";
 
 const VMLINUX_BTF = "/sys/kernel/btf/vmlinux";
 
@@ -37,6 +39,8 @@ export interface Kernel {
   readonly counters: MapHandle;
   readonly ring: MapHandle;
   readonly reader: RingReader;
+  /** The policy engine loading beside process.bpf.o; null when not asked for or not possible. */
+  readonly early: EarlyEngine | null;
 }
 
 /** What {@link openKernel} needs of the agent's configuration. */
@@ -46,11 +50,19 @@ export interface KernelOptions {
   readonly ringBytes: number;
   /** Entries of the per-process exec maps (the process cache's size). */
   readonly processCacheSize: number;
+  /**
+   * Load the policy engine beside process.bpf.o (when the kernel has bpf_loop, which the engine
+   * needs): set when policies are to be loaded at start.
+   */
+  readonly engineBeside?: boolean;
   readonly logger: Logger;
 }
 
+/** The maps process.bpf.o shares with the policy engine (events join one stream). */
+const SHARED_WITH_ENGINE = ["events", "exec_binaries", "exec_keys", "counters"] as const;
+
 /** Opens everything in order; each piece is on `cleanups` as soon as it exists. */
-export function openKernel(config: KernelOptions, cleanups: Cleanups): Kernel {
+export async function openKernel(config: KernelOptions, cleanups: Cleanups): Promise<Kernel> {
   const { logger } = config;
   // The hierarchy BPF reads cgroup ids from; both sides must agree (see src/cgroup/).
   const hierarchy = openHostHierarchy({ logger });
@@ -72,7 +84,7 @@ export function openKernel(config: KernelOptions, cleanups: Cleanups): Kernel {
   // Kernels before 5.17 (no bpf_loop) get the build without loop callbacks.
   const processObject = chooseProcessObject(rt);
   logger.info("process object", { bpfLoop: processObject.bpfLoop });
-  const object = BpfObject.load(rt, processObject.bytes, {
+  const options: LoadOptions = {
     name: "process.bpf.o",
     // Sized to the host (src/bpf/sizing.ts): the exec maps hold one entry per live process.
     maxEntries: {
@@ -85,12 +97,72 @@ export function openKernel(config: KernelOptions, cleanups: Cleanups): Kernel {
       const ssid = STRUCTS.vigil_process_config.fields.cgroup_v1_ssid.offset;
       view.setInt32(cfg + ssid, cgroupV1Ssid, true);
     },
-  });
+  };
+  let early: EarlyEngine | null = null;
+  let object: BpfObject;
+  if (config.engineBeside === true && processObject.bpfLoop) {
+    ({ object, early } = await loadBesideEngine(rt, processObject.bytes, options, {
+      cgroupV1Ssid,
+      logger,
+    }));
+    const started = early;
+    cleanups.push(() => started.close());
+  } else {
+    object = BpfObject.load(rt, processObject.bytes, options);
+  }
   cleanups.push(() => object.close());
 
   const counters = object.map("counters");
   const ring = object.map("events");
   const reader = new RingReader(rt.libc, ring.fd, ring.maxEntries);
   cleanups.push(() => reader.close());
-  return { hierarchy, cgroupV1Ssid, rt, object, counters, ring, reader };
+  return { hierarchy, cgroupV1Ssid, rt, object, counters, ring, reader, early };
+}
+
+/**
+ * process.bpf.o and the policy engine's object, verified at once on two threads: the maps they
+ * share are created first from process.bpf.o's definitions. A failure of process.bpf.o (with
+ * libbpf's messages off) is loaded again, once the engine settled, for the error's details.
+ */
+async function loadBesideEngine(
+  rt: BpfRuntime,
+  bytes: Uint8Array,
+  options: LoadOptions,
+  engine: { readonly cgroupV1Ssid: number; readonly logger: Logger },
+): Promise<{ object: BpfObject; early: EarlyEngine }> {
+  const object = BpfObject.open(rt, bytes, options);
+  let early: EarlyEngine;
+  try {
+    const maps = createMaps(rt, options.name, SHARED_WITH_ENGINE.map((n) => object.mapSpec(n)));
+    try {
+      for (const name of SHARED_WITH_ENGINE) object.reuseMap(name, maps.fds[name]);
+      early = EarlyEngine.start(
+        rt,
+        {
+          events: maps.fds.events,
+          exec_binaries: maps.fds.exec_binaries,
+          exec_keys: maps.fds.exec_keys,
+          counters: maps.fds.counters,
+        },
+        engine.cgroupV1Ssid,
+        engine.logger,
+      );
+    } finally {
+      // Both objects hold their own copies now.
+      maps.close();
+    }
+  } catch (err) {
+    object.close();
+    throw err;
+  }
+  try {
+    object.loadOpened();
+    return { object, early };
+  } catch (err) {
+    object.close();
+    await early.close();
+    // Again with libbpf's messages on, for the reason (the first error if it loads this time).
+    BpfObject.load(rt, bytes, options).close();
+    throw err;
+  }
 }

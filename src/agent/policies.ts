@@ -155,7 +155,7 @@ export async function startPolicies(
   cleanups: Cleanups,
 ): Promise<Policies> {
   const { logger } = config;
-  const { rt, object, ring, counters, cgroupV1Ssid } = kernel;
+  const { rt, object, ring, counters, cgroupV1Ssid, early } = kernel;
   // The policy engine shares the ring and the binaries map, so its events join the same stream.
   // Loaded on first use: an agent without policies pays neither its load nor the kernel probe.
   let engine: PolicyEngine | null = null;
@@ -165,9 +165,11 @@ export async function startPolicies(
   const getEngine = (): PolicyEngine => {
     if (engine) return engine;
     if (engineError) throw engineError;
-    let loaded: PolicyEngine | undefined;
+    let loaded: PolicyEngine | null | undefined;
     try {
-      loaded = PolicyEngine.load(
+      // Loaded beside process.bpf.o at start (settled before planning); else, or if that load
+      // failed, here, where libbpf's messages explain a failure.
+      loaded = early?.take() ?? PolicyEngine.load(
         rt,
         {
           events: ring.fd,
@@ -216,6 +218,8 @@ export async function startPolicies(
     // which helper is missing, and a load would only fail.
     const canLoad = ENGINE_NEEDS.every((need) => report.features[need]?.supported === true);
     let loaded: PolicyEngine | null = null;
+    // An engine loaded beside start-up that planning will not use is released now.
+    if (!canLoad) void early?.close();
     if (canLoad) {
       try {
         loaded = getEngine();
@@ -262,6 +266,7 @@ export async function startPolicies(
     parser,
     budgetStatus: (name) => guard?.status(name),
     exported: (name) => out.exported(name),
+    beforePlanning: () => early?.settled() ?? Promise.resolve(),
     shadow: (yaml, seconds) =>
       runShadow(
         {

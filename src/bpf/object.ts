@@ -31,6 +31,17 @@ export interface LoadOptions {
   readonly attachTargets?: Readonly<Record<string, string>>;
 }
 
+/** A map's definition in an opened object. */
+export interface MapSpec {
+  readonly name: string;
+  /** enum bpf_map_type. */
+  readonly type: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+}
+
 // Verifier logs can be large; only the tail is quoted, but the kernel needs room to write it.
 const LOG_BUFFER_BYTES = 1 << 20;
 
@@ -41,14 +52,34 @@ export class BpfObject implements Disposable {
   #obj: Deno.PointerObject | null;
   readonly #links = new Set<BpfLink>();
 
-  private constructor(rt: BpfRuntime, name: string, obj: Deno.PointerObject) {
+  /** The ELF image libbpf reads from until load is done: held here so it cannot be collected. */
+  #image: Uint8Array | null;
+
+  private constructor(rt: BpfRuntime, name: string, obj: Deno.PointerObject, image: Uint8Array) {
     this.#rt = rt;
     this.name = name;
     this.#obj = obj;
+    this.#image = image;
   }
 
   /** Opens `bytes`, applies `options`, loads into the kernel. Throws {@link BpfError}. */
   static load(rt: BpfRuntime, bytes: Uint8Array, options: LoadOptions): BpfObject {
+    const opened = BpfObject.open(rt, bytes, options);
+    try {
+      opened.#load();
+      return opened;
+    } catch (err) {
+      opened.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Opens `bytes` and applies `options`, without loading: the caller may share maps first
+   * ({@link BpfObject.mapSpec}, {@link BpfObject.reuseMap}), then loads with
+   * {@link BpfObject.loadOpened} or {@link BpfObject.loadInBackground}. Throws {@link BpfError}.
+   */
+  static open(rt: BpfRuntime, bytes: Uint8Array, options: LoadOptions): BpfObject {
     const { libbpf, libc } = rt;
     rt.takeMessages();
     // libbpf keeps a pointer to the buffer until close; copy so the caller's bytes stay theirs.
@@ -62,15 +93,52 @@ export class BpfObject implements Disposable {
         logTail: logTail(rt.takeMessages().join("\n")),
       });
     }
-    const loaded = new BpfObject(rt, options.name, obj);
+    const opened = new BpfObject(rt, options.name, obj, image);
     try {
-      loaded.#configure(options);
-      loaded.#load();
-      return loaded;
+      opened.#configure(options);
+      return opened;
     } catch (err) {
-      loaded.close();
+      opened.close();
       throw err;
     }
+  }
+
+  /** Loads an object from {@link BpfObject.open} on this thread. Throws {@link BpfError}. */
+  loadOpened(): void {
+    this.#load();
+  }
+
+  /**
+   * Loads an object from {@link BpfObject.open} on a thread of Deno's blocking pool, so that the
+   * kernel verifies it while this thread goes on. libbpf's print callback must be off meanwhile
+   * ({@link BpfRuntime.quiet}): libbpf would call it from that thread. Without its messages a
+   * failure names only the errno; load again on this thread to learn more.
+   */
+  async loadInBackground(): Promise<void> {
+    const { libbpf } = this.#rt;
+    const rc = await libbpf.bpf_object__load_background(this.#ptr());
+    this.#image = null;
+    if (rc !== 0) throw new BpfError({ op: "load", object: this.name, errno: -rc });
+  }
+
+  /** The definition of map `name` as opened (before load): what a map shared with it needs. */
+  mapSpec<N extends string>(name: N): MapSpec & { readonly name: N } {
+    const map = this.#map(name);
+    const { libbpf } = this.#rt;
+    return {
+      name,
+      type: libbpf.bpf_map__type(map),
+      keySize: libbpf.bpf_map__key_size(map),
+      valueSize: libbpf.bpf_map__value_size(map),
+      maxEntries: libbpf.bpf_map__max_entries(map),
+      flags: libbpf.bpf_map__map_flags(map),
+    };
+  }
+
+  /** Before load: map `name` becomes the existing map `fd` (libbpf keeps its own dup). */
+  reuseMap(name: string, fd: number): void {
+    const rc = this.#rt.libbpf.bpf_map__reuse_fd(this.#map(name), fd);
+    if (rc < 0) throw new BpfError({ op: `reuse map ${name} in`, object: this.name, errno: -rc });
   }
 
   #ptr(): Deno.PointerObject {
@@ -122,10 +190,7 @@ export class BpfObject implements Disposable {
       const rc = libbpf.bpf_map__set_max_entries(this.#map(name), entries);
       if (rc < 0) throw new BpfError({ op: `size map ${name} of`, object: this.name, errno: -rc });
     }
-    for (const [name, fd] of Object.entries(options.reuseMaps ?? {})) {
-      const rc = libbpf.bpf_map__reuse_fd(this.#map(name), fd);
-      if (rc < 0) throw new BpfError({ op: `reuse map ${name} in`, object: this.name, errno: -rc });
-    }
+    for (const [name, fd] of Object.entries(options.reuseMaps ?? {})) this.reuseMap(name, fd);
     for (const [name, enabled] of Object.entries(options.autoload ?? {})) {
       libbpf.bpf_program__set_autoload(this.#program(name), enabled);
     }
@@ -148,6 +213,8 @@ export class BpfObject implements Disposable {
       libbpf.bpf_program__set_log_buf(prog, buffer, BigInt(buffer.length));
     }
     const rc = libbpf.bpf_object__load(this.#ptr());
+    // libbpf is done with the ELF image once load returns (it frees its ELF state either way).
+    this.#image = null;
     const messages = this.#rt.takeMessages();
     // Unhook the buffers: they are garbage after this function.
     for (const prog of this.#programs()) libbpf.bpf_program__set_log_buf(prog, null, 0n);
@@ -303,6 +370,7 @@ export class BpfObject implements Disposable {
       this.#rt.libbpf.bpf_object__close(this.#obj);
       this.#obj = null;
     }
+    this.#image = null;
   }
 
   [Symbol.dispose](): void {

@@ -20,6 +20,11 @@ export interface BpfRuntime extends Disposable {
   readonly libbpfSource: "embedded" | "host";
   /** libbpf's messages since the last {@link BpfRuntime.takeMessages} call. */
   takeMessages(): string[];
+  /**
+   * Turns libbpf's messages off until the returned function is called (for loads on another
+   * thread, see {@link BpfObject.loadInBackground}); calling it twice is harmless.
+   */
+  quiet(): () => void;
   close(): void;
 }
 
@@ -81,6 +86,15 @@ export function openBpfRuntime(options: BpfRuntimeOptions): BpfRuntime {
     libbpfVersion: libbpf.version,
     libbpfSource: native.source,
     takeMessages: () => messages.splice(0, messages.length),
+    quiet: () => {
+      libbpf.symbols.libbpf_set_print(null);
+      let done = false;
+      return () => {
+        if (done || closed) return;
+        done = true;
+        libbpf.symbols.libbpf_set_print(print.pointer);
+      };
+    },
     close,
     [Symbol.dispose]: close,
   };

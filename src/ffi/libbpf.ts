@@ -11,6 +11,14 @@ const LIBBPF_SYMBOLS = {
   libbpf_set_print: { parameters: ["function"], result: "pointer" },
   bpf_object__open_mem: { parameters: ["buffer", "usize", "buffer"], result: "pointer" },
   bpf_object__load: { parameters: ["pointer"], result: "i32" },
+  // The same on a thread of Deno's blocking pool (a promise): two objects verified at once. Only
+  // while libbpf's print callback is unset: a callback from that thread would wait for this one.
+  bpf_object__load_background: {
+    name: "bpf_object__load",
+    parameters: ["pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
   bpf_object__close: { parameters: ["pointer"], result: "void" },
   bpf_object__name: { parameters: ["pointer"], result: "pointer" },
   bpf_object__next_program: { parameters: ["pointer", "pointer"], result: "pointer" },
@@ -37,6 +45,16 @@ const LIBBPF_SYMBOLS = {
   bpf_map__max_entries: { parameters: ["pointer"], result: "u32" },
   bpf_map__set_max_entries: { parameters: ["pointer", "u32"], result: "i32" },
   bpf_map__value_size: { parameters: ["pointer"], result: "u32" },
+  bpf_map__key_size: { parameters: ["pointer"], result: "u32" },
+  bpf_map__type: { parameters: ["pointer"], result: "u32" },
+  bpf_map__map_flags: { parameters: ["pointer"], result: "u32" },
+  // opts: struct bpf_map_create_opts { size_t sz; __u32 btf_fd; __u32 btf_key_type_id;
+  // __u32 btf_value_type_id; __u32 btf_vmlinux_value_type_id; __u32 inner_map_fd;
+  // __u32 map_flags; __u64 map_extra; __u32 numa_node; __u32 map_ifindex; } (48 bytes in 1.1).
+  bpf_map_create: {
+    parameters: ["u32", "buffer", "u32", "u32", "u32", "buffer"],
+    result: "i32",
+  },
   bpf_map__initial_value: { parameters: ["pointer", "buffer"], result: "pointer" },
   bpf_map__set_initial_value: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
   bpf_map__reuse_fd: { parameters: ["pointer", "i32"], result: "i32" },

@@ -22,7 +22,7 @@
 import { POLICY_RATE_LIMIT_ENTRIES } from "../bpf/sizing.ts";
 import { ENUMS, RODATA, STRUCTS } from "../bpf/abi.gen.ts";
 import type { MapHandle } from "../bpf/map.ts";
-import { BpfObject } from "../bpf/object.ts";
+import { BpfObject, type LoadOptions } from "../bpf/object.ts";
 import { KernelBtf } from "../bpf/btf.ts";
 import { POLICY_OBJECTS } from "../bpf/objects.ts";
 import type { BpfRuntime } from "../bpf/runtime.ts";
@@ -73,6 +73,57 @@ const OBJECT_MAPS = [
   "entry_args",
 ] as const;
 
+/** Loads one policy object against maps it shares (`only`: one program of it, for a slot). */
+type LoadObject = (file: string, reuseMaps: Record<string, number>, only?: LoadFor) => BpfObject;
+
+/** The shared maps as the reuse list of the engine's first object. */
+function sharedReuse(shared: SharedMaps): Record<string, number> {
+  return {
+    events: shared.events,
+    exec_binaries: shared.exec_binaries,
+    counters: shared.counters,
+    ...(shared.exec_keys === undefined ? {} : { exec_keys: shared.exec_keys }),
+  };
+}
+
+/** The bytes and load options of policy object `file` (the engine's knobs in its rodata). */
+function objectToLoad(
+  file: string,
+  reuseMaps: Record<string, number>,
+  cgroupV1Ssid: number,
+  only?: LoadFor,
+): [Uint8Array, LoadOptions] {
+  const bytes = POLICY_OBJECTS[file];
+  if (bytes === undefined) throw new Error(`no policy object ${file} in this build`);
+  const fields = STRUCTS.vigil_process_config.fields;
+  return [bytes, {
+    name: only?.slot ? `${file} (attach slot ${only.slot})` : file,
+    reuseMaps,
+    ...(only === undefined ? {} : {
+      autoload: Object.fromEntries(
+        only.programs.map((p) => [
+          p,
+          p === only.choice.program || (only.choice.companions ?? []).includes(p),
+        ]),
+      ),
+      ...(only.choice.target === undefined
+        ? {}
+        : { attachTargets: { [only.choice.program]: only.choice.target } }),
+    }),
+    // Preallocated: 65536 entries cost 8 MiB of kernel memory whether or not any policy
+    // rate-limits (see src/bpf/sizing.ts).
+    maxEntries: { rate_limits: POLICY_RATE_LIMIT_ENTRIES },
+    rodata: (view) => {
+      const cfg = RODATA[file as keyof typeof RODATA];
+      if (cfg === undefined || !("cfg" in cfg)) throw new Error(`${file} has no cfg`);
+      const at = cfg.cfg.offset;
+      view.setInt32(at + fields.cgroup_v1_ssid.offset, cgroupV1Ssid, true);
+      view.setUint32(at + fields.policy_hook.offset, only?.slot ?? 0, true);
+      view.setUint32(at + fields.policy_ret_slot.offset, only?.retSlot ?? 0, true);
+    },
+  }];
+}
+
 /** Per-hook kernel counters, summed over CPUs. */
 export interface HookCounters {
   seen: number;
@@ -105,11 +156,7 @@ export class PolicyEngine implements Disposable {
   readonly #object: BpfObject;
   /** Loaded copies of the shared programs (`object|program`), with the points each is at. */
   readonly #copies = new Map<string, SharedCopy[]>();
-  readonly #loadObject: (
-    file: string,
-    reuseMaps: Record<string, number>,
-    only?: LoadFor,
-  ) => BpfObject;
+  readonly #loadObject: LoadObject;
   /** `object|program|attach key` → the attachments there (another when one's slot is full). */
   readonly #points = new Map<string, AttachedPoint[]>();
   /** kprobe_multi groups, by the function list their hooks share (one link each). */
@@ -141,7 +188,7 @@ export class PolicyEngine implements Disposable {
     rt: BpfRuntime,
     object: BpfObject,
     logger: Logger,
-    loadObject: (file: string, reuseMaps: Record<string, number>, only?: LoadFor) => BpfObject,
+    loadObject: LoadObject,
   ) {
     this.#rt = rt;
     this.#object = object;
@@ -171,43 +218,35 @@ export class PolicyEngine implements Disposable {
     cgroupV1Ssid: number,
     logger: Logger,
   ): PolicyEngine {
-    const load = (file: string, reuseMaps: Record<string, number>, only?: LoadFor) => {
-      const bytes = POLICY_OBJECTS[file];
-      if (bytes === undefined) throw new Error(`no policy object ${file} in this build`);
-      const fields = STRUCTS.vigil_process_config.fields;
-      return BpfObject.load(rt, bytes, {
-        name: only?.slot ? `${file} (attach slot ${only.slot})` : file,
-        reuseMaps,
-        ...(only === undefined ? {} : {
-          autoload: Object.fromEntries(
-            only.programs.map((p) => [
-              p,
-              p === only.choice.program || (only.choice.companions ?? []).includes(p),
-            ]),
-          ),
-          ...(only.choice.target === undefined
-            ? {}
-            : { attachTargets: { [only.choice.program]: only.choice.target } }),
-        }),
-        // Preallocated: 65536 entries cost 8 MiB of kernel memory whether or not any policy
-        // rate-limits (see src/bpf/sizing.ts).
-        maxEntries: { rate_limits: POLICY_RATE_LIMIT_ENTRIES },
-        rodata: (view) => {
-          const cfg = RODATA[file as keyof typeof RODATA];
-          if (cfg === undefined || !("cfg" in cfg)) throw new Error(`${file} has no cfg`);
-          const at = cfg.cfg.offset;
-          view.setInt32(at + fields.cgroup_v1_ssid.offset, cgroupV1Ssid, true);
-          view.setUint32(at + fields.policy_hook.offset, only?.slot ?? 0, true);
-          view.setUint32(at + fields.policy_ret_slot.offset, only?.retSlot ?? 0, true);
-        },
-      });
-    };
-    const object = load(TRACEPOINT_PROGRAM.object, {
-      events: shared.events,
-      exec_binaries: shared.exec_binaries,
-      counters: shared.counters,
-      ...(shared.exec_keys === undefined ? {} : { exec_keys: shared.exec_keys }),
-    });
+    const load: LoadObject = (file, reuseMaps, only) =>
+      BpfObject.load(rt, ...objectToLoad(file, reuseMaps, cgroupV1Ssid, only));
+    const object = load(TRACEPOINT_PROGRAM.object, sharedReuse(shared));
+    return new PolicyEngine(rt, object, logger, load);
+  }
+
+  /**
+   * {@link PolicyEngine.load} with the kernel's verification on another thread, so that start-up
+   * goes on meanwhile; libbpf's messages must be off until it settles (BpfRuntime.quiet). A
+   * failure says only the errno: loading again with {@link PolicyEngine.load} explains it.
+   */
+  static async loadInBackground(
+    rt: BpfRuntime,
+    shared: SharedMaps,
+    cgroupV1Ssid: number,
+    logger: Logger,
+  ): Promise<PolicyEngine> {
+    const load: LoadObject = (file, reuseMaps, only) =>
+      BpfObject.load(rt, ...objectToLoad(file, reuseMaps, cgroupV1Ssid, only));
+    const object = BpfObject.open(
+      rt,
+      ...objectToLoad(TRACEPOINT_PROGRAM.object, sharedReuse(shared), cgroupV1Ssid),
+    );
+    try {
+      await object.loadInBackground();
+    } catch (err) {
+      object.close();
+      throw err;
+    }
     return new PolicyEngine(rt, object, logger, load);
   }
 

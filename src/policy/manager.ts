@@ -132,6 +132,11 @@ export interface PolicyManagerDeps {
   readonly exported?: (name: string) => number;
   /** Runs a shadow preflight (see runtime/shadow.ts); absent: not offered. */
   readonly shadow?: (yaml: string, seconds: number) => Promise<ShadowResult>;
+  /**
+   * Awaited after a directory's files are parsed, before the first is planned: at start the
+   * engine may still be loading on another thread (src/agent/early_engine.ts).
+   */
+  readonly beforePlanning?: () => Promise<void>;
 }
 
 /** The outcome of a shadow run. */
@@ -537,7 +542,9 @@ export class PolicyManager {
   async #loadDir(dir: string): Promise<{ file: string; result: ApplyResult }[]> {
     const results: { file: string; result: ApplyResult }[] = [];
     const parse = (text: string, file: string) => this.#parser.parse(text, file);
-    for (const loaded of await loadPolicyDir(dir, { parse })) {
+    const files = await loadPolicyDir(dir, { parse });
+    await this.#deps.beforePlanning?.();
+    for (const loaded of files) {
       const { file, text } = loaded;
       let result: ApplyResult;
       try {

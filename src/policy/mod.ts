@@ -16,7 +16,7 @@
 export * from "./spec/mod.ts";
 export * from "./plan/mod.ts";
 export { type CompiledHook, CompileError, compileHook, setEntriesOf } from "./compile.ts";
-export { PolicyEngine } from "./engine.ts";
+export { PolicyEngine, type SharedMaps } from "./engine.ts";
 export { ENGINE_NEEDS, ENTRY_PROGRAMS, mechanismRow, MECHANISMS } from "./mechanisms/mod.ts";
 export { type HookRoute, PolicyManager, type PolicyManagerDeps } from "./manager.ts";
 export { type HookEventInfo, policyEventLine } from "./event_json.ts";

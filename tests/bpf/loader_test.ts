@@ -11,6 +11,9 @@ import { RingReader } from "../../src/ringbuf/reader.ts";
 import { decodeRecord } from "../../src/events/decode.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { requires } from "../_helpers/requires.ts";
+import { createMaps } from "../../src/bpf/shared_maps.ts";
+import { readMapFdInfo } from "../../src/bpf/map_memory.ts";
+import { POLICY_OBJECTS, PROCESS_OBJECT } from "../../src/bpf/objects.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -109,5 +112,77 @@ Deno.test({
     assert.ok(link.program.length > 0);
     assert.equal(found, cwd);
     await Deno.remove(cwd);
+  },
+});
+
+Deno.test({
+  ...requires(
+    "two objects sharing maps created from one's definitions load at once, on two threads",
+    "root",
+    // The policy engine's object needs it.
+    "bpf_loop",
+  ),
+  async fn() {
+    using rt = openBpfRuntime({ useHostLibbpf: false, logger: silentLogger });
+    const before = openFds();
+    const names = ["events", "exec_binaries", "exec_keys", "counters"] as const;
+    const process = BpfObject.open(rt, PROCESS_OBJECT, {
+      name: "process.bpf.o",
+      maxEntries: { events: 1 << 20, exec_binaries: 4096 },
+    });
+    const maps = createMaps(rt, process.name, names.map((n) => process.mapSpec(n)));
+    assert.equal(process.mapSpec("events").maxEntries, 1 << 20);
+    for (const n of names) process.reuseMap(n, maps.fds[n]);
+    const engineBytes = POLICY_OBJECTS["policy_tracepoint.bpf.o"];
+    assert.ok(engineBytes !== undefined);
+    const engine = BpfObject.open(rt, engineBytes, {
+      name: "policy_tracepoint.bpf.o",
+      reuseMaps: { ...maps.fds },
+    });
+    maps.close();
+    const restore = rt.quiet();
+    const pending = engine.loadInBackground();
+    process.loadOpened();
+    await pending;
+    restore();
+    // One kernel map each, seen by both objects.
+    for (const n of names) {
+      const a = readMapFdInfo(process.map(n).fd);
+      const b = readMapFdInfo(engine.map(n).fd);
+      assert.ok(a !== null && b !== null, n);
+      assert.equal(a.id, b.id, `${n} is shared`);
+    }
+    assert.equal(process.map("exec_binaries").maxEntries, 4096);
+    engine.close();
+    process.close();
+    assert.deepEqual(openFds(), before);
+  },
+});
+
+Deno.test({
+  ...requires(
+    "BpfObject.loadInBackground() of a broken object rejects with the errno and leaks nothing",
+    "root",
+  ),
+  async fn() {
+    const bytes = await compile(`${ROOT}tests/fixtures/bpf/broken.bpf.c`);
+    using rt = openBpfRuntime({ useHostLibbpf: false, logger: silentLogger });
+    const before = openFds();
+    const object = BpfObject.open(rt, bytes, { name: "broken.bpf.o" });
+    const restore = rt.quiet();
+    await assert.rejects(object.loadInBackground(), (err: unknown) => {
+      assert.ok(err instanceof BpfError);
+      assert.equal(err.errno, 13);
+      assert.match(err.message, /load broken\.bpf\.o: EACCES/);
+      return true;
+    });
+    restore();
+    object.close();
+    assert.deepEqual(openFds(), before);
+    // libbpf's messages are back: a load on this thread explains the refusal again.
+    assert.throws(
+      () => BpfObject.load(rt, bytes, { name: "broken.bpf.o" }),
+      (err: unknown) => err instanceof BpfError && err.details.program === "vigil_broken",
+    );
   },
 });

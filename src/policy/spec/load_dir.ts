@@ -37,6 +37,22 @@ function fileIssue(file: string, message: string): PolicyIssue {
 }
 
 /**
+ * Whether `dir` (null: none) has a policy file to load: a cheap look before start-up commits to
+ * loading the policy engine. An unreadable directory answers false (loading it reports why).
+ */
+export async function hasPolicyFiles(dir: string | null): Promise<boolean> {
+  if (dir === null) return false;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (isPolicyFileName(entry.name) && (entry.isFile || entry.isSymlink)) return true;
+    }
+  } catch {
+    return false;
+  }
+  return false;
+}
+
+/**
  * Parses every `*.yaml`/`*.yml` file directly in `dir` (not in subdirectories), in name order.
  * A second policy with a name already used by an earlier file is an error on the later file.
  * Throws only when the directory itself cannot be read.
