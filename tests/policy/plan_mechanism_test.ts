@@ -116,7 +116,7 @@ Deno.test("planPolicy() with the mechanism table's programs: a syscall hook goes
   assert.equal(hook?.syscall, true, "args come from the wrapper's pt_regs");
 });
 
-Deno.test("planPolicy() stays on tracepoints when the engine lacks fentry/kprobe programs", () => {
+Deno.test("planPolicy() stays on tracepoints when --policy-mechanisms leaves fentry/kprobe out", () => {
   const hook = planPolicy(
     policyFile("policies/file_deletion.yaml"),
     facts({ features: EVERYTHING_KERNEL, engine: ["tracepoint"] }),
@@ -124,7 +124,7 @@ Deno.test("planPolicy() stays on tracepoints when the engine lacks fentry/kprobe
   assert.equal(hook?.mechanism, "syscall_tracepoint");
   assert.equal(
     hook?.options[0]?.reason,
-    "this kernel supports fentry, but vigil's policy engine has no fentry program yet",
+    "this kernel supports fentry, but --policy-mechanisms leaves fentry out (allowed: tracepoint)",
   );
 });
 
@@ -381,7 +381,11 @@ Deno.test("planPolicy(): the engine's needs are checked only where the attach me
     ], facts({ features: noLoopNoKprobe, engine: ["tracepoint", "kprobe"] })),
   );
   assert.deepEqual(hook.options.map((o) => [o.mechanism, o.reason]), [
-    ["fentry", "this kernel supports fentry, but vigil's policy engine has no fentry program yet"],
+    [
+      "fentry",
+      "this kernel supports fentry, but --policy-mechanisms leaves fentry out " +
+      "(allowed: tracepoint,kprobe)",
+    ],
     ["kprobe", "this kernel refuses kprobe: no kprobe PMU"],
     [
       "syscall_tracepoint",

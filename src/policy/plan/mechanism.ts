@@ -48,12 +48,20 @@ export function option(
         : `the ${feature} probe was inconclusive: ${fact.reason}`,
     };
   }
-  if (!(facts.engine ?? ENGINE_PROGRAMS).includes(engine)) {
+  if (!ENGINE_PROGRAMS.includes(engine)) {
     return {
       mechanism,
       usable: false,
       reason:
         `this kernel supports ${feature}, but vigil's policy engine has no ${engine} program yet`,
+    };
+  }
+  if (facts.engine !== undefined && !facts.engine.includes(engine)) {
+    return {
+      mechanism,
+      usable: false,
+      reason: `this kernel supports ${feature}, but --policy-mechanisms leaves ${engine} out ` +
+        `(allowed: ${facts.engine.join(",") || "none"})`,
     };
   }
   const missing = missingEngineNeed(facts, engineNeeds);
