@@ -281,6 +281,9 @@ export async function startPolicies(
   });
   cleanups.push(() => manager.close());
   if (config.policyDir !== null) await manager.loadDir(config.policyDir);
+  // No policy of the directory got as far as planning (all invalid): the engine loaded beside
+  // start-up is released; a policy added later loads it again.
+  if (engine === null) await early?.close();
   parser.started();
   planningBtf.started();
 

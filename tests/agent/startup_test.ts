@@ -46,3 +46,52 @@ Deno.test({
     );
   },
 });
+
+/** Ids of the BPF programs `pid` holds fds of. */
+function programIds(pid: number): Set<number> {
+  const ids = new Set<number>();
+  for (const entry of Deno.readDirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      const id = /^prog_id:\s+(\d+)/m.exec(
+        Deno.readTextFileSync(`/proc/${pid}/fdinfo/${entry.name}`),
+      );
+      if (id) ids.add(Number(id[1]));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return ids;
+}
+
+Deno.test({
+  ...requires(
+    "a policy directory of invalid files only: the engine loaded beside start-up is released",
+    "root",
+    "bpf_loop",
+  ),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(
+        `${dir}/bad.yaml`,
+        "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: bad\n" +
+          "spec:\n  kprobes: 3\n",
+      );
+      let tracking: number;
+      {
+        await using agent = await startAgentProcess();
+        tracking = programIds(agent.pid).size;
+      }
+      await using agent = await startAgentProcess({
+        args: ["--policy-dir", dir, "--log-level", "debug"],
+      });
+      const logs = agent.logs();
+      assert.ok(logs.some((l) => l.includes('"msg":"policy engine loaded beside start-up"')));
+      assert.ok(logs.some((l) => l.includes('"msg":"policy rejected"')));
+      // Only process.bpf.o's programs are left: the same count as an agent without policies.
+      assert.equal(programIds(agent.pid).size, tracking);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
