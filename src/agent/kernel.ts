@@ -136,17 +136,7 @@ async function loadBesideEngine(
     const maps = createMaps(rt, options.name, SHARED_WITH_ENGINE.map((n) => object.mapSpec(n)));
     try {
       for (const name of SHARED_WITH_ENGINE) object.reuseMap(name, maps.fds[name]);
-      early = EarlyEngine.start(
-        rt,
-        {
-          events: maps.fds.events,
-          exec_binaries: maps.fds.exec_binaries,
-          exec_keys: maps.fds.exec_keys,
-          counters: maps.fds.counters,
-        },
-        engine.cgroupV1Ssid,
-        engine.logger,
-      );
+      early = EarlyEngine.start(rt, maps.fds, engine.cgroupV1Ssid, engine.logger);
     } finally {
       // Both objects hold their own copies now.
       maps.close();

@@ -218,8 +218,6 @@ export async function startPolicies(
     // which helper is missing, and a load would only fail.
     const canLoad = ENGINE_NEEDS.every((need) => report.features[need]?.supported === true);
     let loaded: PolicyEngine | null = null;
-    // An engine loaded beside start-up that planning will not use is released now.
-    if (!canLoad) void early?.close();
     if (canLoad) {
       try {
         loaded = getEngine();
@@ -281,8 +279,8 @@ export async function startPolicies(
   });
   cleanups.push(() => manager.close());
   if (config.policyDir !== null) await manager.loadDir(config.policyDir);
-  // No policy of the directory got as far as planning (all invalid): the engine loaded beside
-  // start-up is released; a policy added later loads it again.
+  // No policy of the directory took the engine loaded beside start-up (all invalid, or the
+  // kernel lacks what the engine needs): it is released; a policy added later loads it again.
   if (engine === null) await early?.close();
   parser.started();
   planningBtf.started();

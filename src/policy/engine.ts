@@ -76,6 +76,12 @@ const OBJECT_MAPS = [
 /** Loads one policy object against maps it shares (`only`: one program of it, for a slot). */
 type LoadObject = (file: string, reuseMaps: Record<string, number>, only?: LoadFor) => BpfObject;
 
+/** Loads the engine's later objects (per-target and shared copies) on this thread. */
+function loaderFor(rt: BpfRuntime, cgroupV1Ssid: number): LoadObject {
+  return (file, reuseMaps, only) =>
+    BpfObject.load(rt, ...objectToLoad(file, reuseMaps, cgroupV1Ssid, only));
+}
+
 /** The shared maps as the reuse list of the engine's first object. */
 function sharedReuse(shared: SharedMaps): Record<string, number> {
   return {
@@ -218,8 +224,7 @@ export class PolicyEngine implements Disposable {
     cgroupV1Ssid: number,
     logger: Logger,
   ): PolicyEngine {
-    const load: LoadObject = (file, reuseMaps, only) =>
-      BpfObject.load(rt, ...objectToLoad(file, reuseMaps, cgroupV1Ssid, only));
+    const load = loaderFor(rt, cgroupV1Ssid);
     const object = load(TRACEPOINT_PROGRAM.object, sharedReuse(shared));
     return new PolicyEngine(rt, object, logger, load);
   }
@@ -235,8 +240,6 @@ export class PolicyEngine implements Disposable {
     cgroupV1Ssid: number,
     logger: Logger,
   ): Promise<PolicyEngine> {
-    const load: LoadObject = (file, reuseMaps, only) =>
-      BpfObject.load(rt, ...objectToLoad(file, reuseMaps, cgroupV1Ssid, only));
     const object = BpfObject.open(
       rt,
       ...objectToLoad(TRACEPOINT_PROGRAM.object, sharedReuse(shared), cgroupV1Ssid),
@@ -247,7 +250,7 @@ export class PolicyEngine implements Disposable {
       object.close();
       throw err;
     }
-    return new PolicyEngine(rt, object, logger, load);
+    return new PolicyEngine(rt, object, logger, loaderFor(rt, cgroupV1Ssid));
   }
 
   /** Mounts tracefs if needed (classic tracepoints are attached by their tracefs id). */

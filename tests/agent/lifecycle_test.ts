@@ -6,31 +6,9 @@ import assert from "node:assert/strict";
 import { marker, runProcess, startAgentProcess } from "../_helpers/agent_process.ts";
 import { scaled } from "../_helpers/time_scale.ts";
 import { requires } from "../_helpers/requires.ts";
+import { ownedBy, type OwnedIds } from "../_helpers/bpf_ids.ts";
 
 const POLICY_DIR = new URL("../../policies", import.meta.url).pathname;
-
-interface OwnedIds {
-  progs: number[];
-  links: number[];
-}
-
-/** BPF program and link ids held by `pid`, from its fds' fdinfo (no bpftool features needed). */
-function ownedBy(pid: number): OwnedIds {
-  const ids: OwnedIds = { progs: [], links: [] };
-  for (const entry of Deno.readDirSync(`/proc/${pid}/fdinfo`)) {
-    let text = "";
-    try {
-      text = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${entry.name}`);
-    } catch {
-      continue; // closed meanwhile
-    }
-    const link = /^link_id:\s+(\d+)/m.exec(text);
-    const prog = /^prog_id:\s+(\d+)/m.exec(text);
-    if (link) ids.links.push(Number(link[1]));
-    else if (prog) ids.progs.push(Number(prog[1]));
-  }
-  return ids;
-}
 
 async function bpftoolIds(kind: "prog" | "link"): Promise<Set<number>> {
   const out = await new Deno.Command("bpftool", { args: ["-j", kind, "show"] }).output();

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { startAgentProcess } from "../_helpers/agent_process.ts";
 import { requires } from "../_helpers/requires.ts";
+import { ownedBy } from "../_helpers/bpf_ids.ts";
 
 const POLICY_DIR = new URL("../../policies", import.meta.url).pathname;
 
@@ -47,22 +48,6 @@ Deno.test({
   },
 });
 
-/** Ids of the BPF programs `pid` holds fds of. */
-function programIds(pid: number): Set<number> {
-  const ids = new Set<number>();
-  for (const entry of Deno.readDirSync(`/proc/${pid}/fdinfo`)) {
-    try {
-      const id = /^prog_id:\s+(\d+)/m.exec(
-        Deno.readTextFileSync(`/proc/${pid}/fdinfo/${entry.name}`),
-      );
-      if (id) ids.add(Number(id[1]));
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return ids;
-}
-
 Deno.test({
   ...requires(
     "a policy directory of invalid files only: the engine loaded beside start-up is released",
@@ -80,7 +65,7 @@ Deno.test({
       let tracking: number;
       {
         await using agent = await startAgentProcess();
-        tracking = programIds(agent.pid).size;
+        tracking = new Set(ownedBy(agent.pid).progs).size;
       }
       await using agent = await startAgentProcess({
         args: ["--policy-dir", dir, "--log-level", "debug"],
@@ -89,7 +74,7 @@ Deno.test({
       assert.ok(logs.some((l) => l.includes('"msg":"policy engine loaded beside start-up"')));
       assert.ok(logs.some((l) => l.includes('"msg":"policy rejected"')));
       // Only process.bpf.o's programs are left: the same count as an agent without policies.
-      assert.equal(programIds(agent.pid).size, tracking);
+      assert.equal(new Set(ownedBy(agent.pid).progs).size, tracking);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -36,6 +36,11 @@ function fileIssue(file: string, message: string): PolicyIssue {
   return { file, line: 1, column: 1, path: "", message };
 }
 
+/** A directory entry the loader takes: a `*.yaml`/`*.yml` file (or a link to one). */
+function isPolicyEntry(entry: Deno.DirEntry): boolean {
+  return isPolicyFileName(entry.name) && (entry.isFile || entry.isSymlink);
+}
+
 /**
  * Whether `dir` (null: none) has a policy file to load: a cheap look before start-up commits to
  * loading the policy engine. An unreadable directory answers false (loading it reports why).
@@ -44,7 +49,7 @@ export async function hasPolicyFiles(dir: string | null): Promise<boolean> {
   if (dir === null) return false;
   try {
     for await (const entry of Deno.readDir(dir)) {
-      if (isPolicyFileName(entry.name) && (entry.isFile || entry.isSymlink)) return true;
+      if (isPolicyEntry(entry)) return true;
     }
   } catch {
     return false;
@@ -73,7 +78,7 @@ export async function loadPolicyDir(
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
-      if (isPolicyFileName(entry.name) && (entry.isFile || entry.isSymlink)) names.push(entry.name);
+      if (isPolicyEntry(entry)) names.push(entry.name);
     }
   } catch (err) {
     throw new Error(
