@@ -80,9 +80,22 @@ export function bootTimeToRfc3339(ktimeNs: bigint, bootEpochNs: bigint): string 
   return secondsPrefix(Number(sec)) + fraction(Number(frac));
 }
 
-/** "YYYY-MM-DDTHH:MM:SS" of a Unix second. */
+/**
+ * "YYYY-MM-DDTHH:MM:SS" of a Unix second (years 0–9999), built from numbers so the string is
+ * stored one byte per character: `toISOString()` returns a two-byte string, and one two-byte piece
+ * in a line made the exporter's whole buffered chunk two-byte, which cost ~40 ns per event more
+ * to encode as UTF-8.
+ */
 function secondsPrefix(sec: number): string {
-  return new Date(sec * 1000).toISOString().slice(0, 19);
+  const d = new Date(sec * 1000);
+  const year = d.getUTCFullYear();
+  if (!(year >= 0 && year <= 9999)) return d.toISOString().slice(0, 19);
+  return `${String(year).padStart(4, "0")}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}T` +
+    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}`;
+}
+
+function two(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
 }
 
 /** ".nnnnnnnnnZ" of a nanosecond fraction. */
