@@ -133,7 +133,8 @@ async function loadBesideEngine(
   const object = BpfObject.open(rt, bytes, options);
   let early: EarlyEngine;
   try {
-    const maps = createMaps(rt, options.name, SHARED_WITH_ENGINE.map((n) => object.mapSpec(n)));
+    const specs = SHARED_WITH_ENGINE.map((n) => object.mapSpec(n));
+    const maps = createMaps(rt, options.name, specs, object.btfImage());
     try {
       for (const name of SHARED_WITH_ENGINE) object.reuseMap(name, maps.fds[name]);
       early = EarlyEngine.start(rt, maps.fds, engine.cgroupV1Ssid, engine.logger);

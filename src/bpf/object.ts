@@ -40,6 +40,9 @@ export interface MapSpec {
   readonly valueSize: number;
   readonly maxEntries: number;
   readonly flags: number;
+  /** Type ids of key and value in the object's BTF ({@link BpfObject.btfImage}); 0 = none. */
+  readonly btfKeyTypeId: number;
+  readonly btfValueTypeId: number;
 }
 
 // Verifier logs can be large; only the tail is quoted, but the kernel needs room to write it.
@@ -132,7 +135,23 @@ export class BpfObject implements Disposable {
       valueSize: libbpf.bpf_map__value_size(map),
       maxEntries: libbpf.bpf_map__max_entries(map),
       flags: libbpf.bpf_map__map_flags(map),
+      btfKeyTypeId: libbpf.bpf_map__btf_key_type_id(map),
+      btfValueTypeId: libbpf.bpf_map__btf_value_type_id(map),
     };
+  }
+
+  /**
+   * A copy of the object's BTF as libbpf holds it after open (null when it has none), for maps
+   * created outside the object ({@link MapSpec}'s type ids index it).
+   */
+  btfImage(): Uint8Array | null {
+    const { libbpf } = this.#rt;
+    const btf = libbpf.bpf_object__btf(this.#ptr());
+    if (btf === null) return null;
+    const size = new Uint32Array(1);
+    const raw = libbpf.btf__raw_data(btf, new Uint8Array(size.buffer));
+    if (raw === null || size[0] === 0) return null;
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(raw, size[0]!).slice(0));
   }
 
   /** Before load: map `name` becomes the existing map `fd` (libbpf keeps its own dup). */

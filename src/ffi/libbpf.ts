@@ -48,6 +48,8 @@ const LIBBPF_SYMBOLS = {
   bpf_map__key_size: { parameters: ["pointer"], result: "u32" },
   bpf_map__type: { parameters: ["pointer"], result: "u32" },
   bpf_map__map_flags: { parameters: ["pointer"], result: "u32" },
+  bpf_map__btf_key_type_id: { parameters: ["pointer"], result: "u32" },
+  bpf_map__btf_value_type_id: { parameters: ["pointer"], result: "u32" },
   // opts: struct bpf_map_create_opts { size_t sz; __u32 btf_fd; __u32 btf_key_type_id;
   // __u32 btf_value_type_id; __u32 btf_vmlinux_value_type_id; __u32 inner_map_fd;
   // __u32 map_flags; __u64 map_extra; __u32 numa_node; __u32 map_ifindex; } (48 bytes in 1.1).
@@ -91,6 +93,12 @@ const LIBBPF_SYMBOLS = {
   // vmlinux BTF, for a function's argument count (where fexit finds the return value).
   btf__load_vmlinux_btf: { parameters: [], result: "pointer" },
   btf__free: { parameters: ["pointer"], result: "void" },
+  // An opened object's BTF, copied (btf__new) and loaded on its own for maps vigil creates.
+  bpf_object__btf: { parameters: ["pointer"], result: "pointer" },
+  btf__raw_data: { parameters: ["pointer", "buffer"], result: "pointer" },
+  btf__new: { parameters: ["buffer", "u32"], result: "pointer" },
+  btf__load_into_kernel: { parameters: ["pointer"], result: "i32" },
+  btf__fd: { parameters: ["pointer"], result: "i32" },
   btf__find_by_name_kind: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
   btf__type_by_id: { parameters: ["pointer", "u32"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;

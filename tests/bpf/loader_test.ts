@@ -4,7 +4,7 @@
  * object also loads and reports a correct cwd.
  */
 import assert from "node:assert/strict";
-import { openBpfRuntime } from "../../src/bpf/runtime.ts";
+import { type BpfRuntime, openBpfRuntime } from "../../src/bpf/runtime.ts";
 import { BpfObject } from "../../src/bpf/object.ts";
 import { BpfError } from "../../src/bpf/errors.ts";
 import { RingReader } from "../../src/ringbuf/reader.ts";
@@ -130,8 +130,22 @@ Deno.test({
       name: "process.bpf.o",
       maxEntries: { events: 1 << 20, exec_binaries: 4096 },
     });
-    const maps = createMaps(rt, process.name, names.map((n) => process.mapSpec(n)));
+    const btf = process.btfImage();
+    assert.ok(btf !== null);
+    const maps = createMaps(rt, process.name, names.map((n) => process.mapSpec(n)), btf);
     assert.equal(process.mapSpec("events").maxEntries, 1 << 20);
+    // Typed as libbpf types its maps, wherever the kernel takes the object's BTF as it is.
+    const typed = kernelTakes(rt, btf);
+    for (const n of ["exec_binaries", "exec_keys", "counters"] as const) {
+      const spec = process.mapSpec(n);
+      assert.ok(spec.btfValueTypeId > 0, n);
+      const ids = mapBtf(rt, maps.fds[n]);
+      assert.equal(ids.btfId > 0, typed, `${n}: BTF id ${ids.btfId}`);
+      if (typed) {
+        assert.equal(ids.key, spec.btfKeyTypeId, n);
+        assert.equal(ids.value, spec.btfValueTypeId, n);
+      }
+    }
     for (const n of names) process.reuseMap(n, maps.fds[n]);
     const engineBytes = POLICY_OBJECTS["policy_tracepoint.bpf.o"];
     assert.ok(engineBytes !== undefined);
@@ -186,3 +200,27 @@ Deno.test({
     );
   },
 });
+
+/** Whether this kernel loads `btf` unchanged (a copy, freed again). */
+function kernelTakes(rt: BpfRuntime, btf: Uint8Array): boolean {
+  const handle = rt.libbpf.btf__new(new Uint8Array(btf), btf.length);
+  assert.ok(handle !== null);
+  const rc = rt.libbpf.btf__load_into_kernel(handle);
+  rt.libbpf.btf__free(handle);
+  rt.takeMessages();
+  return rc === 0;
+}
+
+/** BTF object and type ids of map `fd` (struct bpf_map_info: btf_id at 64, key 68, value 72). */
+function mapBtf(rt: BpfRuntime, fd: number): { btfId: number; key: number; value: number } {
+  const info = new Uint8Array(80);
+  const len = new Uint32Array([info.length]);
+  const rc = rt.libbpf.bpf_obj_get_info_by_fd(fd, info, new Uint8Array(len.buffer));
+  assert.equal(rc, 0, `bpf_obj_get_info_by_fd: ${rc}`);
+  const view = new DataView(info.buffer);
+  return {
+    btfId: view.getUint32(64, true),
+    key: view.getUint32(68, true),
+    value: view.getUint32(72, true),
+  };
+}
