@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { rfc3339Seconds } from "../rfc3339.ts";
 
 /** Wire types. */
 export const WIRE_VARINT = 0;
@@ -166,7 +167,7 @@ export function unixNanosToRfc3339(ns: bigint): string | undefined {
 }
 
 function rfc3339Nanos(seconds: number, nanos: number): string {
-  const base = new Date(seconds * 1000).toISOString().slice(0, 19);
+  const base = rfc3339Seconds(seconds);
   return nanos === 0 ? `${base}Z` : `${base}.${String(nanos).padStart(9, "0")}Z`;
 }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { rfc3339Seconds } from "../rfc3339.ts";
 
 /** Characters that make an argument need quoting: whitespace, quotes, backslash, controls. */
 // deno-lint-ignore no-control-regex -- control characters are what we look for
@@ -77,25 +78,7 @@ export function bootTimeToRfc3339(ktimeNs: bigint, bootEpochNs: bigint): string 
     frac += NS_PER_SEC;
     sec -= 1n;
   }
-  return secondsPrefix(Number(sec)) + fraction(Number(frac));
-}
-
-/**
- * "YYYY-MM-DDTHH:MM:SS" of a Unix second (years 0–9999), built from numbers so the string is
- * stored one byte per character: `toISOString()` returns a two-byte string, and one two-byte piece
- * in a line made the exporter's whole buffered chunk two-byte, which cost ~40 ns per event more
- * to encode as UTF-8.
- */
-function secondsPrefix(sec: number): string {
-  const d = new Date(sec * 1000);
-  const year = d.getUTCFullYear();
-  if (!(year >= 0 && year <= 9999)) return d.toISOString().slice(0, 19);
-  return `${String(year).padStart(4, "0")}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}T` +
-    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}`;
-}
-
-function two(n: number): string {
-  return n < 10 ? `0${n}` : String(n);
+  return rfc3339Seconds(Number(sec)) + fraction(Number(frac));
 }
 
 /** ".nnnnnnnnnZ" of a nanosecond fraction. */
@@ -135,7 +118,7 @@ export class BootTimeFormatter {
     }
     if (sec !== this.#lastSec) {
       this.#lastSec = sec;
-      this.#lastPrefix = secondsPrefix(Number(sec));
+      this.#lastPrefix = rfc3339Seconds(Number(sec));
     }
     return this.#lastPrefix + fraction(Number(frac));
   }
