@@ -34,7 +34,7 @@ export function pageReporting(): PageReporting {
 /** One line for a bench header. */
 export function pageReportingLine(p: PageReporting, paused: boolean): string {
   if (!p.active) return "free page reporting: none (no reporting virtio balloon)";
-  const order = p.order === undefined ? "" : ` (blocks of order >= ${p.order})`;
+  const order = p.order === undefined ? "" : `, blocks of order >= ${p.order}`;
   return paused
     ? `free page reporting: paused for the runs (on otherwise${order}; restored at the end)`
     : `free page reporting: ON${order}: every page-cache page the export file takes is faulted ` +

@@ -86,8 +86,7 @@ function createMap(rt: BpfRuntime, spec: MapSpec, btfFd: number): number {
 /** A copy of `image` loaded into the kernel, or null when the kernel refuses it. */
 function loadBtf(rt: BpfRuntime, image: Uint8Array): { fd: number; free(): void } | null {
   const { libbpf } = rt;
-  // btf__new copies the bytes; this copy only has to outlive the call.
-  const btf = libbpf.btf__new(new Uint8Array(image), image.length);
+  const btf = libbpf.btf__new(image, image.length); // libbpf keeps its own copy
   if (btf === null) return null;
   const free = () => libbpf.btf__free(btf);
   const rc = libbpf.btf__load_into_kernel(btf);
